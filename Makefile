@@ -1,0 +1,32 @@
+# cellserver: every setup step lives here, so a fresh machine needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+CELL_PORT ?= 8080
+export CELL_PORT
+
+.PHONY: setup run test bench check clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip setuptools wheel
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Start the node: router, session router and one local kernel spawner. Ctrl-C stops all of it.
+run: setup
+	PATH=$(BIN):$$PATH exec $(BIN)/crossbar start --cbdir .crossbar
+
+check: setup
+	PATH=$(BIN):$$PATH $(BIN)/crossbar check --cbdir .crossbar
+
+test: setup
+	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

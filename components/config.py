@@ -1,0 +1,79 @@
+"""Configuration of the spawner and the session router, parsed once.
+
+Every knob has a safe default here and is documented in docs/config.md.
+Unknown keys are refused, so a typo in ``.crossbar/config.json`` fails at
+start-up instead of being silently ignored.
+"""
+
+import dataclasses
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown or invalid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SpawnerConfig:
+    spawner_id: str = "local"
+    realm: str = "cell"
+    #: warm kernels kept ready to hand out
+    pool_size: int = 4
+    #: kernels handed out at once (the warm pool comes on top)
+    max_kernels: int = 32
+    #: modules the fork master imports once for every kernel
+    preload: tuple = ("numpy", "sympy", "matplotlib")
+    #: where kernels' working directories go (a fresh temporary directory if empty)
+    work_root: str = ""
+    #: wall-clock limit of one execute when the caller gives none (and the cap on what callers give)
+    execute_timeout_s: float = 300.0
+    #: wall-clock limit of a one-shot ``cell.execute`` when the caller gives none, and its cap
+    oneshot_timeout_s: float = 30.0
+    oneshot_timeout_max_s: float = 120.0
+    #: after a timeout interrupt, how long the kernel has to stop before it is replaced
+    interrupt_grace_s: float = 2.0
+    #: a kernel with no call for this long is shut down
+    idle_timeout_s: float = 900.0
+    #: a kernel is shut down this long after it was handed out, whatever it does
+    max_lifespan_s: float = 7200.0
+    #: heartbeat ping period, and silence after which a kernel is declared dead
+    heartbeat_interval_s: float = 2.0
+    heartbeat_timeout_s: float = 10.0
+    #: how long a forked kernel may take to answer before it is given up
+    start_timeout_s: float = 30.0
+    #: how long complete/inspect may take
+    request_timeout_s: float = 10.0
+    #: largest code accepted by execute (bytes of UTF-8)
+    max_code_bytes: int = 256 * 1024
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in (int, float) and (not isinstance(value, (int, float)) or value < 0):
+                raise ConfigError("{} must be a non-negative number, not {!r}".format(field.name, value))
+        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ConfigError("heartbeat_timeout_s must be larger than heartbeat_interval_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterConfig:
+    #: kernels one WAMP session may own at once
+    max_kernels_per_session: int = 4
+    #: how long placing a kernel on a spawner may take
+    start_timeout_s: float = 30.0
+
+    def __post_init__(self):
+        if not isinstance(self.max_kernels_per_session, int) or self.max_kernels_per_session < 1:
+            raise ConfigError("max_kernels_per_session must be a positive integer")
+
+
+def from_mapping(cls, mapping, ignore=()):
+    """Build C{cls} from a dict (a component's ``extra``), refusing unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in (mapping or {}).items() if k not in ignore}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError("unknown {} setting(s): {}; known: {}".format(cls.__name__, ", ".join(unknown), ", ".join(sorted(names))))
+    if "preload" in values and isinstance(values["preload"], (list, str)):
+        preload = values["preload"]
+        values["preload"] = tuple(preload.split(",") if isinstance(preload, str) else preload)
+    return cls(**values)

@@ -1,0 +1,261 @@
+"""The preloaded master process that forks kernels.
+
+Started by the spawner as ``python -m components.fork_master``.  It imports
+ipykernel, IPython and the preload list once, *before* any ZMQ context or
+thread exists, then serves fork requests.  Each child becomes one ipykernel
+in its own session and process group, with its own working directory and
+fresh random state, and dies with the master (``PR_SET_PDEATHSIG``).
+
+Protocol: one JSON object per line.  Requests on stdin::
+
+    {"op": "spawn", "ref": str, "connection_file": str, "cwd": str,
+     "env": {str: str}, "log_file": str}
+    {"op": "signal", "pid": int, "signum": int}      # to the kernel's process group
+
+Events on stdout::
+
+    {"op": "ready", "pid": int, "preload_s": float, "preloaded": [str]}
+    {"op": "spawned", "ref": str, "pid": int}
+    {"op": "exited", "pid": int, "status": int}      # status as os.waitstatus_to_exitcode
+
+When stdin closes (the spawner went away, however it died) the master kills
+every kernel's process group and exits.  It never writes anything else to
+stdout: children redirect their fds before running any kernel code.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import selectors
+import signal
+import sys
+import threading
+import time
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum=signal.SIGKILL):
+    """Ask Linux to send C{signum} to this process when its parent exits."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+
+
+def preload(modules):
+    """Import what every kernel needs, so forked children share it.
+
+    debugpy is kept out on purpose: importing it in the master made forked
+    kernels stop answering (see docs/architecture.md), and a public kernel
+    has no use for a debugger.  Blocking its import makes ipykernel run
+    without the debugger.
+    """
+    sys.modules["debugpy"] = None
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    import IPython  # noqa: F401
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.zmqshell  # noqa: F401
+
+    loaded = []
+    for name in modules:
+        try:
+            __import__(name)
+        except ImportError as exc:
+            _log("preload of {!r} skipped: {}".format(name, exc))
+            continue
+        loaded.append(name)
+        if name == "matplotlib":
+            _warm_matplotlib()
+    return loaded
+
+
+def _warm_matplotlib():
+    """Draw one figure so that a kernel's first plot does not pay for fonts."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(2, 2))
+    plt.plot([0, 1], [0, 1])
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+
+
+def _log(text):
+    sys.stderr.write("fork_master: {}\n".format(text))
+    sys.stderr.flush()
+
+
+class ForkMaster:
+    """Serves spawn and signal requests; reaps children and reports exits."""
+
+    def __init__(self, stdin_fd, stdout_fd):
+        self._in = stdin_fd
+        self._out = stdout_fd
+        self._buffer = b""
+        self._children = set()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+        os.set_blocking(self._wake_r, False)
+
+    def send(self, event):
+        data = (json.dumps(event) + "\n").encode()
+        while data:
+            n = os.write(self._out, data)
+            data = data[n:]
+
+    def serve(self):
+        signal.set_wakeup_fd(self._wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: self._shutdown(0))
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        selector = selectors.DefaultSelector()
+        selector.register(self._in, selectors.EVENT_READ, "control")
+        selector.register(self._wake_r, selectors.EVENT_READ, "signal")
+        while True:
+            for key, _ in selector.select():
+                if key.data == "signal":
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    self._reap()
+                else:
+                    chunk = os.read(self._in, 65536)
+                    if not chunk:
+                        self._shutdown(0)
+                    self._buffer += chunk
+                    while b"\n" in self._buffer:
+                        line, self._buffer = self._buffer.split(b"\n", 1)
+                        if line.strip():
+                            self._handle(json.loads(line))
+            self._reap()
+
+    def _handle(self, request):
+        op = request.get("op")
+        if op == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                self._become_kernel(request)  # never returns
+            self._children.add(pid)
+            self.send({"op": "spawned", "ref": request["ref"], "pid": pid})
+        elif op == "signal":
+            pid = request["pid"]
+            if pid in self._children:
+                _signal_group(pid, request["signum"])
+        else:
+            _log("unknown request {!r}".format(request))
+
+    def _reap(self):
+        while self._children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._children.discard(pid)
+            # Whatever the kernel left running in its group goes with it.
+            _signal_group(pid, signal.SIGKILL)
+            self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+
+    def _shutdown(self, code):
+        for pid in list(self._children):
+            _signal_group(pid, signal.SIGKILL)
+        os._exit(code)
+
+    def _become_kernel(self, request):
+        """In the child: turn into an ipykernel.  Never returns."""
+        code = 1
+        try:
+            os.setsid()
+            die_with_parent(signal.SIGKILL)
+            if os.getppid() == 1:
+                os._exit(1)
+            signal.set_wakeup_fd(-1)
+            for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, signal.SIG_DFL)
+            _redirect_stdio(request["log_file"])
+            _close_fds_from(3)
+            os.umask(0o077)
+            os.chdir(request["cwd"])
+            os.environ.clear()
+            os.environ.update(request["env"])
+            _reseed()
+            sys.argv = ["cellserver-kernel"]
+            from ipykernel.kernelapp import IPKernelApp
+
+            argv = ["-f", request["connection_file"], "--IPKernelApp.quiet=True", "--HistoryManager.enabled=False"]
+            if "matplotlib.pyplot" in sys.modules:
+                # pyplot was imported before any shell existed, so the inline
+                # backend's hooks must be installed now, in the kernel's shell.
+                argv.append("--IPKernelApp.matplotlib=inline")
+            app = IPKernelApp.instance()
+            app.initialize(argv)
+            app.start()
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+
+def _signal_group(pid, signum):
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _redirect_stdio(log_file):
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
+def _close_fds_from(lowest):
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= lowest:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _reseed():
+    """Forked children share the master's random state: give each its own."""
+    import random
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preload", default="numpy,sympy,matplotlib", help="comma-separated modules to import once")
+    args = parser.parse_args(argv)
+    die_with_parent(signal.SIGKILL)
+    started = time.monotonic()
+    loaded = preload([m for m in args.preload.split(",") if m])
+    if threading.active_count() != 1:
+        _log("WARNING: {} threads exist after preload; forking may be unsafe".format(threading.active_count()))
+    master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno())
+    master.send({"op": "ready", "pid": os.getpid(), "preload_s": time.monotonic() - started, "preloaded": loaded})
+    master.serve()
+
+
+if __name__ == "__main__":
+    main()

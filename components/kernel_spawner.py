@@ -1,0 +1,385 @@
+"""The kernel spawner: one per worker host.
+
+It owns a preloaded fork master, a warm pool and the kernels handed out on
+this host, and offers them over WAMP:
+
+- ``cell.spawner.<id>.start_kernel|shutdown_kernel|execute_once|info`` for the
+  session router;
+- one prefix registration ``cell.kernel.<kernel_id>.`` per kernel handed out,
+  serving ``execute``, ``input``, ``interrupt``, ``restart``, ``shutdown``,
+  ``complete`` and ``inspect`` to the kernel's owner only;
+- the topic ``cell.kernel.<kernel_id>.iopub``.
+
+Run by Crossbar as a guest worker (see ``.crossbar/config.json``) or by hand
+on another host::
+
+    python -m components.kernel_spawner --router ws://HOST:8080/ws --id NAME
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+
+import txaio
+import zmq
+from autobahn.twisted.component import Component
+from autobahn.wamp.types import PublishOptions, RegisterOptions
+from twisted.internet import defer, task
+from twisted.logger import Logger
+
+from components import arguments, errors, uris
+from components.config import ConfigError, SpawnerConfig, from_mapping
+from components.fork_master import die_with_parent
+from components.kernel import Kernel
+from components.master_client import start_fork_master
+from components.pool import KernelPool
+
+
+class KernelSpawner:
+    """Kernels of one host, without WAMP: the fork master, the pool, the kernels handed out.
+
+    @param on_iopub: called with C{(kernel, msg)} for each iopub message of an owned kernel.
+    @param on_kernel_ended: called with C{(kernel, reason)} when a handed-out kernel is dead.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, config, on_iopub, on_kernel_ended):
+        self._reactor = reactor
+        self.config = config
+        self._on_iopub = on_iopub
+        self._on_kernel_ended = on_kernel_ended
+        self.kernels = {}
+        self._by_pid = {}
+        self._all = set()
+        self._own_work_root = not config.work_root
+        self.work_root = config.work_root or tempfile.mkdtemp(prefix="cell-work-")
+        os.makedirs(self.work_root, exist_ok=True)
+        self.runtime_root = tempfile.mkdtemp(prefix="cellrt-")
+        self.master = None
+        self.zmq_context = None
+        self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room)
+
+    @defer.inlineCallbacks
+    def start(self):
+        """Start the fork master, then fill the pool; fires when the master is ready."""
+        self.master = start_fork_master(self._reactor, self.config.preload, self._process_exited)
+        info = yield self.master.ready
+        self.log.info("fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}", pid=info["pid"], s=info["preload_s"], mods=info["preloaded"])
+        self.zmq_context = zmq.Context()
+        self.pool.refill()
+
+    def _room(self):
+        return self.config.max_kernels + self.config.pool_size - len(self._all)
+
+    def _make_kernel(self):
+        kernel = Kernel(
+            self._reactor, self.config, self.master, self.zmq_context, self.work_root, self.runtime_root,
+            on_iopub=self._on_iopub, on_dead=self._kernel_dead, on_pid=self._remember_pid,
+        )
+        self._all.add(kernel)
+        return kernel
+
+    def _remember_pid(self, kernel, pid):
+        self._by_pid[pid] = kernel
+
+    def _process_exited(self, pid, status):
+        kernel = self._by_pid.pop(pid, None)
+        if kernel is not None:
+            kernel.process_exited(pid, status)
+
+    def _kernel_dead(self, kernel, reason):
+        self._all.discard(kernel)
+        self.pool.discard(kernel)
+        for pid in [p for p, k in self._by_pid.items() if k is kernel]:
+            del self._by_pid[pid]
+        if self.kernels.pop(kernel.kernel_id, None) is not None:
+            self._on_kernel_ended(kernel, reason)
+        self.pool.refill()
+
+    @defer.inlineCallbacks
+    def acquire(self, owner):
+        """A ready kernel handed to C{owner}."""
+        if len(self.kernels) >= self.config.max_kernels:
+            raise errors.Capacity("spawner {} runs its maximum of {} kernels; try again later".format(self.config.spawner_id, self.config.max_kernels))
+        kernel = yield self.pool.acquire()
+        self.kernels[kernel.kernel_id] = kernel
+        kernel.assign(owner)
+        return kernel
+
+    @defer.inlineCallbacks
+    def execute_once(self, code, timeout, user_expressions, stop_on_error, progress):
+        """Run C{code} in a fresh kernel that is thrown away afterwards."""
+        kernel = yield self.pool.acquire()
+        try:
+            result = yield kernel.execute(code, timeout=timeout, user_expressions=user_expressions, stop_on_error=stop_on_error, progress=progress, kill_on_timeout=True)
+        finally:
+            kernel.shutdown("one-shot execution finished")
+        return result
+
+    def status(self):
+        return {
+            "id": self.config.spawner_id,
+            "host": socket.gethostname(),
+            "kernels": len(self.kernels),
+            "pool_ready": self.pool.ready_count,
+            "capacity": self.config.max_kernels,
+        }
+
+    @defer.inlineCallbacks
+    def stop(self):
+        """Kill every kernel and the fork master."""
+        self.pool.close()
+        for kernel in list(self._all):
+            kernel.shutdown("the spawner is stopping")
+        if self.master is not None:
+            yield self.master.stop()
+        if self.zmq_context is not None:
+            self.zmq_context.destroy(linger=0)
+        shutil.rmtree(self.runtime_root, ignore_errors=True)
+        if self._own_work_root:
+            shutil.rmtree(self.work_root, ignore_errors=True)
+
+
+def _execute_signature(code, allow_stdin=False, timeout=None, user_expressions=None, stop_on_error=True):
+    pass
+
+
+def _input_signature(value):
+    pass
+
+
+def _no_arguments():
+    pass
+
+
+def _complete_signature(code, cursor_pos):
+    pass
+
+
+def _inspect_signature(code, cursor_pos, detail_level=0):
+    pass
+
+
+def _execute_once_signature(code, timeout=None, user_expressions=None, stop_on_error=True):
+    pass
+
+
+class KernelProcedures:
+    """The per-kernel WAMP procedures: argument checks, then the L{Kernel} call."""
+
+    def __init__(self, config):
+        self._config = config
+
+    def call(self, kernel, name, args, kwargs, details):
+        if kernel.owner != details.caller:
+            raise errors.NotFound("no kernel {} is yours".format(kernel.kernel_id))
+        handler = getattr(self, "do_" + name, None)
+        if handler is None:
+            raise errors.NotFound("kernels have no procedure {!r}; they have {}".format(name, ", ".join(uris.KERNEL_PROCEDURES)))
+        return handler(kernel, args, kwargs, details)
+
+    def do_execute(self, kernel, args, kwargs, details):
+        a = arguments.bind("execute", _execute_signature, args, kwargs)
+        code = arguments.check_str("code", a["code"], self._config.max_code_bytes)
+        progress = details.progress if details.progress else None
+        return kernel.execute(
+            code,
+            allow_stdin=arguments.check_bool("allow_stdin", a["allow_stdin"]),
+            timeout=arguments.check_timeout("timeout", a["timeout"]),
+            user_expressions=arguments.check_user_expressions("user_expressions", a["user_expressions"]),
+            stop_on_error=arguments.check_bool("stop_on_error", a["stop_on_error"]),
+            progress=progress,
+        )
+
+    def do_input(self, kernel, args, kwargs, details):
+        a = arguments.bind("input", _input_signature, args, kwargs)
+        return kernel.input(arguments.check_str("value", a["value"], self._config.max_code_bytes))
+
+    def do_interrupt(self, kernel, args, kwargs, details):
+        arguments.bind("interrupt", _no_arguments, args, kwargs)
+        kernel.interrupt()
+
+    def do_restart(self, kernel, args, kwargs, details):
+        arguments.bind("restart", _no_arguments, args, kwargs)
+        return kernel.restart()
+
+    def do_shutdown(self, kernel, args, kwargs, details):
+        arguments.bind("shutdown", _no_arguments, args, kwargs)
+        return kernel.shutdown()
+
+    def do_complete(self, kernel, args, kwargs, details):
+        a = arguments.bind("complete", _complete_signature, args, kwargs)
+        code = arguments.check_str("code", a["code"], self._config.max_code_bytes)
+        cursor_pos = arguments.check_int("cursor_pos", a["cursor_pos"])
+        return kernel.shell_request("complete_request", {"code": code, "cursor_pos": cursor_pos})
+
+    def do_inspect(self, kernel, args, kwargs, details):
+        a = arguments.bind("inspect", _inspect_signature, args, kwargs)
+        code = arguments.check_str("code", a["code"], self._config.max_code_bytes)
+        cursor_pos = arguments.check_int("cursor_pos", a["cursor_pos"])
+        detail_level = arguments.check_int("detail_level", a["detail_level"])
+        if detail_level not in (0, 1):
+            raise errors.InvalidArgument("detail_level must be 0 or 1")
+        return kernel.shell_request("inspect_request", {"code": code, "cursor_pos": cursor_pos, "detail_level": detail_level})
+
+
+class SpawnerService:
+    """The WAMP face of a L{KernelSpawner}; survives reconnects (sessions do not)."""
+
+    log = Logger()
+
+    def __init__(self, reactor, config):
+        self._reactor = reactor
+        self.config = config
+        self.session = None
+        self.spawner = KernelSpawner(reactor, config, self._publish_iopub, self._kernel_ended)
+        self._procedures = KernelProcedures(config)
+        self._registrations = {}
+
+    def _publish_iopub(self, kernel, msg):
+        if self.session is not None and self.session.is_attached():
+            self.session.publish(uris.kernel_iopub(kernel.kernel_id), msg)
+
+    def _kernel_ended(self, kernel, reason):
+        registration = self._registrations.pop(kernel.kernel_id, None)
+        if self.session is None or not self.session.is_attached():
+            return
+        if registration is not None and registration.active:
+            registration.unregister().addErrback(lambda _: None)
+        self.session.publish(
+            uris.SPAWNER_ON_KERNEL_ENDED,
+            {"spawner": self.config.spawner_id, "kernel_id": kernel.kernel_id, "owner": kernel.owner, "reason": reason},
+            options=PublishOptions(acknowledge=False),
+        )
+
+    @defer.inlineCallbacks
+    def on_join(self, session, details):
+        self.session = session
+        sid = self.config.spawner_id
+        register = session.register
+        yield register(self.start_kernel, uris.spawner_procedure(sid, "start_kernel"))
+        yield register(self.shutdown_kernel, uris.spawner_procedure(sid, "shutdown_kernel"))
+        yield register(self.execute_once, uris.spawner_procedure(sid, "execute_once"), options=RegisterOptions(details_arg="details"))
+        yield register(self.info, uris.spawner_procedure(sid, "info"))
+        session.publish(uris.SPAWNER_ON_READY, self.info())
+        self.log.info("spawner {sid} joined realm {realm} as session {session}", sid=sid, realm=details.realm, session=details.session)
+
+    def on_leave(self, session, details):
+        """The router is gone: so are the sessions that owned our kernels."""
+        self.session = None
+        self._registrations.clear()
+        for kernel in list(self.spawner.kernels.values()):
+            kernel.shutdown("the spawner lost its router connection")
+
+    def info(self):
+        info = self.spawner.status()
+        info["session"] = self.session._session_id if self.session is not None else None
+        return info
+
+    @defer.inlineCallbacks
+    def start_kernel(self, owner):
+        kernel = yield self.spawner.acquire(owner)
+
+        def handler(*args, **kwargs):
+            details = kwargs.pop("details")
+            name = details.procedure[len(uris.kernel_prefix(kernel.kernel_id)):]
+            return self._procedures.call(kernel, name, args, kwargs, details)
+
+        try:
+            registration = yield self.session.register(
+                handler, uris.kernel_prefix(kernel.kernel_id), options=RegisterOptions(match="prefix", details_arg="details")
+            )
+        except Exception:
+            kernel.shutdown("its procedures could not be registered")
+            raise
+        if kernel.state == "dead":
+            registration.unregister()
+            raise errors.KernelDied("the kernel died while starting: {}".format(kernel.dead_reason))
+        self._registrations[kernel.kernel_id] = registration
+        return {"kernel_id": kernel.kernel_id, "iopub": uris.kernel_iopub(kernel.kernel_id), "spawner": self.config.spawner_id}
+
+    def shutdown_kernel(self, kernel_id, reason="its owner left"):
+        kernel = self.spawner.kernels.get(kernel_id)
+        if kernel is not None:
+            kernel.shutdown(reason)
+        return kernel is not None
+
+    def execute_once(self, code, timeout=None, user_expressions=None, stop_on_error=True, details=None):
+        a = arguments.bind("cell.execute", _execute_once_signature, (code,), {"timeout": timeout, "user_expressions": user_expressions, "stop_on_error": stop_on_error})
+        code = arguments.check_str("code", a["code"], self.config.max_code_bytes)
+        timeout = arguments.check_timeout("timeout", a["timeout"])
+        timeout = min(timeout or self.config.oneshot_timeout_s, self.config.oneshot_timeout_max_s)
+        progress = details.progress if details is not None and details.progress else None
+        return self.spawner.execute_once(
+            code, timeout,
+            arguments.check_user_expressions("user_expressions", a["user_expressions"]),
+            arguments.check_bool("stop_on_error", a["stop_on_error"]),
+            progress,
+        )
+
+
+def transport_for(router):
+    """An autobahn transport config for C{--router}: ``ws://…``, ``rs://…`` or ``unix:PATH``."""
+    if router.startswith("unix:"):
+        path = os.path.abspath(router[len("unix:"):])
+        return {"type": "rawsocket", "url": "rs://localhost", "endpoint": {"type": "unix", "path": path}, "serializer": "msgpack"}
+    if router.startswith("rs://"):
+        return {"type": "rawsocket", "url": router, "serializer": "msgpack"}
+    return {"type": "websocket", "url": router, "serializers": ["msgpack"]}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m components.kernel_spawner", description="cellserver kernel spawner (one per worker host)")
+    parser.add_argument("--router", default="ws://127.0.0.1:8080/ws", help="router to join: ws://HOST:PORT/ws, rs://HOST:PORT or unix:PATH")
+    parser.add_argument("--realm", default="cell")
+    parser.add_argument("--id", dest="spawner_id", default=socket.gethostname().split(".")[0].lower().replace("-", "_"), help="spawner id (lowercase letters, digits, _)")
+    parser.add_argument("--config", default="{}", help="JSON object of spawner settings (see docs/config.md)")
+    parser.add_argument("--die-with-parent", action="store_true", help="exit when the parent process (the Crossbar node) dies")
+    parser.add_argument("--loglevel", default="info")
+    args = parser.parse_args(argv)
+    try:
+        settings = json.loads(args.config)
+        config = from_mapping(SpawnerConfig, dict(settings, spawner_id=args.spawner_id, realm=args.realm))
+    except (ValueError, ConfigError) as exc:
+        parser.error("--config: {}".format(exc))
+    return args, config
+
+
+def main(argv=None):
+    args, config = parse_args(argv)
+    if args.die_with_parent:
+        die_with_parent(signal.SIGTERM)
+    txaio.use_twisted()
+    txaio.start_logging(level=args.loglevel, out=sys.stdout)
+
+    def run(reactor):
+        service = SpawnerService(reactor, config)
+        component = Component(transports=[transport_for(args.router)], realm=config.realm)
+        component.on("join", service.on_join)
+        component.on("leave", service.on_leave)
+        stopped = defer.Deferred()
+
+        def stop():
+            return service.spawner.stop()
+
+        reactor.addSystemEventTrigger("before", "shutdown", stop)
+
+        @defer.inlineCallbacks
+        def go():
+            yield service.spawner.start()
+            component.start(reactor)
+
+        go().addErrback(lambda f: (Logger().failure("spawner failed to start", f), reactor.stop()))
+        return stopped
+
+    task.react(run)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The spawner's side of the fork master (see L{components.fork_master}).
+
+A Twisted ``ProcessProtocol`` that starts the master, sends it JSON-line
+requests and turns its events into Deferreds and callbacks: C{spawn()} fires
+with the new kernel's pid; C{on_exit(pid, status)} is called when a kernel
+process ends, however it ended.
+"""
+
+import json
+import os
+import sys
+
+from twisted.internet import defer, protocol
+from twisted.logger import Logger
+
+
+class MasterDied(Exception):
+    """The fork master exited; no kernel can be forked until it is restarted."""
+
+
+class ForkMasterProtocol(protocol.ProcessProtocol):
+    log = Logger()
+
+    def __init__(self, on_exit):
+        self._on_exit = on_exit
+        self._buffer = b""
+        self._pending = {}
+        self._next_ref = 0
+        self.ready = defer.Deferred()
+        self.ended = defer.Deferred()
+        self.info = None
+        self.running = False
+
+    def connectionMade(self):
+        self.running = True
+
+    def outReceived(self, data):
+        self._buffer += data
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            self._event(json.loads(line))
+
+    def errReceived(self, data):
+        for line in data.decode(errors="replace").splitlines():
+            self.log.info("fork master: {line}", line=line)
+
+    def _event(self, event):
+        op = event["op"]
+        if op == "ready":
+            self.info = event
+            self.ready.callback(event)
+        elif op == "spawned":
+            self._pending.pop(event["ref"]).callback(event["pid"])
+        elif op == "exited":
+            self._on_exit(event["pid"], event["status"])
+
+    def spawn(self, connection_file, cwd, env, log_file):
+        """Fork one kernel; the Deferred fires with its pid."""
+        if not self.running:
+            return defer.fail(MasterDied("the fork master is not running"))
+        self._next_ref += 1
+        ref = str(self._next_ref)
+        d = defer.Deferred()
+        self._pending[ref] = d
+        self._write({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file})
+        return d
+
+    def signal(self, pid, signum):
+        """Send C{signum} to the process group of kernel C{pid} (if it still lives)."""
+        if self.running:
+            self._write({"op": "signal", "pid": pid, "signum": int(signum)})
+
+    def _write(self, request):
+        self.transport.write((json.dumps(request) + "\n").encode())
+
+    def processEnded(self, reason):
+        self.running = False
+        for d in self._pending.values():
+            d.errback(MasterDied("the fork master exited: {}".format(reason.value)))
+        self._pending.clear()
+        if not self.ready.called:
+            self.ready.errback(MasterDied("the fork master exited before it was ready: {}".format(reason.value)))
+        self.ended.callback(None)
+
+    def stop(self):
+        """Close the master's stdin: it kills every kernel and exits."""
+        if self.running:
+            self.transport.closeStdin()
+        return self.ended
+
+
+def start_fork_master(reactor, preload, on_exit):
+    """Start the master; return its protocol (wait on C{.ready})."""
+    proto = ForkMasterProtocol(on_exit)
+    env = dict(os.environ)
+    env.pop("PYTHONSTARTUP", None)
+    reactor.spawnProcess(
+        proto,
+        sys.executable,
+        [sys.executable, "-m", "components.fork_master", "--preload", ",".join(preload)],
+        env=env,
+        childFDs={0: "w", 1: "r", 2: "r"},
+    )
+    return proto

@@ -1,0 +1,90 @@
+"""The warm pool: forked kernels kept ready so that a start costs no fork.
+
+It refills in the background, a few forks at a time, within the spawner's
+capacity; a pooled kernel that dies is simply dropped and replaced.
+"""
+
+import collections
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+
+class KernelPool:
+    """Ready kernels of one spawner.
+
+    @param make_kernel: returns a new, unstarted L{Kernel}.
+    @param room: returns how many more kernels the spawner may fork now.
+    """
+
+    log = Logger()
+
+    #: seconds to wait before forking again after a failed start
+    retry_delay_s = 1.0
+
+    def __init__(self, clock, size, make_kernel, room, concurrency=2):
+        self._clock = clock
+        self._retry = None
+        self.size = size
+        self._make_kernel = make_kernel
+        self._room = room
+        self._concurrency = concurrency
+        self._ready = collections.deque()
+        self._starting = 0
+        self._closed = False
+
+    @property
+    def ready_count(self):
+        return len(self._ready)
+
+    def acquire(self):
+        """A ready kernel: from the pool if one waits, else freshly forked."""
+        while self._ready:
+            kernel = self._ready.popleft()
+            if kernel.state == "ready":
+                self.refill()
+                return defer.succeed(kernel)
+        d = self._make_kernel().start()
+        self.refill()
+        return d
+
+    def refill(self):
+        """Start forks until the pool is (or will be) full."""
+        while (
+            not self._closed
+            and len(self._ready) + self._starting < self.size
+            and self._starting < self._concurrency
+            and self._room() > 0
+        ):
+            self._starting += 1
+            d = self._make_kernel().start()
+            d.addBoth(self._started)
+
+    def _started(self, result):
+        self._starting -= 1
+        if isinstance(result, Failure):
+            self.log.warn("a pool kernel failed to start: {err}", err=result.getErrorMessage())
+            if self._retry is None or not self._retry.active():
+                self._retry = self._clock.callLater(self.retry_delay_s, self.refill)
+            return None
+        if self._closed:
+            result.shutdown("the spawner is stopping")
+        else:
+            self._ready.append(result)
+        self.refill()
+        return None
+
+    def discard(self, kernel):
+        """Forget a pooled kernel that died."""
+        try:
+            self._ready.remove(kernel)
+        except ValueError:
+            pass
+
+    def close(self):
+        self._closed = True
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        while self._ready:
+            self._ready.popleft().shutdown("the spawner is stopping")

@@ -1,0 +1,140 @@
+"""The session router: one per router, a Crossbar container component.
+
+It serves ``cell.kernel.start``, ``cell.execute`` and ``cell.status``; keeps
+the map session -> kernels (a leaving session's kernels are shut down);
+places new kernels on the spawner with the most free capacity; caps kernels
+per session; and learns spawners as they join and forgets them as they
+leave.  Calls to a kernel that does not exist land on its catch-all
+``cell.kernel.`` prefix registration and get ``cell.error.not_found``.
+Per-kernel calls themselves go straight from the router to the spawner.
+"""
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
+from twisted.internet import defer
+
+from components import arguments, errors, uris
+from components.config import RouterConfig, from_mapping
+from components.kernel import dead_event
+from components.placement import Placement
+
+
+class SessionRouter(ApplicationSession):
+    """See the module docstring.  Settings come from the component's ``extra``."""
+
+    @defer.inlineCallbacks
+    def onJoin(self, details):
+        extra = dict(self.config.extra or {})
+        self.settings = from_mapping(RouterConfig, extra, ignore=("cbdir",))
+        self.placement = Placement(self.settings.max_kernels_per_session)
+        self._left = set()
+        with_details = RegisterOptions(details_arg="details")
+        yield self.register(self.kernel_start, uris.KERNEL_START, options=with_details)
+        yield self.register(self.execute_once, uris.EXECUTE_ONCE, options=with_details)
+        yield self.register(self.status, uris.STATUS)
+        yield self.register(self.no_such_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(match="prefix", details_arg="details"))
+        yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
+        yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
+        yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
+        yield self.discover_spawners()
+        self.log.info("session router ready; {n} spawner(s) known", n=len(self.placement.spawners))
+
+    @defer.inlineCallbacks
+    def discover_spawners(self):
+        """Find spawners that joined before us, through their ``info`` registrations."""
+        listing = yield self.call(uris.REGISTRATION_LIST)
+        for registration_id in listing.get("exact", []):
+            try:
+                registration = yield self.call(uris.REGISTRATION_GET, registration_id)
+            except ApplicationError:
+                continue
+            uri = registration.get("uri", "")
+            if uri.startswith(uris.SPAWNER_PREFIX) and uri.endswith(".info"):
+                try:
+                    info = yield self.call(uri)
+                except ApplicationError:
+                    continue
+                self.spawner_ready(info)
+
+    def spawner_ready(self, info):
+        self.placement.add_spawner(info["id"], info["session"], host=info.get("host", ""), capacity=info.get("capacity", 0), pool_ready=info.get("pool_ready", 0))
+        self.log.info("spawner {id} on {host} available (capacity {capacity})", id=info["id"], host=info.get("host"), capacity=info.get("capacity"))
+
+    def kernel_ended(self, event):
+        self.placement.forget_kernel(event["kernel_id"])
+
+    def session_left(self, session_id, *args, **kwargs):
+        lost = self.placement.remove_spawner_by_session(session_id)
+        if lost is not None:
+            spawner_id, kernels = lost
+            self.log.warn("spawner {id} left; {n} kernel(s) lost", id=spawner_id, n=len(kernels))
+            for kernel_id, _ in kernels:
+                self.publish(uris.kernel_iopub(kernel_id), dead_event("its worker (spawner {}) went away".format(spawner_id)))
+            return
+        for kernel_id, spawner_id in self.placement.kernels_of(session_id):
+            self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended").addErrback(lambda _: None)
+            self.placement.forget_kernel(kernel_id)
+        if session_id in self._pending_owners():
+            self._left.add(session_id)
+
+    def _pending_owners(self):
+        return set(self.placement._reserved)
+
+    @defer.inlineCallbacks
+    def kernel_start(self, *args, **kwargs):
+        details = kwargs.pop("details")
+        if args or kwargs:
+            raise errors.InvalidArgument("cell.kernel.start takes no options yet; got {}".format(", ".join(sorted(kwargs)) or "positional arguments"))
+        owner = details.caller
+        if owner is None:
+            raise errors.InvalidArgument("the router did not disclose the caller; enable 'disclose.caller' for this role")
+        spawner = self.placement.reserve(owner)
+        try:
+            d = self.call(uris.spawner_procedure(spawner.spawner_id, "start_kernel"), owner, options=CallOptions(timeout=self.settings.start_timeout_s * 1000))
+            result = yield d
+        except ApplicationError as exc:
+            if exc.error.startswith("cell.error."):
+                raise
+            raise errors.Capacity("the worker could not start a kernel: {}".format(exc.error_message() or exc.error)) from None
+        finally:
+            self.placement.release(owner, spawner.spawner_id)
+        kernel_id = result["kernel_id"]
+        if owner in self._left:
+            self._left.discard(owner)
+            self.call(uris.spawner_procedure(spawner.spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended").addErrback(lambda _: None)
+            raise errors.NotFound("the session that asked for this kernel has left")
+        self.placement.add_kernel(kernel_id, spawner.spawner_id, owner)
+        return {"kernel_id": kernel_id, "iopub": result["iopub"]}
+
+    def execute_once(self, *args, **kwargs):
+        details = kwargs.pop("details")
+        a = arguments.bind("cell.execute", _execute_once_signature, args, kwargs)
+        arguments.check_str("code", a["code"])
+        spawner = self.placement.choose()
+        options = CallOptions(on_progress=details.progress) if details.progress else None
+        call_kwargs = {k: v for k, v in a.items() if k != "code"}
+        return self.call(uris.spawner_procedure(spawner.spawner_id, "execute_once"), a["code"], options=options, **call_kwargs)
+
+    @defer.inlineCallbacks
+    def status(self):
+        spawners = []
+        for info in list(self.placement.spawners.values()):
+            try:
+                live = yield self.call(uris.spawner_procedure(info.spawner_id, "info"), options=CallOptions(timeout=2000))
+                info.pool_ready = live.get("pool_ready", info.pool_ready)
+                entry = {k: live[k] for k in ("id", "host", "kernels", "pool_ready", "capacity")}
+            except ApplicationError:
+                entry = {"id": info.spawner_id, "host": info.host, "kernels": len(info.kernels), "pool_ready": info.pool_ready, "capacity": info.capacity}
+            spawners.append(entry)
+        return {"spawners": spawners, "kernels": sum(s["kernels"] for s in spawners)}
+
+    def no_such_kernel(self, *args, **kwargs):
+        details = kwargs.get("details")
+        procedure = getattr(details, "procedure", None) or uris.KERNEL_PREFIX
+        kernel_id = procedure[len(uris.KERNEL_PREFIX):].split(".", 1)[0]
+        raise errors.NotFound("no kernel {} is running (it may have been shut down, timed out or died); start a new one with {}".format(kernel_id, uris.KERNEL_START))
+
+
+def _execute_once_signature(code, timeout=30, user_expressions=None, stop_on_error=True):
+    pass

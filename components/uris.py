@@ -1,0 +1,53 @@
+"""Every WAMP URI cellserver uses, in one place.
+
+The public contract (documented in ``docs/api.md``) lives under ``cell.``;
+the internal surface between the session router and the spawners lives
+under ``cell.spawner.``.  Kernel ids are ``uuid4().hex`` so every URI built
+from one passes autobahn's strict URI check.
+"""
+
+# Public procedures (served by the session router).
+KERNEL_START = "cell.kernel.start"
+EXECUTE_ONCE = "cell.execute"
+STATUS = "cell.status"
+
+# Prefix of every per-kernel procedure and topic.
+KERNEL_PREFIX = "cell.kernel."
+
+# Per-kernel procedure names (the part after ``cell.kernel.<id>.``).
+KERNEL_PROCEDURES = ("execute", "input", "interrupt", "restart", "shutdown", "complete", "inspect")
+
+
+def kernel_prefix(kernel_id):
+    """The prefix under which one kernel's procedures are registered."""
+    return "{}{}.".format(KERNEL_PREFIX, kernel_id)
+
+
+def kernel_iopub(kernel_id):
+    """The topic on which one kernel's iopub messages are published."""
+    return "{}{}.iopub".format(KERNEL_PREFIX, kernel_id)
+
+
+# Internal: spawner <-> session router.
+SPAWNER_PREFIX = "cell.spawner."
+SPAWNER_ON_READY = "cell.spawner.on_ready"
+SPAWNER_ON_KERNEL_ENDED = "cell.spawner.on_kernel_ended"
+
+
+def spawner_procedure(spawner_id, name):
+    """A procedure of one spawner: start_kernel, shutdown_kernel, execute_once, info."""
+    return "{}{}.{}".format(SPAWNER_PREFIX, spawner_id, name)
+
+
+# WAMP meta API (Crossbar).
+SESSION_ON_LEAVE = "wamp.session.on_leave"
+REGISTRATION_LIST = "wamp.registration.list"
+REGISTRATION_GET = "wamp.registration.get"
+
+# Error URIs.
+ERROR_INVALID_ARGUMENT = "cell.error.invalid_argument"
+ERROR_NOT_FOUND = "cell.error.not_found"
+ERROR_CAPACITY = "cell.error.capacity"
+ERROR_TOO_LARGE = "cell.error.too_large"
+ERROR_KERNEL_DIED = "cell.error.kernel_died"
+ERROR_TIMEOUT = "cell.error.timeout"

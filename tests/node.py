@@ -1,0 +1,84 @@
+"""A real Crossbar node for tests: its own cbdir copy, a free port, SIGINT to stop."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """One ``crossbar start`` in a temporary directory.
+
+    The cbdir is a copy of the project's ``.crossbar`` with ``web`` beside it,
+    so the configuration under test is the one users run; C{edit} may change
+    the copy (e.g. spawner settings) before start.
+    """
+
+    def __init__(self, tmpdir, edit=None):
+        self.dir = os.path.join(str(tmpdir), "node")
+        os.makedirs(self.dir)
+        self.cbdir = os.path.join(self.dir, ".crossbar")
+        shutil.copytree(os.path.join(ROOT, ".crossbar"), self.cbdir, ignore=shutil.ignore_patterns("*.sock", "node.*", "*.log", "key.*"))
+        os.symlink(os.path.join(ROOT, "web"), os.path.join(self.dir, "web"))
+        if edit is not None:
+            path = os.path.join(self.cbdir, "config.json")
+            with open(path) as f:
+                config = json.load(f)
+            edit(config)
+            with open(path, "w") as f:
+                json.dump(config, f, indent=2)
+        self.port = free_port()
+        self.url = "ws://127.0.0.1:{}/ws".format(self.port)
+        self.log_path = os.path.join(self.dir, "node.log")
+        self.proc = None
+
+    def env(self):
+        env = dict(os.environ)
+        env["CELL_PORT"] = str(self.port)
+        env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def start(self, timeout=90):
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [os.path.join(VENV_BIN, "crossbar"), "start", "--cbdir", self.cbdir, "--color", "false"],
+            cwd=self.dir, env=self.env(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("crossbar exited with {}:\n{}".format(self.proc.returncode, self.log()))
+            text = self.log()
+            if "spawner local joined" in text and "session router ready" in text:
+                return self
+            time.sleep(0.1)  # polling a log file for start-up, not synchronising a test
+        raise RuntimeError("node did not start within {} s:\n{}".format(timeout, self.log()[-5000:]))
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, timeout=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._log.close()

@@ -1,0 +1,274 @@
+"""The public WAMP API against a real node with real ipykernel kernels."""
+
+import os
+import signal
+
+import psutil
+import pytest
+import pytest_twisted
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions
+
+from tests.wamp_client import Recorder, connect, within
+
+
+async def start_kernel(session):
+    result = await within(session.call("cell.kernel.start"), 30, "cell.kernel.start")
+    assert len(result["kernel_id"]) == 32
+    assert result["iopub"] == "cell.kernel.{}.iopub".format(result["kernel_id"])
+    return result["kernel_id"]
+
+
+def call(session, kernel_id, name, *args, deadline=30, options=None, **kwargs):
+    d = session.call("cell.kernel.{}.{}".format(kernel_id, name), *args, options=options, **kwargs)
+    return within(d, deadline, name)
+
+
+async def expect_error(d, uri):
+    try:
+        await d
+    except ApplicationError as exc:
+        assert exc.error == uri, "expected {}, got {}: {}".format(uri, exc.error, exc.error_message())
+        assert exc.error_message(), "an error must carry a message a person can act on"
+        return exc
+    raise AssertionError("expected the error {}".format(uri))
+
+
+@pytest_twisted.ensureDeferred
+async def test_execute_gives_outputs_and_iopub_in_order(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    result = await call(session, kernel_id, "execute", 'print("hi"); 1+1')
+    assert result["status"] == "ok"
+    assert result["outputs"] == [
+        {"output_type": "stream", "name": "stdout", "text": "hi\n"},
+        {"output_type": "execute_result", "execution_count": result["execution_count"], "data": {"text/plain": "2"}, "metadata": {}},
+    ]
+    await events.wait_for(lambda e: e["header"]["msg_type"] == "status" and e["content"]["execution_state"] == "idle" and e["parent_header"].get("msg_type") == "execute_request")
+    kinds = [t for t in events.msg_types() if t in ("status", "stream", "execute_result")]
+    assert kinds[0] == "status" and events.events[0]["content"]["execution_state"] == "busy"
+    assert kinds.index("stream") < kinds.index("execute_result") < len(kinds) - 1
+    assert events.events[-1]["content"]["execution_state"] == "idle"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_state_persists_within_a_kernel_and_not_across(node):
+    session = await connect(node.url)
+    a = await start_kernel(session)
+    b = await start_kernel(session)
+    await call(session, a, "execute", "x = 41")
+    result = await call(session, a, "execute", "x + 1")
+    assert result["outputs"][0]["data"]["text/plain"] == "42"
+    result = await call(session, b, "execute", "x")
+    assert result["status"] == "error"
+    assert result["ename"] == "NameError"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_error_has_ename_evalue_traceback(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    result = await call(session, kernel_id, "execute", "1/0")
+    assert result["status"] == "error"
+    assert result["ename"] == "ZeroDivisionError"
+    assert "division by zero" in result["evalue"]
+    assert result["traceback"] and any("ZeroDivisionError" in line for line in result["traceback"])
+    assert result["outputs"][-1]["output_type"] == "error"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_matplotlib_plot_gives_png(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    result = await call(session, kernel_id, "execute", "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()")
+    assert result["status"] == "ok", result
+    pngs = [o for o in result["outputs"] if o["output_type"] == "display_data" and "image/png" in o["data"]]
+    assert len(pngs) == 1
+    import base64
+
+    assert base64.b64decode(pngs[0]["data"]["image/png"]).startswith(b"\x89PNG")
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_input_round_trips_and_progress_streams(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    progress = Recorder()
+    d = call(session, kernel_id, "execute", 'print("before")\nname = input("Name? ")\nprint("hello", name)', allow_stdin=True, options=CallOptions(on_progress=progress))
+    request = await progress.wait_for(lambda o: o["output_type"] == "input_request", what="the input_request")
+    assert request == {"output_type": "input_request", "prompt": "Name? ", "password": False}
+    assert progress.events[0] == {"output_type": "stream", "name": "stdout", "text": "before\n"}
+    await call(session, kernel_id, "input", "Ada")
+    result = await d
+    assert result["status"] == "ok"
+    assert "".join(o["text"] for o in result["outputs"] if o["output_type"] == "stream") == "before\nhello Ada\n"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_interrupt_stops_an_infinite_loop(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    d = call(session, kernel_id, "execute", "while True: pass")
+    await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_input", what="the execution to begin")
+    await call(session, kernel_id, "interrupt")
+    result = await within(d, 10, "the interrupted execute")
+    assert result["status"] == "error" and result["ename"] == "KeyboardInterrupt"
+    result = await call(session, kernel_id, "execute", "2*21")
+    assert result["outputs"][0]["data"]["text/plain"] == "42"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_timeout_ends_a_long_execution_and_kernel_stays_usable(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    result = await call(session, kernel_id, "execute", "import time\nprint('start')\ntime.sleep(60)", timeout=1.0)
+    assert result["status"] == "timeout"
+    assert result["outputs"][0]["text"] == "start\n"
+    result = await call(session, kernel_id, "execute", "'still here'")
+    assert result["outputs"][0]["data"]["text/plain"] == "'still here'"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_complete_and_inspect(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    await call(session, kernel_id, "execute", "import math")
+    reply = await call(session, kernel_id, "complete", "math.sq", 7)
+    assert "math.sqrt" in reply["matches"] or "sqrt" in reply["matches"]
+    reply = await call(session, kernel_id, "inspect", "math.sqrt", 9)
+    assert reply["found"] is True
+    assert "sqrt" in reply["data"]["text/plain"]
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_shot_execute_returns_outputs_and_leaves_no_kernel(node):
+    session = await connect(node.url)
+    before = await session.call("cell.status")
+    progress = Recorder()
+    result = await within(session.call("cell.execute", "print('one'); 6*7", options=CallOptions(on_progress=progress)), 30, "cell.execute")
+    assert result["status"] == "ok"
+    assert result["outputs"][0] == {"output_type": "stream", "name": "stdout", "text": "one\n"}
+    assert result["outputs"][1]["data"]["text/plain"] == "42"
+    assert progress.events[0]["output_type"] == "stream"
+    after = await session.call("cell.status")
+    assert after["kernels"] == before["kernels"]
+    result = await within(session.call("cell.execute", "import time; time.sleep(30)", timeout=1), 30, "cell.execute")
+    assert result["status"] == "timeout"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_status_reports_the_spawner(node):
+    session = await connect(node.url, serializers=["json"])
+    status = await session.call("cell.status")
+    assert [s["id"] for s in status["spawners"]] == ["local"]
+    spawner = status["spawners"][0]
+    assert set(spawner) == {"id", "host", "kernels", "pool_ready", "capacity"}
+    assert spawner["capacity"] > 0
+    session.leave()
+
+
+def kernel_pids():
+    """Pids of forked kernels (children of the fork master)."""
+    pids = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "components.fork_master" in " ".join(proc.info["cmdline"] or []):
+                pids.update(child.pid for child in proc.children())
+        except psutil.Error:
+            pass
+    return pids
+
+
+@pytest_twisted.ensureDeferred
+async def test_sigkilled_kernel_gives_dead_event_and_kernel_died(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    result = await call(session, kernel_id, "execute", "import os; os.getpid()")
+    pid = int(result["outputs"][0]["data"]["text/plain"])
+    d = call(session, kernel_id, "execute", "import time; time.sleep(60)")
+    await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_input" and "sleep" in e["content"]["code"])
+    os.kill(pid, signal.SIGKILL)
+    await expect_error(within(d, 5, "the pending execute"), "cell.error.kernel_died")
+    dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=5)
+    assert dead["header"]["msg_type"] == "status" and dead["content"]["reason"]
+    await expect_error(call(session, kernel_id, "execute", "1"), "cell.error.not_found")
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_disconnecting_client_loses_its_kernels(node):
+    session = await connect(node.url)
+    pids = []
+    for _ in range(2):
+        kernel_id = await start_kernel(session)
+        result = await call(session, kernel_id, "execute", "import os; os.getpid()")
+        pids.append(int(result["outputs"][0]["data"]["text/plain"]))
+    assert set(pids) <= kernel_pids()
+    session.leave()
+    await session.config.extra["left"]
+    watcher = await connect(node.url)
+    for _ in range(100):
+        if not set(pids) & kernel_pids():
+            break
+        await within(watcher.call("cell.status"), 5)  # a round trip through the node between checks
+        from twisted.internet import reactor, task
+
+        await task.deferLater(reactor, 0.05, lambda: None)
+    assert not set(pids) & kernel_pids(), "kernels of a departed session are still running"
+    watcher.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_arguments_give_clear_errors(node):
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    await expect_error(call(session, kernel_id, "execute"), "cell.error.invalid_argument")
+    await expect_error(call(session, kernel_id, "execute", 42), "cell.error.invalid_argument")
+    await expect_error(call(session, kernel_id, "execute", "1", timeout="soon"), "cell.error.invalid_argument")
+    await expect_error(call(session, kernel_id, "execute", "1", colour="red"), "cell.error.invalid_argument")
+    await expect_error(call(session, kernel_id, "input", "x"), "cell.error.invalid_argument")
+    await expect_error(call(session, kernel_id, "execute", "x" * (300 * 1024)), "cell.error.too_large")
+    await expect_error(call(session, "0" * 32, "execute", "1"), "cell.error.not_found")
+    await expect_error(session.call("cell.execute"), "cell.error.invalid_argument")
+    await expect_error(session.call("cell.kernel.start", colour="red"), "cell.error.invalid_argument")
+    result = await call(session, kernel_id, "execute", "'fine'")
+    assert result["status"] == "ok"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_other_session_cannot_use_my_kernel(node):
+    owner = await connect(node.url)
+    stranger = await connect(node.url)
+    kernel_id = await start_kernel(owner)
+    await expect_error(call(stranger, kernel_id, "execute", "1"), "cell.error.not_found")
+    await expect_error(call(stranger, kernel_id, "shutdown"), "cell.error.not_found")
+    result = await call(owner, kernel_id, "execute", "1")
+    assert result["status"] == "ok"
+    owner.leave()
+    stranger.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_kernels_per_session_are_capped(node):
+    session = await connect(node.url)
+    kernels = [await start_kernel(session) for _ in range(4)]
+    await expect_error(session.call("cell.kernel.start"), "cell.error.capacity")
+    await call(session, kernels[0], "shutdown")
+    await start_kernel(session)
+    session.leave()
