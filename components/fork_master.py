@@ -247,7 +247,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preload", default="numpy,sympy,matplotlib", help="comma-separated modules to import once")
     args = parser.parse_args(argv)
-    die_with_parent(signal.SIGKILL)
+    # SIGTERM, not SIGKILL: the master's handler kills every kernel's process
+    # group (kernels' own children included) before it exits.
+    die_with_parent(signal.SIGTERM)
     started = time.monotonic()
     loaded = preload([m for m in args.preload.split(",") if m])
     if threading.active_count() != 1:

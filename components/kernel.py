@@ -88,11 +88,12 @@ class Kernel:
     @param on_iopub: called with C{(kernel, msg)} for every iopub message of an owned kernel.
     @param on_dead: called with C{(kernel, reason)} once, when the kernel is dead for good.
     @param on_pid: called with C{(kernel, pid)} each time a process is forked for it.
+    @param channels_factory: builds the L{KernelChannels} (a seam for unit tests).
     """
 
     log = Logger()
 
-    def __init__(self, reactor, config, master, zmq_context, work_root, runtime_root, on_iopub, on_dead, on_pid=lambda kernel, pid: None):
+    def __init__(self, reactor, config, master, zmq_context, work_root, runtime_root, on_iopub, on_dead, on_pid=lambda kernel, pid: None, channels_factory=KernelChannels):
         self.kernel_id = uuid.uuid4().hex
         self._reactor = reactor
         self._config = config
@@ -101,6 +102,7 @@ class Kernel:
         self._on_iopub = on_iopub
         self._on_dead = on_dead
         self._on_pid = on_pid
+        self._channels_factory = channels_factory
         self.cwd = os.path.join(work_root, self.kernel_id)
         self._runtime_root = runtime_root
         self.owner = None
@@ -159,7 +161,7 @@ class Kernel:
             return
         self.pid = pid
         self._on_pid(self, pid)
-        self._channels = KernelChannels(
+        self._channels = self._channels_factory(
             self._reactor, self._context, connection,
             on_reply=self._reply_received, on_iopub=self._iopub_received,
             on_stdin=self._stdin_received, on_pong=self._pong,

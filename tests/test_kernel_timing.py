@@ -1,0 +1,225 @@
+"""The kernel's clocks (start, timeouts, heartbeat, idle, lifespan), driven by a fake clock.
+
+The process and the ZMQ channels are replaced by recorders; everything else
+is the real L{Kernel}.  Real processes are covered in test_kernels.py.
+"""
+
+import signal
+import uuid
+
+import pytest
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from components import errors
+from components.config import SpawnerConfig
+from components.kernel import Kernel
+
+
+class FakeMaster:
+    def __init__(self):
+        self.spawned = []
+        self.signals = []
+        self._next = 1000
+
+    def spawn(self, connection_file, cwd, env, log_file):
+        self._next += 1
+        self.spawned.append(self._next)
+        return defer.succeed(self._next)
+
+    def signal(self, pid, signum):
+        self.signals.append((pid, signum))
+
+
+class FakeChannels:
+    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong):
+        self.on_reply, self.on_iopub, self.on_stdin, self.on_pong = on_reply, on_iopub, on_stdin, on_pong
+        self.requests = []
+        self.pings = 0
+        self.closed = False
+
+    def request(self, channel, msg_type, content, parent=None):
+        msg_id = uuid.uuid4().hex
+        self.requests.append((channel, msg_type, content, msg_id))
+        return msg_id
+
+    def ping(self):
+        self.pings += 1
+
+    def close(self):
+        self.closed = True
+
+    def last(self, msg_type):
+        return [r for r in self.requests if r[1] == msg_type][-1][3]
+
+    def iopub(self, parent_id, msg_type, content):
+        self.on_iopub({"header": {"msg_type": msg_type}, "parent_header": {"msg_id": parent_id}, "metadata": {}, "content": content})
+
+    def reply(self, parent_id, msg_type, content):
+        self.on_reply("shell", {"header": {"msg_type": msg_type}, "parent_header": {"msg_id": parent_id}, "metadata": {}, "content": content})
+
+
+class KernelTimingTests(SynchronousTestCase):
+    def setUp(self):
+        import tempfile
+
+        self.clock = Clock()
+        self.master = FakeMaster()
+        self.config = SpawnerConfig(execute_timeout_s=300, interrupt_grace_s=2, idle_timeout_s=100, max_lifespan_s=1000, heartbeat_interval_s=2, heartbeat_timeout_s=6, start_timeout_s=30)
+        self.channels = []
+        self.published = []
+        self.dead = []
+        root = tempfile.mkdtemp()
+        self.addCleanup(__import__("shutil").rmtree, root, True)
+
+        def factory(*args, **kwargs):
+            channels = FakeChannels(*args, **kwargs)
+            self.channels.append(channels)
+            return channels
+
+        self.kernel = Kernel(
+            self.clock, self.config, self.master, None, root, root,
+            on_iopub=lambda k, m: self.published.append(m), on_dead=lambda k, r: self.dead.append(r),
+            channels_factory=factory,
+        )
+
+    def make_ready(self):
+        d = self.kernel.start()
+        channels = self.channels[-1]
+        probe = channels.last("kernel_info_request")
+        channels.iopub(probe, "status", {"execution_state": "idle"})
+        self.assertIs(self.successResultOf(d), self.kernel)
+        return channels
+
+    def test_ready_only_once_iopub_answers_the_probe(self):
+        d = self.kernel.start()
+        channels = self.channels[-1]
+        self.assertNoResult(d)
+        self.clock.advance(0.25)
+        self.clock.advance(0.25)
+        self.assertEqual(len([r for r in channels.requests if r[1] == "kernel_info_request"]), 3)
+        channels.iopub(channels.last("kernel_info_request"), "status", {"execution_state": "busy"})
+        self.successResultOf(d)
+        self.assertEqual(self.kernel.state, "ready")
+
+    def test_start_gives_up_after_start_timeout(self):
+        d = self.kernel.start()
+        self.clock.advance(self.config.start_timeout_s)
+        self.failureResultOf(d, errors.Capacity)
+        self.assertEqual(self.kernel.state, "dead")
+        self.assertIn((self.master.spawned[0], signal.SIGKILL), self.master.signals)
+
+    def test_execute_finishes_on_reply_and_idle(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("print(1)")
+        msg_id = channels.last("execute_request")
+        channels.iopub(msg_id, "stream", {"name": "stdout", "text": "1\n"})
+        channels.reply(msg_id, "execute_reply", {"status": "ok", "execution_count": 1})
+        self.assertNoResult(d)
+        channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        result = self.successResultOf(d)
+        self.assertEqual(result["outputs"], [{"output_type": "stream", "name": "stdout", "text": "1\n"}])
+
+    def test_timeout_interrupts_then_replaces_a_stubborn_kernel(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("while True: pass", timeout=5)
+        self.run_for(5, channels)
+        self.assertEqual(self.master.signals[-1], (self.master.spawned[0], signal.SIGINT))
+        self.assertNoResult(d)
+        self.run_for(self.config.interrupt_grace_s, channels)
+        result = self.successResultOf(d)
+        self.assertEqual(result["status"], "timeout")
+        self.assertTrue(result["kernel_restarted"])
+        self.assertEqual(len(self.master.spawned), 2, "a fresh process replaces the stubborn one")
+        self.assertIn((self.master.spawned[0], signal.SIGKILL), self.master.signals)
+        self.assertTrue(channels.closed)
+
+    def test_timeout_with_a_kernel_that_obeys_the_interrupt(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("import time; time.sleep(100)", timeout=5)
+        msg_id = channels.last("execute_request")
+        self.run_for(5, channels)
+        channels.reply(msg_id, "execute_reply", {"status": "error", "ename": "KeyboardInterrupt", "evalue": "", "traceback": []})
+        channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        self.assertEqual(self.successResultOf(d)["status"], "timeout")
+        self.assertEqual(len(self.master.spawned), 1)
+        self.assertEqual(self.kernel.state, "ready")
+
+    def run_for(self, seconds, channels):
+        """Advance time in steps, with the kernel answering its heartbeat."""
+        for _ in range(int(seconds)):
+            self.clock.advance(1)
+            channels.on_pong()
+
+    def test_a_caller_timeout_cannot_exceed_the_server_limit(self):
+        channels = self.make_ready()
+        d = self.kernel.execute("x", timeout=10 ** 6)
+        self.run_for(self.config.execute_timeout_s - 1, channels)
+        self.assertEqual(self.master.signals, [])
+        self.run_for(1, channels)
+        self.assertEqual(self.master.signals[-1][1], signal.SIGINT)
+        d.addErrback(lambda f: None)
+        self.kernel.shutdown()
+
+    def test_silent_heartbeat_kills_and_fails_pending_calls(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("x")
+        for _ in range(2):
+            self.clock.advance(self.config.heartbeat_interval_s)
+            channels.on_pong()
+        self.assertEqual(self.kernel.state, "ready")
+        self.clock.advance(self.config.heartbeat_timeout_s + self.config.heartbeat_interval_s)
+        self.assertEqual(self.kernel.state, "dead")
+        self.failureResultOf(d, errors.KernelDied)
+        self.assertEqual(self.published[-1]["content"]["execution_state"], "dead")
+        self.assertIn("heartbeat", self.published[-1]["content"]["reason"])
+        self.assertEqual(len(self.dead), 1)
+
+    def test_idle_kernel_is_shut_down_but_a_busy_one_is_not(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("long()", timeout=500)
+        for _ in range(60):  # keep the heartbeat answered for 120 s
+            self.clock.advance(2)
+            channels.on_pong()
+        self.assertEqual(self.kernel.state, "ready", "a running execution is not idleness")
+        msg_id = channels.last("execute_request")
+        channels.reply(msg_id, "execute_reply", {"status": "ok", "execution_count": 1})
+        channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        self.successResultOf(d)
+        for _ in range(50):
+            self.clock.advance(2)
+            channels.on_pong()
+        self.assertEqual(self.kernel.state, "dead")
+        self.assertIn("idle", self.dead[0])
+
+    def test_lifespan_ends_even_a_busy_kernel(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        for _ in range(500):
+            self.kernel.touch()
+            self.clock.advance(2)
+            channels.on_pong()
+        self.assertEqual(self.kernel.state, "dead")
+        self.assertIn("lifespan", self.dead[0])
+
+    def test_process_exit_kills_the_kernel_once(self):
+        self.make_ready()
+        self.kernel.assign(owner=1)
+        self.kernel.process_exited(self.master.spawned[0], -9)
+        self.kernel.process_exited(self.master.spawned[0], -9)
+        self.assertEqual(len(self.dead), 1)
+        self.assertIn("exited", self.dead[0])
+
+    def test_exit_of_a_replaced_process_is_ignored(self):
+        self.make_ready()
+        self.kernel.assign(owner=1)
+        old = self.master.spawned[0]
+        self.kernel.restart()
+        self.kernel.process_exited(old, -9)
+        self.assertEqual(self.dead, [])

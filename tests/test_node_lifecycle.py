@@ -1,0 +1,72 @@
+"""What admins see: the config checks, and stopping a node leaves nothing behind."""
+
+import os
+import signal
+import subprocess
+
+import psutil
+import pytest_twisted
+
+from tests.node import ROOT, VENV_BIN, Node
+from tests.test_kernels import call, start_kernel
+from tests.wamp_client import connect, within
+
+
+def test_crossbar_check_accepts_the_config(tmp_path):
+    node = Node(tmp_path)
+    result = subprocess.run(
+        [os.path.join(VENV_BIN, "crossbar"), "check", "--cbdir", node.cbdir],
+        env=node.env(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "configuration looks good" in result.stdout
+
+
+def _descendants(pid):
+    try:
+        return {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def _wait_gone(pids, seconds):
+    gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=seconds)
+    return {p.pid for p in alive}
+
+
+async def _kernel_pids(node, n=2):
+    session = await connect(node.url)
+    pids = []
+    for _ in range(n):
+        kernel_id = await start_kernel(session)
+        result = await call(session, kernel_id, "execute", "import os, subprocess; p = subprocess.Popen(['sleep', '600']); os.getpid()")
+        pids.append(int(result["outputs"][0]["data"]["text/plain"]))
+    return session, pids
+
+
+@pytest_twisted.ensureDeferred
+async def test_sigint_stops_everything_kernels_included(tmp_path):
+    node = Node(tmp_path).start()
+    try:
+        session, kernel_pids = await _kernel_pids(node)
+        everything = _descendants(node.proc.pid)
+        assert set(kernel_pids) <= everything
+        node.stop()
+        assert node.proc.returncode is not None
+        assert _wait_gone(everything, 10) == set(), "processes outlived the node"
+    finally:
+        node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_sigkilled_spawner_takes_its_kernels_with_it(tmp_path):
+    node = Node(tmp_path).start()
+    try:
+        session, kernel_pids = await _kernel_pids(node)
+        spawner = next(p for p in psutil.Process(node.proc.pid).children(recursive=True) if "components.kernel_spawner" in " ".join(p.cmdline()))
+        doomed = _descendants(spawner.pid)
+        assert set(kernel_pids) <= doomed
+        os.kill(spawner.pid, signal.SIGKILL)
+        assert _wait_gone(doomed, 10) == set(), "kernels outlived their SIGKILLed spawner"
+    finally:
+        node.stop()

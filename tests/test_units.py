@@ -1,0 +1,98 @@
+"""Pure logic: output folding, placement and quotas, configuration."""
+
+import pytest
+
+from components import errors
+from components.config import ConfigError, RouterConfig, SpawnerConfig, from_mapping
+from components.outputs import OutputCollector, to_output
+from components.placement import Placement
+
+
+def fold(*messages):
+    collector = OutputCollector()
+    for msg_type, content in messages:
+        collector.add(to_output(msg_type, content))
+    return collector.nbformat_outputs()
+
+
+def test_consecutive_streams_of_one_name_merge():
+    assert fold(("stream", {"name": "stdout", "text": "a"}), ("stream", {"name": "stdout", "text": "b"}), ("stream", {"name": "stderr", "text": "c"}), ("stream", {"name": "stdout", "text": "d"})) == [
+        {"output_type": "stream", "name": "stdout", "text": "ab"},
+        {"output_type": "stream", "name": "stderr", "text": "c"},
+        {"output_type": "stream", "name": "stdout", "text": "d"},
+    ]
+
+
+def test_clear_output_now_and_with_wait():
+    assert fold(("stream", {"name": "stdout", "text": "a"}), ("clear_output", {"wait": False}), ("stream", {"name": "stdout", "text": "b"})) == [
+        {"output_type": "stream", "name": "stdout", "text": "b"}
+    ]
+    waited = fold(("stream", {"name": "stdout", "text": "a"}), ("clear_output", {"wait": True}))
+    assert waited == [{"output_type": "stream", "name": "stdout", "text": "a"}], "wait=True keeps the output until the next one"
+    assert fold(("stream", {"name": "stdout", "text": "a"}), ("clear_output", {"wait": True}), ("stream", {"name": "stdout", "text": "b"})) == [
+        {"output_type": "stream", "name": "stdout", "text": "b"}
+    ]
+
+
+def test_update_display_data_replaces_by_display_id():
+    out = fold(
+        ("display_data", {"data": {"text/plain": "1"}, "metadata": {}, "transient": {"display_id": "p"}}),
+        ("display_data", {"data": {"text/plain": "other"}, "metadata": {}}),
+        ("update_display_data", {"data": {"text/plain": "2"}, "metadata": {}, "transient": {"display_id": "p"}}),
+    )
+    assert out == [
+        {"output_type": "display_data", "data": {"text/plain": "2"}, "metadata": {}},
+        {"output_type": "display_data", "data": {"text/plain": "other"}, "metadata": {}},
+    ]
+
+
+def test_execute_result_and_error_shapes():
+    assert to_output("execute_result", {"execution_count": 3, "data": {"text/plain": "2"}, "metadata": {}}) == {
+        "output_type": "execute_result", "execution_count": 3, "data": {"text/plain": "2"}, "metadata": {}}
+    assert to_output("error", {"ename": "E", "evalue": "v", "traceback": ["t"]}) == {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["t"]}
+    assert to_output("status", {"execution_state": "idle"}) is None
+
+
+def test_placement_prefers_most_free_capacity_and_caps_sessions():
+    p = Placement(max_kernels_per_session=2)
+    p.add_spawner("a", session=1, capacity=2)
+    p.add_spawner("b", session=2, capacity=3)
+    first = p.reserve(owner=10)
+    assert first.spawner_id == "b"
+    second = p.reserve(owner=10)
+    assert second.spawner_id in ("a", "b")
+    with pytest.raises(errors.Capacity):
+        p.reserve(owner=10)
+    p.release(10, first.spawner_id)
+    p.add_kernel("k1", first.spawner_id, 10)
+    with pytest.raises(errors.Capacity):
+        p.reserve(owner=10)
+
+
+def test_placement_reports_no_room():
+    p = Placement(max_kernels_per_session=4)
+    with pytest.raises(errors.Capacity, match="no kernel can be had"):
+        p.reserve(owner=1)
+    p.add_spawner("a", session=1, capacity=1)
+    p.add_kernel("k", "a", 5)
+    with pytest.raises(errors.Capacity):
+        p.reserve(owner=1)
+
+
+def test_a_leaving_spawner_takes_its_kernels_out_of_the_books():
+    p = Placement(max_kernels_per_session=4)
+    p.add_spawner("a", session=1, capacity=4)
+    p.add_kernel("k1", "a", 7)
+    p.add_kernel("k2", "a", 8)
+    spawner_id, lost = p.remove_spawner_by_session(1)
+    assert spawner_id == "a" and sorted(lost) == [("k1", 7), ("k2", 8)]
+    assert p.kernels == {} and p.kernels_of(7) == []
+
+
+def test_config_refuses_unknown_and_bad_values():
+    with pytest.raises(ConfigError, match="pool_sise"):
+        from_mapping(SpawnerConfig, {"pool_sise": 3})
+    with pytest.raises(ConfigError):
+        from_mapping(SpawnerConfig, {"pool_size": -1})
+    assert from_mapping(SpawnerConfig, {"preload": "numpy,sympy"}).preload == ("numpy", "sympy")
+    assert from_mapping(RouterConfig, {"cbdir": "/x"}, ignore=("cbdir",)).max_kernels_per_session == 4
