@@ -1,5 +1,7 @@
 # cellserver: every setup step lives here, so a fresh machine needs only `make run` or `make test`.
-PYTHON ?= python3
+# The system Python when there is one: sandboxed kernels run as other uids and must be able to read the
+# interpreter and its standard library (a Python under /root, e.g. pyenv's, is not readable by them).
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080

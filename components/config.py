@@ -44,12 +44,35 @@ class SpawnerConfig:
     request_timeout_s: float = 10.0
     #: largest code accepted by execute (bytes of UTF-8)
     max_code_bytes: int = 256 * 1024
+    # -- sandbox (docs/security.md) --
+    #: let kernels reach the network (default: a network namespace with loopback only)
+    allow_network: bool = False
+    #: kernels run as uids base .. base+count-1 (one per live kernel) when the spawner is root
+    sandbox_uid_base: int = 100000
+    sandbox_uid_count: int = 4096
+    #: per-kernel memory (a memory cgroup where the host has one); 0 = none
+    memory_limit_mb: int = 1024
+    #: per-process rlimits; 0 = none
+    limit_cpu_s: int = 600
+    limit_address_space_mb: int = 4096
+    limit_processes: int = 64
+    limit_file_size_mb: int = 64
+    limit_open_files: int = 256
+    #: disk use of a kernel's working directory
+    disk_limit_mb: int = 256
+    #: output kept and forwarded per execution, and iopub messages per second per kernel
+    max_output_bytes: int = 2 * 1024 * 1024
+    max_iopub_messages_per_s: int = 200
+    #: past the output cap: "truncate" (keep running) or "interrupt"
+    on_output_limit: str = "truncate"
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if field.type in (int, float) and (not isinstance(value, (int, float)) or value < 0):
                 raise ConfigError("{} must be a non-negative number, not {!r}".format(field.name, value))
+        if self.on_output_limit not in ("truncate", "interrupt"):
+            raise ConfigError("on_output_limit must be 'truncate' or 'interrupt', not {!r}".format(self.on_output_limit))
         if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
             raise ConfigError("heartbeat_timeout_s must be larger than heartbeat_interval_s")
 

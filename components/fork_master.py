@@ -9,14 +9,16 @@ fresh random state, and dies with the master (``PR_SET_PDEATHSIG``).
 Protocol: one JSON object per line.  Requests on stdin::
 
     {"op": "spawn", "ref": str, "connection_file": str, "cwd": str,
-     "env": {str: str}, "log_file": str}
+     "env": {str: str}, "log_file": str, "sandbox": {...}}   # see components.sandbox
     {"op": "signal", "pid": int, "signum": int}      # to the kernel's process group
+                                                     # (SIGKILL: and to everything in its cgroup)
 
 Events on stdout::
 
     {"op": "ready", "pid": int, "preload_s": float, "preloaded": [str]}
     {"op": "spawned", "ref": str, "pid": int}
-    {"op": "exited", "pid": int, "status": int}      # status as os.waitstatus_to_exitcode
+    {"op": "exited", "pid": int, "status": int, "oom": bool}
+                                                     # status as os.waitstatus_to_exitcode
 
 When stdin closes (the spawner went away, however it died) the master kills
 every kernel's process group and exits.  It never writes anything else to
@@ -32,6 +34,8 @@ import signal
 import sys
 import threading
 import time
+
+from components import sandbox
 
 PR_SET_PDEATHSIG = 1
 
@@ -94,7 +98,8 @@ class ForkMaster:
         self._in = stdin_fd
         self._out = stdout_fd
         self._buffer = b""
-        self._children = set()
+        self._children = {}  # pid -> cgroup path or None
+        self._stale_cgroups = []
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         os.set_blocking(self._wake_r, False)
@@ -114,7 +119,7 @@ class ForkMaster:
         selector.register(self._in, selectors.EVENT_READ, "control")
         selector.register(self._wake_r, selectors.EVENT_READ, "signal")
         while True:
-            for key, _ in selector.select():
+            for key, _ in selector.select(1.0 if self._stale_cgroups else None):
                 if key.data == "signal":
                     try:
                         os.read(self._wake_r, 4096)
@@ -131,6 +136,7 @@ class ForkMaster:
                         if line.strip():
                             self._handle(json.loads(line))
             self._reap()
+            self._stale_cgroups = [c for c in self._stale_cgroups if not sandbox.try_remove_cgroup(c)]
 
     def _handle(self, request):
         op = request.get("op")
@@ -138,12 +144,12 @@ class ForkMaster:
             pid = os.fork()
             if pid == 0:
                 self._become_kernel(request)  # never returns
-            self._children.add(pid)
+            self._children[pid] = (request.get("sandbox") or {}).get("cgroup")
             self.send({"op": "spawned", "ref": request["ref"], "pid": pid})
         elif op == "signal":
             pid = request["pid"]
             if pid in self._children:
-                _signal_group(pid, request["signum"])
+                self._signal_kernel(pid, request["signum"])
         else:
             _log("unknown request {!r}".format(request))
 
@@ -155,29 +161,47 @@ class ForkMaster:
                 return
             if pid == 0:
                 return
-            self._children.discard(pid)
-            # Whatever the kernel left running in its group goes with it.
-            _signal_group(pid, signal.SIGKILL)
-            self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status)})
+            cgroup = self._children[pid]
+            # Whatever the kernel left running (its group, its cgroup) goes with it.
+            self._signal_kernel(pid, signal.SIGKILL)
+            del self._children[pid]
+            oom = False
+            if cgroup:
+                oom = sandbox.cgroup_oom_killed(cgroup)
+                self._stale_cgroups.append(cgroup)
+            self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status), "oom": oom})
+
+    def _signal_kernel(self, pid, signum):
+        _signal_group(pid, signum)
+        cgroup = self._children.get(pid)
+        if cgroup and signum == signal.SIGKILL:
+            for other in sandbox.cgroup_pids(cgroup):
+                try:
+                    os.kill(other, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def _shutdown(self, code):
         for pid in list(self._children):
-            _signal_group(pid, signal.SIGKILL)
+            self._signal_kernel(pid, signal.SIGKILL)
         os._exit(code)
 
     def _become_kernel(self, request):
         """In the child: turn into an ipykernel.  Never returns."""
         code = 1
         try:
+            master_pid = os.getppid()
             os.setsid()
-            die_with_parent(signal.SIGKILL)
-            if os.getppid() == 1:
-                os._exit(1)
             signal.set_wakeup_fd(-1)
             for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
                 signal.signal(signum, signal.SIG_DFL)
             _redirect_stdio(request["log_file"])
             _close_fds_from(3)
+            sandbox.enter(request.get("sandbox") or {"limits": {}})
+            # After the uid change, which clears it.
+            die_with_parent(signal.SIGKILL)
+            if os.getppid() != master_pid:
+                os._exit(1)
             os.umask(0o077)
             os.chdir(request["cwd"])
             os.environ.clear()

@@ -59,6 +59,7 @@ class Execution:
         self.timers = []
         self.deferred = None
         self.pending_input = None
+        self.truncated = False
 
     def result(self):
         reply = self.reply or {}
@@ -89,11 +90,12 @@ class Kernel:
     @param on_dead: called with C{(kernel, reason)} once, when the kernel is dead for good.
     @param on_pid: called with C{(kernel, pid)} each time a process is forked for it.
     @param channels_factory: builds the L{KernelChannels} (a seam for unit tests).
+    @param sandbox: the spawner's L{SandboxPolicy}, or None for no sandbox (unit tests).
     """
 
     log = Logger()
 
-    def __init__(self, reactor, config, master, zmq_context, work_root, runtime_root, on_iopub, on_dead, on_pid=lambda kernel, pid: None, channels_factory=KernelChannels):
+    def __init__(self, reactor, config, master, zmq_context, work_root, runtime_root, on_iopub, on_dead, on_pid=lambda kernel, pid: None, channels_factory=KernelChannels, sandbox=None):
         self.kernel_id = uuid.uuid4().hex
         self._reactor = reactor
         self._config = config
@@ -103,6 +105,12 @@ class Kernel:
         self._on_dead = on_dead
         self._on_pid = on_pid
         self._channels_factory = channels_factory
+        self._sandbox = sandbox
+        self._specs = {}  # pid -> sandbox spec, released when that process is gone
+        self._spec = None
+        self._tokens = float(config.max_iopub_messages_per_s)
+        self._tokens_at = reactor.seconds()
+        self._ticks = 0
         self.cwd = os.path.join(work_root, self.kernel_id)
         self._runtime_root = runtime_root
         self.owner = None
@@ -130,7 +138,17 @@ class Kernel:
     def _fork(self):
         self._generation += 1
         self._runtime_dir = os.path.join(self._runtime_root, "{}-{}".format(self.kernel_id[:12], self._generation))
-        os.makedirs(self._runtime_dir, mode=0o700)
+        os.makedirs(os.path.join(self._runtime_dir, "tmp"), mode=0o700)
+        spec = {"limits": {}}
+        if self._sandbox is not None:
+            spec = self._sandbox.allocate("{}-{}".format(self.kernel_id, self._generation))
+            if spec is None:
+                self.state = "starting"
+                self._ready = defer.Deferred()
+                ready = self._ready
+                self._fail_start(errors.Capacity("no sandbox uid is free on this worker; try again later"))
+                return ready
+        self._spec = spec
         key = uuid.uuid4().hex + uuid.uuid4().hex
         connection_file, connection = write_connection_file(
             os.path.join(self._runtime_dir, "connection.json"),
@@ -139,28 +157,37 @@ class Kernel:
             shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5,
             key=key.encode(),
         )
+        if self._sandbox is not None:
+            self._sandbox.prepare_dirs(spec, self.cwd, self._runtime_dir, os.path.join(self._runtime_dir, "tmp"))
+            if spec.get("uid") is not None:
+                os.chown(connection_file, spec["uid"], spec["gid"])
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": self.cwd,
             "LANG": "C.UTF-8",
+            "TMPDIR": os.path.join(self._runtime_dir, "tmp"),
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            "JPY_PARENT_PID": str(os.getpid()),
+            "MPLCONFIGDIR": os.path.join(self._runtime_dir, "mpl"),
+            "IPYTHONDIR": os.path.join(self._runtime_dir, "ipython"),
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
         }
         self.state = "starting"
         self._ready = defer.Deferred()
         self._start_timer("start", self._config.start_timeout_s, self._start_timed_out)
-        d = self._master.spawn(connection_file, self.cwd, env, os.path.join(self._runtime_dir, "kernel.log"))
+        d = self._master.spawn(connection_file, self.cwd, env, os.path.join(self._runtime_dir, "kernel.log"), spec)
         d.addCallback(self._spawned, connection)
         d.addErrback(self._fail_start)
         return self._ready
 
     def _spawned(self, pid, connection):
+        self._specs[pid] = self._spec
+        self._on_pid(self, pid)
         if self.state == "dead":
             self._master.signal(pid, signal.SIGKILL)
             return
         self.pid = pid
-        self._on_pid(self, pid)
         self._channels = self._channels_factory(
             self._reactor, self._context, connection,
             on_reply=self._reply_received, on_iopub=self._iopub_received,
@@ -193,19 +220,58 @@ class Kernel:
         if ready is not None:
             ready.errback(failure)
 
-    def process_exited(self, pid, status):
-        """Called by the spawner when the fork master reaps C{pid}."""
+    def process_exited(self, pid, status, oom=False):
+        """Called by the spawner when the fork master reaps C{pid} (any generation)."""
+        if self._sandbox is not None:
+            self._sandbox.release(self._specs.pop(pid, None))
         if pid != self.pid or self.state == "dead":
             return
-        self.die("the kernel process exited (status {})".format(status))
+        self.die(self._exit_reason(status, oom))
+
+    def _exit_reason(self, status, oom):
+        """Name the limit that ended the process, when one did."""
+        config = self._config
+        if oom:
+            return "the kernel exceeded its memory limit of {} MB".format(config.memory_limit_mb)
+        if status == -signal.SIGXCPU:
+            return "the kernel used up its CPU time limit of {} s".format(config.limit_cpu_s)
+        if status == -signal.SIGXFSZ:
+            return "the kernel exceeded the file size limit of {} MB".format(config.limit_file_size_mb)
+        if status < 0:
+            return "the kernel process was killed by signal {}".format(signal.Signals(-status).name)
+        return "the kernel process exited (status {})".format(status)
 
     def _heartbeat(self):
         now = self._reactor.seconds()
         if now - self._last_pong > self._config.heartbeat_timeout_s:
             self.die("the kernel stopped answering its heartbeat for {:.0f} s".format(now - self._last_pong))
             return
+        self._ticks += 1
+        if self._check_limits():
+            return
         self._channels.ping()
         self._start_timer("heartbeat", self._config.heartbeat_interval_s, self._heartbeat)
+
+    def _check_limits(self):
+        """Limits the kernel cannot enforce on itself: processes and disk use.  True if it died."""
+        spec = self._spec or {}
+        limit = self._config.limit_processes
+        if spec.get("cgroup") and limit:
+            from components.sandbox import cgroup_task_count
+
+            if cgroup_task_count(spec["cgroup"]) >= limit:
+                self.die("the kernel reached its limit of {} processes and threads (a fork bomb?)".format(limit))
+                return True
+        if self._config.disk_limit_mb and self.owner is not None and self._ticks % 5 == 0:
+            return self._check_disk()
+        return False
+
+    def _check_disk(self):
+        used = _disk_use(self.cwd)
+        if used > self._config.disk_limit_mb * 1024 * 1024:
+            self.die("the kernel's working directory exceeded its disk limit of {} MB".format(self._config.disk_limit_mb))
+            return True
+        return False
 
     def _pong(self):
         self._last_pong = self._reactor.seconds()
@@ -239,13 +305,19 @@ class Kernel:
         """Declare the kernel dead for good: fail everything pending, kill, clean up, tell."""
         if self.state == "dead":
             return
+        was_starting = self.state == "starting"
         self.state = "dead"
         self.dead_reason = reason
         self.log.info("kernel {kernel_id} dead: {reason}", kernel_id=self.kernel_id, reason=reason)
+        if was_starting and self._runtime_dir:
+            self.log.warn("kernel {kernel_id} failed to start; its log ends with:\n{tail}", kernel_id=self.kernel_id, tail=_tail(os.path.join(self._runtime_dir, "kernel.log")))
         for name in list(self._timers):
             self._cancel_timer(name)
         self._stop_process()
         self._fail_pending(errors.KernelDied("the kernel died: {}".format(reason), reason=reason))
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.errback(errors.KernelDied("the kernel died while starting: {}".format(reason), reason=reason))
         shutil.rmtree(self.cwd, ignore_errors=True)
         if self.owner is not None:
             self._on_iopub(self, dead_event(reason))
@@ -411,9 +483,11 @@ class Kernel:
             if msg_type == "status" and parent_id is not None and parent_id == self._ready_probe:
                 self._became_ready()
             return
+        execution = self._executions.get(parent_id)
+        if msg_type in OUTPUT_MSG_TYPES and not self._admit_output(execution, msg):
+            return
         if self.owner is not None:
             self._on_iopub(self, msg)
-        execution = self._executions.get(parent_id)
         if execution is None:
             return
         if msg_type in OUTPUT_MSG_TYPES:
@@ -424,6 +498,47 @@ class Kernel:
         elif msg_type == "status" and msg["content"].get("execution_state") == "idle":
             execution.idle = True
             self._maybe_finish(execution)
+
+    def _admit_output(self, execution, msg):
+        """Apply the output caps: bytes per execution, messages per second per kernel."""
+        config = self._config
+        now = self._reactor.seconds()
+        rate = config.max_iopub_messages_per_s
+        if rate:
+            self._tokens = min(float(rate), self._tokens + (now - self._tokens_at) * rate)
+            self._tokens_at = now
+            if self._tokens < 1:
+                if execution is not None:
+                    self._truncate(execution, "more than {} output messages per second".format(rate))
+                return False
+            self._tokens -= 1
+        if execution is None:
+            return True
+        if execution.truncated:
+            return False
+        if config.max_output_bytes and execution.collector.output_bytes + _message_size(msg) > config.max_output_bytes:
+            self._truncate(execution, "more than {} bytes of output".format(config.max_output_bytes))
+            return False
+        return True
+
+    def _truncate(self, execution, why):
+        """Cut an execution's output once, with a notice; maybe interrupt it."""
+        if execution.truncated:
+            return
+        execution.truncated = True
+        notice = "\n[output truncated: this execution produced {}; the rest is dropped]\n".format(why)
+        output = {"output_type": "stream", "name": "stderr", "text": notice}
+        execution.collector.add(output)
+        if execution.progress is not None:
+            execution.progress(output)
+        if self.owner is not None:
+            msg = dead_event("truncated")
+            msg["header"]["msg_type"] = "stream"
+            msg["parent_header"] = {"msg_id": execution.msg_id, "msg_type": "execute_request"}
+            msg["content"] = {"name": "stderr", "text": notice}
+            self._on_iopub(self, msg)
+        if self._config.on_output_limit == "interrupt" and self.pid is not None:
+            self._master.signal(self.pid, signal.SIGINT)
 
     def _stdin_received(self, msg):
         if msg["header"]["msg_type"] != "input_request":
@@ -444,6 +559,8 @@ class Kernel:
         self._executions.pop(execution.msg_id, None)
         execution.cancel_timers()
         self.touch()
+        if self._config.disk_limit_mb and self.owner is not None and self._check_disk():
+            return
         if not execution.deferred.called:
             execution.deferred.callback(execution.result())
 
@@ -461,3 +578,45 @@ class Kernel:
         timer = self._timers.pop(name, None)
         if timer is not None and timer.active():
             timer.cancel()
+
+
+def _message_size(msg):
+    content = msg.get("content", {})
+    if "text" in content:
+        return len(content["text"])
+    size = 0
+    for value in (content.get("data") or {}).values():
+        size += len(value) if isinstance(value, str) else 64
+    for line in content.get("traceback") or ():
+        size += len(line)
+    return size
+
+
+def _disk_use(path):
+    """Bytes used under C{path} (no symlinks followed)."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def _tail(path, limit=3000):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return "(no log)"

@@ -38,6 +38,7 @@ from components.fork_master import die_with_parent
 from components.kernel import Kernel
 from components.master_client import start_fork_master
 from components.pool import KernelPool
+from components.sandbox import SandboxPolicy
 
 
 class KernelSpawner:
@@ -61,8 +62,14 @@ class KernelSpawner:
         self.work_root = config.work_root or tempfile.mkdtemp(prefix="cell-work-")
         os.makedirs(self.work_root, exist_ok=True)
         self.runtime_root = tempfile.mkdtemp(prefix="cellrt-")
+        # Kernels (other uids) may pass through to their own directory, but not list their neighbours.
+        os.chmod(self.work_root, 0o711)
+        os.chmod(self.runtime_root, 0o711)
         self.master = None
         self.zmq_context = None
+        self.sandbox = SandboxPolicy(config)
+        for warning in self.sandbox.warnings:
+            self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
         self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room)
 
     @defer.inlineCallbacks
@@ -80,7 +87,7 @@ class KernelSpawner:
     def _make_kernel(self):
         kernel = Kernel(
             self._reactor, self.config, self.master, self.zmq_context, self.work_root, self.runtime_root,
-            on_iopub=self._on_iopub, on_dead=self._kernel_dead, on_pid=self._remember_pid,
+            on_iopub=self._on_iopub, on_dead=self._kernel_dead, on_pid=self._remember_pid, sandbox=self.sandbox,
         )
         self._all.add(kernel)
         return kernel
@@ -88,16 +95,14 @@ class KernelSpawner:
     def _remember_pid(self, kernel, pid):
         self._by_pid[pid] = kernel
 
-    def _process_exited(self, pid, status):
+    def _process_exited(self, pid, status, oom):
         kernel = self._by_pid.pop(pid, None)
         if kernel is not None:
-            kernel.process_exited(pid, status)
+            kernel.process_exited(pid, status, oom)
 
     def _kernel_dead(self, kernel, reason):
         self._all.discard(kernel)
         self.pool.discard(kernel)
-        for pid in [p for p, k in self._by_pid.items() if k is kernel]:
-            del self._by_pid[pid]
         if self.kernels.pop(kernel.kernel_id, None) is not None:
             self._on_kernel_ended(kernel, reason)
         self.pool.refill()
@@ -129,6 +134,7 @@ class KernelSpawner:
             "kernels": len(self.kernels),
             "pool_ready": self.pool.ready_count,
             "capacity": self.config.max_kernels,
+            "sandbox": self.sandbox.status(),
         }
 
     @defer.inlineCallbacks

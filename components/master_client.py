@@ -2,8 +2,8 @@
 
 A Twisted ``ProcessProtocol`` that starts the master, sends it JSON-line
 requests and turns its events into Deferreds and callbacks: C{spawn()} fires
-with the new kernel's pid; C{on_exit(pid, status)} is called when a kernel
-process ends, however it ended.
+with the new kernel's pid; C{on_exit(pid, status, oom)} is called when a
+kernel process ends, however it ended (C{oom}: its memory cgroup hit the limit).
 """
 
 import json
@@ -52,17 +52,17 @@ class ForkMasterProtocol(protocol.ProcessProtocol):
         elif op == "spawned":
             self._pending.pop(event["ref"]).callback(event["pid"])
         elif op == "exited":
-            self._on_exit(event["pid"], event["status"])
+            self._on_exit(event["pid"], event["status"], event.get("oom", False))
 
-    def spawn(self, connection_file, cwd, env, log_file):
-        """Fork one kernel; the Deferred fires with its pid."""
+    def spawn(self, connection_file, cwd, env, log_file, sandbox=None):
+        """Fork one kernel in C{sandbox} (see L{components.sandbox}); the Deferred fires with its pid."""
         if not self.running:
             return defer.fail(MasterDied("the fork master is not running"))
         self._next_ref += 1
         ref = str(self._next_ref)
         d = defer.Deferred()
         self._pending[ref] = d
-        self._write({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file})
+        self._write({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file, "sandbox": sandbox})
         return d
 
     def signal(self, pid, signum):

@@ -123,7 +123,7 @@ class SessionRouter(ApplicationSession):
             try:
                 live = yield self.call(uris.spawner_procedure(info.spawner_id, "info"), options=CallOptions(timeout=2000))
                 info.pool_ready = live.get("pool_ready", info.pool_ready)
-                entry = {k: live[k] for k in ("id", "host", "kernels", "pool_ready", "capacity")}
+                entry = {k: live[k] for k in ("id", "host", "kernels", "pool_ready", "capacity", "sandbox") if k in live}
             except ApplicationError:
                 entry = {"id": info.spawner_id, "host": info.host, "kernels": len(info.kernels), "pool_ready": info.pool_ready, "capacity": info.capacity}
             spawners.append(entry)

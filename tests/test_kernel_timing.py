@@ -23,7 +23,7 @@ class FakeMaster:
         self.signals = []
         self._next = 1000
 
-    def spawn(self, connection_file, cwd, env, log_file):
+    def spawn(self, connection_file, cwd, env, log_file, sandbox=None):
         self._next += 1
         self.spawned.append(self._next)
         return defer.succeed(self._next)
@@ -211,10 +211,16 @@ class KernelTimingTests(SynchronousTestCase):
     def test_process_exit_kills_the_kernel_once(self):
         self.make_ready()
         self.kernel.assign(owner=1)
-        self.kernel.process_exited(self.master.spawned[0], -9)
-        self.kernel.process_exited(self.master.spawned[0], -9)
+        self.kernel.process_exited(self.master.spawned[0], -9, False)
+        self.kernel.process_exited(self.master.spawned[0], -9, False)
         self.assertEqual(len(self.dead), 1)
-        self.assertIn("exited", self.dead[0])
+        self.assertIn("SIGKILL", self.dead[0])
+
+    def test_exit_reasons_name_the_limit(self):
+        self.make_ready()
+        self.assertIn("CPU time limit of 600 s", self.kernel._exit_reason(-24, False))
+        self.assertIn("memory limit of 1024 MB", self.kernel._exit_reason(-9, True))
+        self.assertIn("status 3", self.kernel._exit_reason(3, False))
 
     def test_exit_of_a_replaced_process_is_ignored(self):
         self.make_ready()

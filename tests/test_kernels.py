@@ -175,7 +175,8 @@ async def test_status_reports_the_spawner(node):
     status = await session.call("cell.status")
     assert [s["id"] for s in status["spawners"]] == ["local"]
     spawner = status["spawners"][0]
-    assert set(spawner) == {"id", "host", "kernels", "pool_ready", "capacity"}
+    assert set(spawner) == {"id", "host", "kernels", "pool_ready", "capacity", "sandbox"}
+    assert spawner["sandbox"]["level"] in ("full", "reduced")
     assert spawner["capacity"] > 0
     session.leave()
 
