@@ -192,6 +192,7 @@ class Kernel:
             self._reactor, self._context, connection,
             on_reply=self._reply_received, on_iopub=self._iopub_received,
             on_stdin=self._stdin_received, on_pong=self._pong,
+            max_iopub_content_bytes=self._config.max_output_bytes + 65536 if self._config.max_output_bytes else 0,
         )
         self._probe_ready()
 
@@ -513,8 +514,11 @@ class Kernel:
                 return False
             self._tokens -= 1
         if execution is None:
-            return True
+            return "oversized_bytes" not in msg["content"]
         if execution.truncated:
+            return False
+        if "oversized_bytes" in msg["content"]:
+            self._truncate(execution, "a single output of {} bytes".format(msg["content"]["oversized_bytes"]))
             return False
         if config.max_output_bytes and execution.collector.output_bytes + _message_size(msg) > config.max_output_bytes:
             self._truncate(execution, "more than {} bytes of output".format(config.max_output_bytes))
@@ -556,11 +560,11 @@ class Kernel:
     def _maybe_finish(self, execution):
         if execution.reply is None or not execution.idle:
             return
+        if self._config.disk_limit_mb and self.owner is not None and self._check_disk():
+            return  # dead: the execution failed with the disk limit named
         self._executions.pop(execution.msg_id, None)
         execution.cancel_timers()
         self.touch()
-        if self._config.disk_limit_mb and self.owner is not None and self._check_disk():
-            return
         if not execution.deferred.called:
             execution.deferred.callback(execution.result())
 

@@ -25,14 +25,17 @@ class KernelChannels:
     @param on_iopub: called with each iopub C{msg}.
     @param on_stdin: called with each stdin request C{msg} (``input_request``).
     @param on_pong: called when the heartbeat echoes.
+    @param max_iopub_content_bytes: iopub messages with a larger content are
+        not parsed; their content becomes C{{"oversized_bytes": n}}.
     """
 
-    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong):
+    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong, max_iopub_content_bytes=0):
         self.session = Session(key=connection["key"].encode(), signature_scheme=connection["signature_scheme"], username="cellserver")
         self._on_reply = on_reply
         self._on_iopub = on_iopub
         self._on_stdin = on_stdin
         self._on_pong = on_pong
+        self._max_iopub = max_iopub_content_bytes
         identity = self.session.bsession
 
         def dealer(port_name):
@@ -73,14 +76,20 @@ class KernelChannels:
     def _receive(self, channel, frames):
         try:
             _, msg_list = self.session.feed_identities(frames, copy=True)
-            msg = self.session.deserialize(msg_list, content=True, copy=True)
+            msg = self.session.deserialize(msg_list, content=False, copy=True)
+            raw = msg["content"]
+            if channel == "iopub" and self._max_iopub and len(raw) > self._max_iopub:
+                # A flood can make one message hundreds of MB: never parse it.
+                content = {"oversized_bytes": len(raw)}
+            else:
+                content = self.session.unpack(raw)
         except Exception:
             return  # unsigned, badly signed or malformed: dropped, never trusted
         msg = {
             "header": squash_dates(msg["header"]),
             "parent_header": squash_dates(msg["parent_header"]),
             "metadata": msg["metadata"],
-            "content": msg["content"],
+            "content": content,
         }
         if channel == "iopub":
             self._on_iopub(msg)

@@ -33,7 +33,7 @@ class FakeMaster:
 
 
 class FakeChannels:
-    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong):
+    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong, max_iopub_content_bytes=0):
         self.on_reply, self.on_iopub, self.on_stdin, self.on_pong = on_reply, on_iopub, on_stdin, on_pong
         self.requests = []
         self.pings = 0

@@ -1,0 +1,216 @@
+"""Attacks that must fail, against a real node and real kernels (see docs/security.md).
+
+The node here has tight limits so that each limit is reached in seconds.
+The sandbox needs root (uids, network namespaces); CI and these tests run as root.
+"""
+
+import json
+import os
+
+import psutil
+import pytest
+import pytest_twisted
+from autobahn.wamp.types import CallOptions
+
+from tests.node import Node
+from tests.test_kernels import call, expect_error, start_kernel
+from tests.wamp_client import Recorder, connect, within
+
+STRICT = {
+    "pool_size": 2,
+    "max_kernels": 16,
+    "limit_cpu_s": 8,
+    "memory_limit_mb": 300,
+    "limit_file_size_mb": 1,
+    "limit_processes": 40,
+    "max_output_bytes": 200000,
+    "disk_limit_mb": 5,
+}
+
+
+def tighten(config):
+    for worker in config["workers"]:
+        if worker["type"] == "guest":
+            args = worker["arguments"]
+            i = args.index("--config")
+            settings = json.loads(args[i + 1])
+            settings.update(STRICT)
+            args[i + 1] = json.dumps(settings)
+
+
+@pytest.fixture(scope="module")
+def strict_node(tmp_path_factory):
+    node = Node(tmp_path_factory.mktemp("strict"), edit=tighten)
+    node.start()
+    yield node
+    node.stop()
+
+
+async def run(session, kernel_id, code, **kwargs):
+    return await call(session, kernel_id, "execute", code, deadline=60, **kwargs)
+
+
+def value(result):
+    assert result["status"] == "ok", result
+    return result["outputs"][-1]["data"]["text/plain"]
+
+
+async def bystander_is_served(node):
+    """A second user's execute answers promptly and correctly while an attack runs."""
+    other = await connect(node.url)
+    kernel_id = await start_kernel(other)
+    result = await call(other, kernel_id, "execute", "1+1", deadline=5)
+    assert value(result) == "2"
+    other.leave()
+
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests need root (CI runs as root)")
+
+
+@pytest_twisted.ensureDeferred
+async def test_kernels_are_distinct_unprivileged_users(strict_node):
+    session = await connect(strict_node.url)
+    a, b = await start_kernel(session), await start_kernel(session)
+    uid_a = int(value(await run(session, a, "import os; os.getuid()")))
+    uid_b = int(value(await run(session, b, "import os; os.getuid()")))
+    assert uid_a != 0 and uid_b != 0 and uid_a != uid_b
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_tcp_connection_leaves_a_kernel(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    addresses = ["127.0.0.1"] + [a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family.name == "AF_INET" and not a.address.startswith("127.")]
+    code = (
+        "import socket\nfailures = []\n"
+        "for host in {!r}:\n"
+        "    try:\n"
+        "        socket.create_connection((host, {}), timeout=2).close()\n"
+        "    except OSError as e:\n"
+        "        failures.append(type(e).__name__)\n"
+        "len(failures)"
+    ).format(addresses, strict_node.port)
+    assert int(value(await run(session, kernel_id, code))) == len(addresses), "a kernel reached the router's port"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_kernel_cannot_kill_others_or_read_their_files(strict_node):
+    session = await connect(strict_node.url)
+    a, b = await start_kernel(session), await start_kernel(session)
+    info = json.loads(value(await run(session, a, "import os, json; open('secret.txt', 'w').write('s3cret'); json.dumps([os.getpid(), os.getcwd()])"))[1:-1])
+    pid_a, cwd_a = info
+    spawner = next(p for p in psutil.Process(strict_node.proc.pid).children(recursive=True) if "components.kernel_spawner" in " ".join(p.cmdline()))
+    code = (
+        "import os, signal\nblocked = []\n"
+        "for pid in ({}, {}, {}):\n"
+        "    try:\n        os.kill(pid, signal.SIGKILL)\n    except PermissionError:\n        blocked.append(pid)\n"
+        "for attempt in (lambda: os.listdir({!r}), lambda: open({!r}).read()):\n"
+        "    try:\n        attempt()\n    except PermissionError:\n        blocked.append('file')\n"
+        "len(blocked)"
+    ).format(pid_a, spawner.pid, strict_node.proc.pid, cwd_a, os.path.join(cwd_a, "secret.txt"))
+    assert int(value(await run(session, b, code))) == 5
+    assert value(await run(session, a, "open('secret.txt').read()")) == "'s3cret'", "kernel a was harmed"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_memory_hog_gets_memory_error_or_is_stopped_by_name(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    result = await run(session, kernel_id, "x = bytearray(10**11)")
+    assert result["status"] == "error" and result["ename"] == "MemoryError"
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    d = run(session, kernel_id, "x = b'x' * (600 * 1024 * 1024)")
+    await bystander_is_served(strict_node)
+    try:
+        result = await d
+        assert result["status"] == "error" and result["ename"] == "MemoryError"
+    except Exception as exc:  # the cgroup's OOM killer stopped it
+        assert getattr(exc, "error", None) == "cell.error.kernel_died"
+        dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead")
+        assert "memory limit" in dead["content"]["reason"]
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_cpu_limit_stops_a_spinning_kernel_and_names_it(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    d = run(session, kernel_id, "while True: pass")
+    await bystander_is_served(strict_node)
+    exc = await expect_error(d, "cell.error.kernel_died")
+    assert "CPU time limit of 8 s" in exc.error_message()
+    dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=10)
+    assert "CPU time limit" in dead["content"]["reason"]
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_file_size_limit(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    result = await run(session, kernel_id, "open('big.bin', 'wb').write(b'x' * (2 * 1024 * 1024))")
+    assert result["status"] == "error" and "File too large" in result["evalue"]
+    assert value(await run(session, kernel_id, "'alive'")) == "'alive'"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_fork_bomb_is_contained(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    d = run(session, kernel_id, "import os\nwhile True:\n    os.fork()", timeout=20)
+    await bystander_is_served(strict_node)
+    try:
+        result = await d
+        assert result["status"] == "error" and result["ename"] == "BlockingIOError", result
+    except Exception as exc:
+        assert getattr(exc, "error", None) == "cell.error.kernel_died", exc
+        dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead")
+        # Contained by the process limit or, as forks copy pages, by the memory cgroup: either way named.
+        assert "processes" in dead["content"]["reason"] or "memory limit" in dead["content"]["reason"], dead
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_output_flood_is_cut_with_a_notice(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    progress = Recorder()
+    d = call(session, kernel_id, "execute", 'while True: print("x" * 10000)', timeout=2, deadline=60, options=CallOptions(on_progress=progress))
+    await progress.wait_for(lambda o: "output truncated" in o.get("text", ""), what="the truncation notice")
+    await bystander_is_served(strict_node)
+    result = await d
+    assert result["status"] == "timeout"
+    text = "".join(o.get("text", "") for o in result["outputs"])
+    assert "[output truncated" in text
+    assert len(text) <= STRICT["max_output_bytes"] + 20000
+    assert value(await run(session, kernel_id, "'still here'")) == "'still here'"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_disk_limit_stops_the_kernel_and_names_it(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    code = "for i in range(8):\n    open('f%d' % i, 'wb').write(b'x' * 1000000)"
+    await expect_error(run(session, kernel_id, code), "cell.error.kernel_died")
+    await expect_error(run(session, kernel_id, "1"), "cell.error.not_found")
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_environment_is_scrubbed(strict_node):
+    session = await connect(strict_node.url)
+    kernel_id = await start_kernel(session)
+    names = value(await run(session, kernel_id, "import os; sorted(os.environ)"))
+    for secret in ("CELL_PORT", "PYTHONUNBUFFERED", "CROSSBAR", "JPY_PARENT_PID"):
+        assert secret not in names
+    session.leave()
