@@ -79,14 +79,31 @@ class SpawnerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RouterConfig:
-    #: kernels one WAMP session may own at once
-    max_kernels_per_session: int = 4
     #: how long placing a kernel on a spawner may take
     start_timeout_s: float = 30.0
+    #: quotas per role: {"browser": {"max_kernels_per_session": 4, ...}, "service": {...}}
+    roles: dict = dataclasses.field(default_factory=dict)
+    #: WAMP-CRA principals of role "service": {authid: name of the environment variable holding its secret}
+    services: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
+    #: WAMP-CRA principals of role "spawner" (remote workers): {spawner id: environment variable name}
+    spawners: dict = dataclasses.field(default_factory=dict)
+
+    def quotas(self):
+        """The L{RoleQuota} of each role, defaults overlaid with the configured values."""
+        from components.quotas import DEFAULT_ROLES, RoleQuota
+
+        result = dict(DEFAULT_ROLES)
+        for role, values in self.roles.items():
+            base = dataclasses.asdict(result.get(role, RoleQuota()))
+            unknown = set(values) - set(base)
+            if unknown:
+                raise ConfigError("unknown quota(s) for role {}: {}".format(role, ", ".join(sorted(unknown))))
+            base.update(values)
+            result[role] = RoleQuota(**base)
+        return result
 
     def __post_init__(self):
-        if not isinstance(self.max_kernels_per_session, int) or self.max_kernels_per_session < 1:
-            raise ConfigError("max_kernels_per_session must be a positive integer")
+        self.quotas()
 
 
 def from_mapping(cls, mapping, ignore=()):

@@ -347,6 +347,8 @@ def parse_args(argv=None):
     parser.add_argument("--id", dest="spawner_id", default=socket.gethostname().split(".")[0].lower().replace("-", "_"), help="spawner id (lowercase letters, digits, _)")
     parser.add_argument("--config", default="{}", help="JSON object of spawner settings (see docs/config.md)")
     parser.add_argument("--die-with-parent", action="store_true", help="exit when the parent process (the Crossbar node) dies")
+    parser.add_argument("--authid", help="WAMP-CRA principal (role spawner) when joining over TCP; default: the spawner id")
+    parser.add_argument("--secret-env", help="environment variable holding the WAMP-CRA secret (enables WAMP-CRA)")
     parser.add_argument("--loglevel", default="info")
     args = parser.parse_args(argv)
     try:
@@ -354,6 +356,8 @@ def parse_args(argv=None):
         config = from_mapping(SpawnerConfig, dict(settings, spawner_id=args.spawner_id, realm=args.realm))
     except (ValueError, ConfigError) as exc:
         parser.error("--config: {}".format(exc))
+    if args.secret_env and not os.environ.get(args.secret_env):
+        parser.error("--secret-env: the environment variable {} is not set".format(args.secret_env))
     return args, config
 
 
@@ -366,7 +370,10 @@ def main(argv=None):
 
     def run(reactor):
         service = SpawnerService(reactor, config)
-        component = Component(transports=[transport_for(args.router)], realm=config.realm)
+        authentication = None
+        if args.secret_env:
+            authentication = {"wampcra": {"authid": args.authid or config.spawner_id, "secret": os.environ[args.secret_env]}}
+        component = Component(transports=[transport_for(args.router)], realm=config.realm, authentication=authentication)
         component.on("join", service.on_join)
         component.on("leave", service.on_leave)
         stopped = defer.Deferred()

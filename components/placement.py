@@ -53,13 +53,14 @@ class Placement:
                 return spawner_id, lost
         return None
 
-    def reserve(self, owner):
-        """Count a start against C{owner} and pick a spawner; raise L{Capacity} if none."""
+    def reserve(self, owner, cap=None):
+        """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none."""
+        cap = self.max_kernels_per_session if cap is None else cap
         owned = len(self._owned.get(owner, ())) + self._reserved.get(owner, 0)
-        if owned >= self.max_kernels_per_session:
+        if owned >= cap:
             raise errors.Capacity(
                 "this session already has {} kernels, the most one session may have; shut one down first".format(owned),
-                limit=self.max_kernels_per_session,
+                limit=cap,
             )
         spawner = self.choose()
         self._reserved[owner] = self._reserved.get(owner, 0) + 1

@@ -9,15 +9,18 @@ leave.  Calls to a kernel that does not exist land on its catch-all
 Per-kernel calls themselves go straight from the router to the spawner.
 """
 
+import os
+
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 from twisted.internet import defer
 
-from components import arguments, errors, uris
+from components import arguments, authorization, errors, uris
 from components.config import RouterConfig, from_mapping
 from components.kernel import dead_event
 from components.placement import Placement
+from components.quotas import RateLimiter
 
 
 class SessionRouter(ApplicationSession):
@@ -27,9 +30,15 @@ class SessionRouter(ApplicationSession):
     def onJoin(self, details):
         extra = dict(self.config.extra or {})
         self.settings = from_mapping(RouterConfig, extra, ignore=("cbdir",))
-        self.placement = Placement(self.settings.max_kernels_per_session)
+        self.quotas = self.settings.quotas()
+        from twisted.internet import reactor
+
+        self._oneshot_limits = {role: RateLimiter(reactor, q.max_oneshots_per_minute) for role, q in self.quotas.items()}
+        self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
         self._left = set()
         with_details = RegisterOptions(details_arg="details")
+        yield self.register(self.authorize, uris.AUTHORIZE)
+        yield self.register(self.authenticate, uris.AUTHENTICATE)
         yield self.register(self.kernel_start, uris.KERNEL_START, options=with_details)
         yield self.register(self.execute_once, uris.EXECUTE_ONCE, options=with_details)
         yield self.register(self.status, uris.STATUS)
@@ -57,6 +66,26 @@ class SessionRouter(ApplicationSession):
                     continue
                 self.spawner_ready(info)
 
+    def authorize(self, session, uri, action, options=None):
+        """Crossbar's dynamic authorizer for the browser, service and spawner roles."""
+        return authorization.decide(self.placement, session, uri, action)
+
+    def authenticate(self, realm, authid, details):
+        """Crossbar's dynamic WAMP-CRA authenticator: services and remote spawners.
+
+        Secrets come from the environment variables named in the config, never from the config itself.
+        """
+        for role, principals in (("service", self.settings.services), ("spawner", self.settings.spawners)):
+            if authid in principals:
+                secret = os.environ.get(principals[authid])
+                if not secret:
+                    raise ApplicationError("cell.error.not_authorized", "principal {} has no secret: set {} in the router's environment".format(authid, principals[authid]))
+                return {"secret": secret, "role": role}
+        raise ApplicationError("cell.error.not_authorized", "unknown principal {}".format(authid))
+
+    def _quota(self, role):
+        return self.quotas.get(role) or self.quotas["browser"]
+
     def spawner_ready(self, info):
         self.placement.add_spawner(info["id"], info["session"], host=info.get("host", ""), capacity=info.get("capacity", 0), pool_ready=info.get("pool_ready", 0))
         self.log.info("spawner {id} on {host} available (capacity {capacity})", id=info["id"], host=info.get("host"), capacity=info.get("capacity"))
@@ -72,6 +101,8 @@ class SessionRouter(ApplicationSession):
             for kernel_id, _ in kernels:
                 self.publish(uris.kernel_iopub(kernel_id), dead_event("its worker (spawner {}) went away".format(spawner_id)))
             return
+        for limiter in self._oneshot_limits.values():
+            limiter.forget(session_id)
         for kernel_id, spawner_id in self.placement.kernels_of(session_id):
             self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended").addErrback(lambda _: None)
             self.placement.forget_kernel(kernel_id)
@@ -89,7 +120,7 @@ class SessionRouter(ApplicationSession):
         owner = details.caller
         if owner is None:
             raise errors.InvalidArgument("the router did not disclose the caller; enable 'disclose.caller' for this role")
-        spawner = self.placement.reserve(owner)
+        spawner = self.placement.reserve(owner, self._quota(details.caller_authrole).max_kernels_per_session)
         try:
             d = self.call(uris.spawner_procedure(spawner.spawner_id, "start_kernel"), owner, options=CallOptions(timeout=self.settings.start_timeout_s * 1000))
             result = yield d
@@ -110,7 +141,15 @@ class SessionRouter(ApplicationSession):
     def execute_once(self, *args, **kwargs):
         details = kwargs.pop("details")
         a = arguments.bind("cell.execute", _execute_once_signature, args, kwargs)
-        arguments.check_str("code", a["code"])
+        role = details.caller_authrole
+        quota = self._quota(role)
+        arguments.check_str("code", a["code"], quota.max_code_bytes)
+        limiter = self._oneshot_limits.get(role) or self._oneshot_limits["browser"]
+        if not limiter.allow(details.caller):
+            raise errors.Capacity(
+                "too many one-shot executions: this session may run {} per minute; slow down".format(quota.max_oneshots_per_minute),
+                limit=quota.max_oneshots_per_minute,
+            )
         spawner = self.placement.choose()
         options = CallOptions(on_progress=details.progress) if details.progress else None
         call_kwargs = {k: v for k, v in a.items() if k != "code"}

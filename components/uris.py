@@ -11,6 +11,14 @@ KERNEL_START = "cell.kernel.start"
 EXECUTE_ONCE = "cell.execute"
 STATUS = "cell.status"
 
+# Permalinks (served by the permalink service).
+PERMALINK_SAVE = "cell.permalink.save"
+PERMALINK_GET = "cell.permalink.get"
+
+# Realm security (served by the session router; named in .crossbar/config.json).
+AUTHORIZE = "cell.authorize"
+AUTHENTICATE = "cell.authenticate"
+
 # Prefix of every per-kernel procedure and topic.
 KERNEL_PREFIX = "cell.kernel."
 

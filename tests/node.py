@@ -43,11 +43,13 @@ class Node:
         self.port = free_port()
         self.url = "ws://127.0.0.1:{}/ws".format(self.port)
         self.log_path = os.path.join(self.dir, "node.log")
+        self.service_secret = "test-secret-" + os.urandom(8).hex()
         self.proc = None
 
     def env(self):
         env = dict(os.environ)
         env["CELL_PORT"] = str(self.port)
+        env["CELL_SERVICE_SECRET"] = self.service_secret
         env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
         env["PYTHONUNBUFFERED"] = "1"
         return env

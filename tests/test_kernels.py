@@ -253,19 +253,6 @@ async def test_bad_arguments_give_clear_errors(node):
 
 
 @pytest_twisted.ensureDeferred
-async def test_other_session_cannot_use_my_kernel(node):
-    owner = await connect(node.url)
-    stranger = await connect(node.url)
-    kernel_id = await start_kernel(owner)
-    await expect_error(call(stranger, kernel_id, "execute", "1"), "cell.error.not_found")
-    await expect_error(call(stranger, kernel_id, "shutdown"), "cell.error.not_found")
-    result = await call(owner, kernel_id, "execute", "1")
-    assert result["status"] == "ok"
-    owner.leave()
-    stranger.leave()
-
-
-@pytest_twisted.ensureDeferred
 async def test_kernels_per_session_are_capped(node):
     session = await connect(node.url)
     kernels = [await start_kernel(session) for _ in range(4)]

@@ -10,7 +10,8 @@ import os
 import psutil
 import pytest
 import pytest_twisted
-from autobahn.wamp.types import CallOptions
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 
 from tests.node import Node
 from tests.test_kernels import call, expect_error, start_kernel
@@ -64,9 +65,73 @@ async def bystander_is_served(node):
     other.leave()
 
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests need root (CI runs as root)")
+async def expect_denied(d):
+    try:
+        await within(d, 10, "the refused action")
+    except ApplicationError as exc:
+        assert exc.error in ("wamp.error.not_authorized", "cell.error.not_found"), exc
+        return
+    raise AssertionError("the action was allowed")
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_stranger_cannot_touch_my_kernel_even_knowing_its_id(node):
+    owner = await connect(node.url)
+    stranger = await connect(node.url)
+    kernel_id = await start_kernel(owner)
+    await expect_denied(stranger.subscribe(lambda *a: None, "cell.kernel.{}.iopub".format(kernel_id)))
+    await expect_denied(stranger.call("cell.kernel.{}.execute".format(kernel_id), "1"))
+    await expect_denied(stranger.call("cell.kernel.{}.shutdown".format(kernel_id)))
+    await expect_denied(stranger.call("cell.kernel.{}.input".format(kernel_id), "x"))
+    result = await call(owner, kernel_id, "execute", "'mine'")
+    assert value(result) == "'mine'"
+    owner.leave()
+    stranger.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_clients_cannot_register_publish_or_use_meta_procedures(node):
+    session = await connect(node.url)
+    await expect_denied(session.register(lambda: None, "cell.kernel.{}.".format("1" * 32), options=RegisterOptions(match="prefix")))
+    await expect_denied(session.register(lambda: None, "cell.anything"))
+    await expect_denied(session.publish("cell.kernel.{}.iopub".format("0" * 32), {}, options=PublishOptions(acknowledge=True)))
+    await expect_denied(session.call("wamp.session.list"))
+    await expect_denied(session.call("cell.spawner.local.start_kernel", 1))
+    await expect_denied(session.call("cell.authorize", {"authrole": "backend"}, "x", "call"))
+    status = await session.call("cell.status")
+    assert status["spawners"], "the node is still up and serving"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_service_role_authenticates_with_wampcra(node):
+    session = await connect(node.url, authid="service", secret=node.service_secret)
+    assert session.config.extra["details"].authrole == "service"
+    result = await within(session.call("cell.execute", "6*7"), 30)
+    assert result["outputs"][0]["data"]["text/plain"] == "42"
+    session.leave()
+    try:
+        await connect(node.url, authid="service", secret="wrong")
+    except Exception as exc:
+        assert "wamp.error" in str(exc) or "not_authorized" in str(exc) or "authentication" in str(exc), exc
+    else:
+        raise AssertionError("a wrong secret was accepted")
+
+
+@pytest_twisted.ensureDeferred
+async def test_oversized_one_shot_code_is_refused_and_node_stays_up(node):
+    session = await connect(node.url)
+    await expect_error(session.call("cell.execute", "x" * (65 * 1024)), "cell.error.too_large")
+    await expect_error(session.call("cell.execute", code=["not", "code"]), "cell.error.invalid_argument")
+    result = await within(session.call("cell.execute", "1+1"), 30)
+    assert value(result) == "2"
+    session.leave()
+
+
+sandboxed = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests need root (CI runs as root)")
+
+
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_kernels_are_distinct_unprivileged_users(strict_node):
     session = await connect(strict_node.url)
@@ -77,6 +142,7 @@ async def test_kernels_are_distinct_unprivileged_users(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_no_tcp_connection_leaves_a_kernel(strict_node):
     session = await connect(strict_node.url)
@@ -95,6 +161,7 @@ async def test_no_tcp_connection_leaves_a_kernel(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_a_kernel_cannot_kill_others_or_read_their_files(strict_node):
     session = await connect(strict_node.url)
@@ -115,6 +182,7 @@ async def test_a_kernel_cannot_kill_others_or_read_their_files(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_memory_hog_gets_memory_error_or_is_stopped_by_name(strict_node):
     session = await connect(strict_node.url)
@@ -135,6 +203,7 @@ async def test_memory_hog_gets_memory_error_or_is_stopped_by_name(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_cpu_limit_stops_a_spinning_kernel_and_names_it(strict_node):
     session = await connect(strict_node.url)
@@ -150,6 +219,7 @@ async def test_cpu_limit_stops_a_spinning_kernel_and_names_it(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_file_size_limit(strict_node):
     session = await connect(strict_node.url)
@@ -160,6 +230,7 @@ async def test_file_size_limit(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_fork_bomb_is_contained(strict_node):
     session = await connect(strict_node.url)
@@ -179,6 +250,7 @@ async def test_fork_bomb_is_contained(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_output_flood_is_cut_with_a_notice(strict_node):
     session = await connect(strict_node.url)
@@ -196,6 +268,7 @@ async def test_output_flood_is_cut_with_a_notice(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_disk_limit_stops_the_kernel_and_names_it(strict_node):
     session = await connect(strict_node.url)
@@ -206,6 +279,7 @@ async def test_disk_limit_stops_the_kernel_and_names_it(strict_node):
     session.leave()
 
 
+@sandboxed
 @pytest_twisted.ensureDeferred
 async def test_environment_is_scrubbed(strict_node):
     session = await connect(strict_node.url)

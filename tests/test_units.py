@@ -95,4 +95,46 @@ def test_config_refuses_unknown_and_bad_values():
     with pytest.raises(ConfigError):
         from_mapping(SpawnerConfig, {"pool_size": -1})
     assert from_mapping(SpawnerConfig, {"preload": "numpy,sympy"}).preload == ("numpy", "sympy")
-    assert from_mapping(RouterConfig, {"cbdir": "/x"}, ignore=("cbdir",)).max_kernels_per_session == 4
+    router = from_mapping(RouterConfig, {"cbdir": "/x", "roles": {"browser": {"max_kernels_per_session": 2}}}, ignore=("cbdir",))
+    assert router.quotas()["browser"].max_kernels_per_session == 2
+    assert router.quotas()["service"].max_kernels_per_session == 32
+    with pytest.raises(ConfigError, match="max_kernals"):
+        from_mapping(RouterConfig, {"roles": {"browser": {"max_kernals": 2}}})
+
+
+def test_authorizer_rules():
+    from components.authorization import decide
+
+    p = Placement(max_kernels_per_session=4)
+    p.add_spawner("a", session=1, capacity=4)
+    p.add_kernel("k" * 32, "a", 100)
+    mine = {"session": 100, "authrole": "browser", "authid": "x"}
+    other = {"session": 200, "authrole": "browser", "authid": "y"}
+    topic = "cell.kernel.{}.iopub".format("k" * 32)
+    assert decide(p, mine, topic, "subscribe")["allow"] is True
+    assert decide(p, mine, topic, "subscribe")["cache"] is False, "per-session answers must not be cached per role"
+    assert decide(p, other, topic, "subscribe")["allow"] is False
+    assert decide(p, other, "cell.kernel.start", "call")["allow"] is True
+    assert decide(p, other, "cell.kernel.start", "call")["disclose"] is True
+    for uri, action in (("cell.kernel.start", "register"), (topic, "publish"), ("wamp.session.list", "call"), ("cell.spawner.a.start_kernel", "call")):
+        assert decide(p, mine, uri, action)["allow"] is False, (uri, action)
+    spawner = {"session": 5, "authrole": "spawner", "authid": "w2"}
+    assert decide(p, spawner, "cell.spawner.w2.start_kernel", "register")["allow"] is True
+    assert decide(p, spawner, "cell.spawner.w1.start_kernel", "register")["allow"] is False
+    assert decide(p, spawner, topic, "publish")["allow"] is True
+    assert decide(p, {"authrole": "stranger"}, "cell.status", "call")["allow"] is False
+
+
+def test_rate_limiter_admits_bursts_then_the_rate():
+    from twisted.internet.task import Clock
+
+    from components.quotas import RateLimiter
+
+    clock = Clock()
+    limiter = RateLimiter(clock, per_minute=60)  # 1 per second, bursts of 15
+    assert all(limiter.allow("s") for _ in range(15))
+    assert not limiter.allow("s")
+    assert limiter.allow("other")
+    clock.advance(1)
+    assert limiter.allow("s")
+    assert not limiter.allow("s")

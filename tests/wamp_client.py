@@ -9,20 +9,38 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 
 
 class _Session(ApplicationSession):
+    def onConnect(self):
+        extra = self.config.extra
+        if extra.get("authid"):
+            self.join(self.config.realm, authmethods=["wampcra"], authid=extra["authid"])
+        else:
+            self.join(self.config.realm)
+
+    def onChallenge(self, challenge):
+        from autobahn.wamp import auth
+
+        return auth.compute_wcs(self.config.extra["secret"].encode(), challenge.extra["challenge"].encode()).decode()
+
     def onJoin(self, details):
+        self.config.extra["details"] = details
         self.config.extra["joined"].callback(self)
 
     def onLeave(self, details):
+        if not self.config.extra["joined"].called:
+            self.config.extra["joined"].errback(Exception("{}: {}".format(details.reason, details.message)))
         self.config.extra["left"].callback(details)
         self.disconnect()
 
 
-def connect(url, realm="cell", serializers=None):
-    """A joined session (Deferred).  ``session.config.extra['left']`` fires when it leaves."""
+def connect(url, realm="cell", serializers=None, authid=None, secret=None):
+    """A joined session (Deferred).  ``session.config.extra['left']`` fires when it leaves.
+
+    Anonymous (role ``browser``) unless C{authid}/C{secret} are given (WAMP-CRA).
+    """
     from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer, CBORSerializer
 
     joined, left = defer.Deferred(), defer.Deferred()
-    config = ComponentConfig(realm=realm, extra={"joined": joined, "left": left})
+    config = ComponentConfig(realm=realm, extra={"joined": joined, "left": left, "authid": authid, "secret": secret})
     choice = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
     sers = [choice[s]() for s in (serializers or ["msgpack"])]
     factory = WampWebSocketClientFactory(lambda: _Session(config), url=url, serializers=sers)
