@@ -65,6 +65,16 @@ class SpawnerConfig:
     max_iopub_messages_per_s: int = 200
     #: past the output cap: "truncate" (keep running) or "interrupt"
     on_output_limit: str = "truncate"
+    # -- files (docs/api.md, "Files") --
+    #: chunk size of files.get progressive results
+    file_chunk_bytes: int = 256 * 1024
+    #: largest file one upload may make, and largest file a download may fetch
+    max_upload_file_bytes: int = 64 * 1024 * 1024
+    max_download_bytes: int = 64 * 1024 * 1024
+    #: most files in a working directory (uploads past it are refused)
+    max_files: int = 1000
+    #: files.get without progressive results, and files returned inline by cell.execute, up to this many bytes
+    max_inline_file_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self):
         for field in dataclasses.fields(self):

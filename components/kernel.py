@@ -25,6 +25,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from components import errors
+from components.files import KernelFiles, changed_files
 from components.kernel_channels import KernelChannels
 from components.outputs import OUTPUT_MSG_TYPES, OutputCollector, to_output
 
@@ -60,6 +61,7 @@ class Execution:
         self.deferred = None
         self.pending_input = None
         self.truncated = False
+        self.files_before = {}
 
     def result(self):
         reply = self.reply or {}
@@ -106,12 +108,14 @@ class Kernel:
         self._on_pid = on_pid
         self._channels_factory = channels_factory
         self._sandbox = sandbox
-        self._specs = {}  # pid -> sandbox spec, released when that process is gone
+        self._live_pids = set()
         self._spec = None
+        self._uid = None  # the kernel's sandbox uid, kept across restarts
         self._tokens = float(config.max_iopub_messages_per_s)
         self._tokens_at = reactor.seconds()
         self._ticks = 0
         self.cwd = os.path.join(work_root, self.kernel_id)
+        self.files = KernelFiles(self.cwd, max_files=config.max_files)
         self._runtime_root = runtime_root
         self.owner = None
         self.state = "starting"
@@ -141,7 +145,7 @@ class Kernel:
         os.makedirs(os.path.join(self._runtime_dir, "tmp"), mode=0o700)
         spec = {"limits": {}}
         if self._sandbox is not None:
-            spec = self._sandbox.allocate("{}-{}".format(self.kernel_id, self._generation))
+            spec = self._sandbox.allocate("{}-{}".format(self.kernel_id, self._generation), uid=self._uid)
             if spec is None:
                 self.state = "starting"
                 self._ready = defer.Deferred()
@@ -149,6 +153,9 @@ class Kernel:
                 self._fail_start(errors.Capacity("no sandbox uid is free on this worker; try again later"))
                 return ready
         self._spec = spec
+        self._uid = spec.get("uid")
+        if self._uid is not None:
+            self.files.owner = (spec["uid"], spec["gid"])
         key = uuid.uuid4().hex + uuid.uuid4().hex
         connection_file, connection = write_connection_file(
             os.path.join(self._runtime_dir, "connection.json"),
@@ -182,7 +189,7 @@ class Kernel:
         return self._ready
 
     def _spawned(self, pid, connection):
-        self._specs[pid] = self._spec
+        self._live_pids.add(pid)
         self._on_pid(self, pid)
         if self.state == "dead":
             self._master.signal(pid, signal.SIGKILL)
@@ -223,11 +230,16 @@ class Kernel:
 
     def process_exited(self, pid, status, oom=False):
         """Called by the spawner when the fork master reaps C{pid} (any generation)."""
-        if self._sandbox is not None:
-            self._sandbox.release(self._specs.pop(pid, None))
-        if pid != self.pid or self.state == "dead":
-            return
-        self.die(self._exit_reason(status, oom))
+        self._live_pids.discard(pid)
+        if pid == self.pid and self.state != "dead":
+            self.die(self._exit_reason(status, oom))
+        self._maybe_release_uid()
+
+    def _maybe_release_uid(self):
+        """A dead kernel's uid is free again once none of its processes is left."""
+        if self.state == "dead" and not self._live_pids and self._uid is not None and self._sandbox is not None:
+            self._sandbox.release(self._uid)
+            self._uid = None
 
     def _exit_reason(self, status, oom):
         """Name the limit that ended the process, when one did."""
@@ -320,6 +332,7 @@ class Kernel:
         if ready is not None:
             ready.errback(errors.KernelDied("the kernel died while starting: {}".format(reason), reason=reason))
         shutil.rmtree(self.cwd, ignore_errors=True)
+        self._maybe_release_uid()
         if self.owner is not None:
             self._on_iopub(self, dead_event(reason))
         self._on_dead(self, reason)
@@ -386,8 +399,10 @@ class Kernel:
             "allow_stdin": bool(allow_stdin),
             "stop_on_error": bool(stop_on_error),
         }
+        before = self.files.snapshot()
         msg_id = self._channels.request("shell", "execute_request", content)
         execution = Execution(msg_id, progress)
+        execution.files_before = before
         execution.kill_on_timeout = kill_on_timeout
         execution.deferred = defer.Deferred(canceller=lambda _: self._cancel_execution(execution))
         self._executions[msg_id] = execution
@@ -565,8 +580,17 @@ class Kernel:
         self._executions.pop(execution.msg_id, None)
         execution.cancel_timers()
         self.touch()
+        files = changed_files(execution.files_before, self.files.snapshot())
+        if files and self.owner is not None:
+            event = dead_event("files")
+            event["header"]["msg_type"] = "cell_files"
+            event["parent_header"] = {"msg_id": execution.msg_id, "msg_type": "execute_request"}
+            event["content"] = {"files": files}
+            self._on_iopub(self, event)
         if not execution.deferred.called:
-            execution.deferred.callback(execution.result())
+            result = execution.result()
+            result["files"] = files
+            execution.deferred.callback(result)
 
     # -- timers ----------------------------------------------------------------------
 

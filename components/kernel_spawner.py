@@ -17,6 +17,7 @@ on another host::
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -118,11 +119,28 @@ class KernelSpawner:
         return kernel
 
     @defer.inlineCallbacks
-    def execute_once(self, code, timeout, user_expressions, stop_on_error, progress):
-        """Run C{code} in a fresh kernel that is thrown away afterwards."""
+    def execute_once(self, code, timeout, user_expressions, stop_on_error, progress, files=None, return_files=False):
+        """Run C{code} in a fresh kernel that is thrown away afterwards.
+
+        C{files} ({path: bytes}) are written into its directory first; with
+        C{return_files}, the files the run made come back inline (up to
+        C{max_inline_file_bytes} in all; larger ones are listed without data).
+        """
         kernel = yield self.pool.acquire()
         try:
+            for path, data in (files or {}).items():
+                kernel.files.write(path, data.encode() if isinstance(data, str) else data, 0)
             result = yield kernel.execute(code, timeout=timeout, user_expressions=user_expressions, stop_on_error=stop_on_error, progress=progress, kill_on_timeout=True)
+            if return_files and kernel.state != "dead":
+                budget = self.config.max_inline_file_bytes
+                for entry in result.get("files", []):
+                    if entry["size"] <= budget:
+                        f, _ = kernel.files.open_read(entry["name"])
+                        with f:
+                            entry["data"] = f.read()
+                        budget -= entry["size"]
+                    else:
+                        entry["truncated"] = True
         finally:
             kernel.shutdown("one-shot execution finished")
         return result
@@ -172,7 +190,19 @@ def _inspect_signature(code, cursor_pos, detail_level=0):
     pass
 
 
-def _execute_once_signature(code, timeout=None, user_expressions=None, stop_on_error=True):
+def _execute_once_signature(code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False):
+    pass
+
+
+def _path_signature(path=""):
+    pass
+
+
+def _get_signature(path):
+    pass
+
+
+def _put_signature(path, data, offset=0, final=True):
     pass
 
 
@@ -185,7 +215,7 @@ class KernelProcedures:
     def call(self, kernel, name, args, kwargs, details):
         if kernel.owner != details.caller:
             raise errors.NotFound("no kernel {} is yours".format(kernel.kernel_id))
-        handler = getattr(self, "do_" + name, None)
+        handler = getattr(self, "do_" + name.replace(".", "_"), None) if name.replace(".", "").isidentifier() else None
         if handler is None:
             raise errors.NotFound("kernels have no procedure {!r}; they have {}".format(name, ", ".join(uris.KERNEL_PROCEDURES)))
         return handler(kernel, args, kwargs, details)
@@ -206,6 +236,60 @@ class KernelProcedures:
     def do_input(self, kernel, args, kwargs, details):
         a = arguments.bind("input", _input_signature, args, kwargs)
         return kernel.input(arguments.check_str("value", a["value"], self._config.max_code_bytes))
+
+    def do_files_list(self, kernel, args, kwargs, details):
+        a = arguments.bind("files.list", _path_signature, args, kwargs)
+        kernel.touch()
+        return kernel.files.list(a["path"])
+
+    def do_files_get(self, kernel, args, kwargs, details):
+        """The file's bytes: progressive chunks (if asked for) then {size, sha256}."""
+        a = arguments.bind("files.get", _get_signature, args, kwargs)
+        kernel.touch()
+        f, size = kernel.files.open_read(a["path"])
+        with f:
+            if size > self._config.max_download_bytes:
+                raise errors.TooLarge("{!r} is {} bytes; downloads are limited to {} bytes".format(a["path"], size, self._config.max_download_bytes), size=size)
+            if not details.progress and size > self._config.max_inline_file_bytes:
+                raise errors.TooLarge("{!r} is {} bytes: ask for progressive results to receive it in chunks".format(a["path"], size), size=size)
+            digest = hashlib.sha256()
+            offset = 0
+            whole = []
+            for chunk in iter(lambda: f.read(self._config.file_chunk_bytes), b""):
+                digest.update(chunk)
+                if details.progress:
+                    details.progress({"offset": offset, "data": chunk})
+                else:
+                    whole.append(chunk)
+                offset += len(chunk)
+        result = {"size": offset, "sha256": digest.hexdigest()}
+        if not details.progress:
+            result["data"] = b"".join(whole)
+        return result
+
+    def do_files_put(self, kernel, args, kwargs, details):
+        a = arguments.bind("files.put", _put_signature, args, kwargs)
+        data = a["data"]
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, (bytes, bytearray)):
+            raise errors.InvalidArgument("data must be bytes (binary in msgpack/cbor, autobahn's binary encoding in JSON) or a string")
+        offset = arguments.check_int("offset", a["offset"])
+        final = arguments.check_bool("final", a["final"])
+        config = self._config
+        if offset + len(data) > config.max_upload_file_bytes:
+            raise errors.TooLarge("uploads are limited to {} bytes per file".format(config.max_upload_file_bytes), limit=config.max_upload_file_bytes)
+        snapshot = kernel.files.snapshot()
+        if config.disk_limit_mb and sum(size for size, _ in snapshot.values()) + len(data) > config.disk_limit_mb * 1024 * 1024:
+            raise errors.TooLarge("the kernel's working directory would exceed its disk limit of {} MB".format(config.disk_limit_mb))
+        if a["path"] not in snapshot and len(snapshot) >= config.max_files:
+            raise errors.TooLarge("the kernel's working directory already has {} files, the most allowed".format(len(snapshot)))
+        kernel.touch()
+        size = kernel.files.write(a["path"], data, offset)
+        result = {"size": size}
+        if final:
+            result["sha256"] = kernel.files.sha256(a["path"])
+        return result
 
     def do_interrupt(self, kernel, args, kwargs, details):
         arguments.bind("interrupt", _no_arguments, args, kwargs)
@@ -316,8 +400,13 @@ class SpawnerService:
             kernel.shutdown(reason)
         return kernel is not None
 
-    def execute_once(self, code, timeout=None, user_expressions=None, stop_on_error=True, details=None):
-        a = arguments.bind("cell.execute", _execute_once_signature, (code,), {"timeout": timeout, "user_expressions": user_expressions, "stop_on_error": stop_on_error})
+    def execute_once(self, code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False, details=None):
+        a = arguments.bind("cell.execute", _execute_once_signature, (code,), {"timeout": timeout, "user_expressions": user_expressions, "stop_on_error": stop_on_error, "files": files, "return_files": return_files})
+        files = a["files"] or {}
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, (bytes, bytearray, str)) for k, v in files.items()):
+            raise errors.InvalidArgument("files must map relative paths to bytes")
+        if sum(len(v) for v in files.values()) > self.config.max_inline_file_bytes:
+            raise errors.TooLarge("input files are limited to {} bytes in all".format(self.config.max_inline_file_bytes))
         code = arguments.check_str("code", a["code"], self.config.max_code_bytes)
         timeout = arguments.check_timeout("timeout", a["timeout"])
         timeout = min(timeout or self.config.oneshot_timeout_s, self.config.oneshot_timeout_max_s)
@@ -327,6 +416,8 @@ class SpawnerService:
             arguments.check_user_expressions("user_expressions", a["user_expressions"]),
             arguments.check_bool("stop_on_error", a["stop_on_error"]),
             progress,
+            files,
+            arguments.check_bool("return_files", a["return_files"]),
         )
 
 
@@ -388,7 +479,11 @@ def main(argv=None):
             yield service.spawner.start()
             component.start(reactor)
 
-        go().addErrback(lambda f: (Logger().failure("spawner failed to start", f), reactor.stop()))
+        def failed(failure):
+            sys.stderr.write("spawner failed to start:\n{}".format(failure.getTraceback()))
+            reactor.stop()
+
+        go().addErrback(failed)
         return stopped
 
     task.react(run)

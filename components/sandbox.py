@@ -81,24 +81,28 @@ class SandboxPolicy:
             "memory_cgroup": self.cgroup_root is not None,
         }
 
-    def allocate(self, kernel_name):
-        """A spec for one kernel process (see L{enter}); L{release} it when the process is gone."""
+    def allocate(self, kernel_name, uid=None):
+        """A spec for one kernel process (see L{enter}); C{uid}: keep this kernel's uid (restarts).
+
+        L{release} the uid when the kernel is dead and its last process is gone.
+        """
         limits = {name: getattr(self.config, "limit_" + name) for name in RLIMITS}
         if not self.is_root:
             limits.pop("processes")  # per-uid: would count the spawner's own processes
         spec = {"uid": None, "gid": None, "netns": False, "limits": limits, "cgroup": None, "memory_limit_mb": self.config.memory_limit_mb}
         if self.is_root:
-            if not self._free_uids:
+            if uid is None and not self._free_uids:
                 return None
-            uid = self._free_uids.pop()
+            if uid is None:
+                uid = self._free_uids.pop()
             spec.update(uid=uid, gid=uid, netns=not self.config.allow_network)
             if self.cgroup_root is not None:
                 spec["cgroup"] = os.path.join(self.cgroup_root, kernel_name)
         return spec
 
-    def release(self, spec):
-        if spec and spec.get("uid") is not None:
-            self._free_uids.append(spec["uid"])
+    def release(self, uid):
+        if uid is not None:
+            self._free_uids.append(uid)
 
     def prepare_dirs(self, spec, *paths):
         """Give the kernel's uid its directories (mode 0700)."""

@@ -175,5 +175,5 @@ class SessionRouter(ApplicationSession):
         raise errors.NotFound("no kernel {} is running (it may have been shut down, timed out or died); start a new one with {}".format(kernel_id, uris.KERNEL_START))
 
 
-def _execute_once_signature(code, timeout=30, user_expressions=None, stop_on_error=True):
+def _execute_once_signature(code, timeout=30, user_expressions=None, stop_on_error=True, files=None, return_files=False):
     pass

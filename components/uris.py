@@ -23,7 +23,7 @@ AUTHENTICATE = "cell.authenticate"
 KERNEL_PREFIX = "cell.kernel."
 
 # Per-kernel procedure names (the part after ``cell.kernel.<id>.``).
-KERNEL_PROCEDURES = ("execute", "input", "interrupt", "restart", "shutdown", "complete", "inspect")
+KERNEL_PROCEDURES = ("execute", "input", "interrupt", "restart", "shutdown", "complete", "inspect", "files.list", "files.get", "files.put")
 
 
 def kernel_prefix(kernel_id):
