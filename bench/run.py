@@ -104,7 +104,7 @@ async def fork_to_ready_samples(reactor, n):
     from components.master_client import start_fork_master
 
     config = SpawnerConfig()
-    master = start_fork_master(reactor, config.preload, lambda pid, status: None)
+    master = start_fork_master(reactor, config.preload, lambda pid, status, oom: None)
     await master.ready
     context = zmq.Context()
     root = tempfile.mkdtemp(prefix="cellbench-")
@@ -183,6 +183,9 @@ def main(argv=None):
     from twisted.internet import defer, task
 
     measured = {}
+    from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver
+
+    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.warn)])], redirectStandardIO=False)
 
     def run(reactor):
         async def go():

@@ -128,6 +128,7 @@ class Kernel:
         self._executions = {}
         self._requests = {}
         self._ready_probe = None
+        self._warmup = None
         self._ready = None
         self._last_pong = None
         self._timers = {}
@@ -181,6 +182,7 @@ class Kernel:
             "MKL_NUM_THREADS": "1",
         }
         self.state = "starting"
+        self._warmup = None
         self._ready = defer.Deferred()
         self._start_timer("start", self._config.start_timeout_s, self._start_timed_out)
         d = self._master.spawn(connection_file, self.cwd, env, os.path.join(self._runtime_dir, "kernel.log"), spec)
@@ -210,8 +212,18 @@ class Kernel:
         self._ready_probe = self._channels.request("shell", "kernel_info_request", {})
         self._start_timer("probe", 0.25, self._probe_ready)
 
+    def _iopub_flowing(self):
+        """iopub answered the probe; warm the execute path, then count the kernel ready.
+
+        A silent execute (no history, no execution count) pays IPython's first-run
+        costs here, in the pool, instead of in the user's first execute.
+        """
+        self._cancel_timer("probe")
+        self._warmup = self._channels.request("shell", "execute_request", {"code": "pass", "silent": True, "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": False})
+
     def _became_ready(self):
         self.state = "ready"
+        self._warmup = None
         self._cancel_timer("start")
         self._cancel_timer("probe")
         self._last_pong = self._reactor.seconds()
@@ -480,6 +492,10 @@ class Kernel:
         msg_type = msg["header"]["msg_type"]
         if msg_type == "kernel_info_reply":
             return
+        if self.state == "starting":
+            if msg_type == "execute_reply" and parent_id is not None and parent_id == self._warmup:
+                self._became_ready()
+            return
         if msg_type == "execute_reply":
             execution = self._executions.get(parent_id)
             if execution is not None:
@@ -496,8 +512,8 @@ class Kernel:
         parent_id = msg["parent_header"].get("msg_id")
         msg_type = msg["header"]["msg_type"]
         if self.state == "starting":
-            if msg_type == "status" and parent_id is not None and parent_id == self._ready_probe:
-                self._became_ready()
+            if msg_type == "status" and parent_id is not None and parent_id == self._ready_probe and self._warmup is None:
+                self._iopub_flowing()
             return
         execution = self._executions.get(parent_id)
         if msg_type in OUTPUT_MSG_TYPES and not self._admit_output(execution, msg):

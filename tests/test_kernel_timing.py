@@ -89,6 +89,10 @@ class KernelTimingTests(SynchronousTestCase):
         channels = self.channels[-1]
         probe = channels.last("kernel_info_request")
         channels.iopub(probe, "status", {"execution_state": "idle"})
+        self.assertNoResult(d)
+        warmup = channels.last("execute_request")
+        self.assertTrue(channels.requests[-1][2]["silent"], "the warm-up execute is silent")
+        channels.reply(warmup, "execute_reply", {"status": "ok"})
         self.assertIs(self.successResultOf(d), self.kernel)
         return channels
 
@@ -100,6 +104,7 @@ class KernelTimingTests(SynchronousTestCase):
         self.clock.advance(0.25)
         self.assertEqual(len([r for r in channels.requests if r[1] == "kernel_info_request"]), 3)
         channels.iopub(channels.last("kernel_info_request"), "status", {"execution_state": "busy"})
+        channels.reply(channels.last("execute_request"), "execute_reply", {"status": "ok"})
         self.successResultOf(d)
         self.assertEqual(self.kernel.state, "ready")
 
