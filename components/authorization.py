@@ -25,7 +25,7 @@ from components import uris
 
 CLIENT_ROLES = ("browser", "service")
 
-PUBLIC_PROCEDURES = frozenset((uris.KERNEL_START, uris.EXECUTE_ONCE, uris.STATUS, uris.PERMALINK_SAVE, uris.PERMALINK_GET))
+PUBLIC_PROCEDURES = frozenset((uris.KERNEL_START, uris.KERNEL_RESUME, uris.EXECUTE_ONCE, uris.STATUS, uris.PERMALINK_SAVE, uris.PERMALINK_GET))
 
 ALLOW_CACHED = {"allow": True, "disclose": True, "cache": True}
 ALLOW_ONCE = {"allow": True, "disclose": True, "cache": False}

@@ -42,6 +42,8 @@ class SpawnerConfig:
     start_timeout_s: float = 30.0
     #: how long complete/inspect may take
     request_timeout_s: float = 10.0
+    #: how long kernels outlive a lost router connection (a restarted router may claim them)
+    router_grace_s: float = 60.0
     #: largest code accepted by execute (bytes of UTF-8)
     max_code_bytes: int = 256 * 1024
     # -- sandbox (docs/security.md) --
@@ -91,6 +93,8 @@ class SpawnerConfig:
 class RouterConfig:
     #: how long placing a kernel on a spawner may take
     start_timeout_s: float = 30.0
+    #: a kernel whose owner's session ended is kept this long for cell.kernel.resume
+    resume_grace_s: float = 60.0
     #: quotas per role: {"browser": {"max_kernels_per_session": 4, ...}, "service": {...}}
     roles: dict = dataclasses.field(default_factory=dict)
     #: WAMP-CRA principals of role "service": {authid: name of the environment variable holding its secret}

@@ -15,6 +15,7 @@ pending call fails with L{KernelDied} and a last iopub ``status: dead`` event
 """
 
 import os
+import secrets
 import shutil
 import signal
 import uuid
@@ -118,6 +119,8 @@ class Kernel:
         self.files = KernelFiles(self.cwd, max_files=config.max_files)
         self._runtime_root = runtime_root
         self.owner = None
+        #: a bearer secret that lets a new session take this kernel over (cell.kernel.resume)
+        self.resume_token = secrets.token_urlsafe(24)
         self.state = "starting"
         self.dead_reason = None
         self.pid = None

@@ -18,6 +18,7 @@ on another host::
 
 import argparse
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -331,6 +332,7 @@ class SpawnerService:
         self.spawner = KernelSpawner(reactor, config, self._publish_iopub, self._kernel_ended)
         self._procedures = KernelProcedures(config)
         self._registrations = {}
+        self._orphaned = None  # the timer that ends our kernels if the router stays away
 
     def _publish_iopub(self, kernel, msg):
         if self.session is not None and self.session.is_attached():
@@ -350,49 +352,81 @@ class SpawnerService:
 
     @defer.inlineCallbacks
     def on_join(self, session, details):
+        """(Re)join: register our procedures and every kernel we still run, then announce them."""
         self.session = session
+        if self._orphaned is not None and self._orphaned.active():
+            self._orphaned.cancel()
+        self._orphaned = None
         sid = self.config.spawner_id
         register = session.register
         yield register(self.start_kernel, uris.spawner_procedure(sid, "start_kernel"))
         yield register(self.shutdown_kernel, uris.spawner_procedure(sid, "shutdown_kernel"))
+        yield register(self.rebind_kernel, uris.spawner_procedure(sid, "rebind_kernel"))
         yield register(self.execute_once, uris.spawner_procedure(sid, "execute_once"), options=RegisterOptions(details_arg="details"))
         yield register(self.info, uris.spawner_procedure(sid, "info"))
+        for kernel in list(self.spawner.kernels.values()):
+            yield self._register_kernel(kernel)
         session.publish(uris.SPAWNER_ON_READY, self.info())
-        self.log.info("spawner {sid} joined realm {realm} as session {session}", sid=sid, realm=details.realm, session=details.session)
+        self.log.info("spawner {sid} joined realm {realm} as session {session} with {n} kernel(s)", sid=sid, realm=details.realm, session=details.session, n=len(self.spawner.kernels))
 
     def on_leave(self, session, details):
-        """The router is gone: so are the sessions that owned our kernels."""
+        """The router is gone.  Keep our kernels for C{router_grace_s}: a restarted
+        router (and the owners' resume tokens) may claim them; past it they end."""
         self.session = None
         self._registrations.clear()
+        grace = self.config.router_grace_s
+        if self.spawner.kernels:
+            self.log.warn("lost the router; keeping {n} kernel(s) for {grace} s", n=len(self.spawner.kernels), grace=grace)
+        if self._orphaned is None or not self._orphaned.active():
+            self._orphaned = self._reactor.callLater(grace, self._router_stayed_away)
+
+    def _router_stayed_away(self):
+        self._orphaned = None
         for kernel in list(self.spawner.kernels.values()):
-            kernel.shutdown("the spawner lost its router connection")
+            kernel.shutdown("the spawner lost its router connection for {} s".format(self.config.router_grace_s))
 
     def info(self):
         info = self.spawner.status()
         info["session"] = self.session._session_id if self.session is not None else None
+        info["kernel_list"] = [{"kernel_id": k.kernel_id, "owner": k.owner} for k in self.spawner.kernels.values()]
         return info
 
     @defer.inlineCallbacks
-    def start_kernel(self, owner):
-        kernel = yield self.spawner.acquire(owner)
+    def _register_kernel(self, kernel):
+        """One prefix registration serves all of a kernel's procedures."""
 
         def handler(*args, **kwargs):
             details = kwargs.pop("details")
             name = details.procedure[len(uris.kernel_prefix(kernel.kernel_id)):]
             return self._procedures.call(kernel, name, args, kwargs, details)
 
+        registration = yield self.session.register(
+            handler, uris.kernel_prefix(kernel.kernel_id), options=RegisterOptions(match="prefix", details_arg="details")
+        )
+        self._registrations[kernel.kernel_id] = registration
+        return registration
+
+    @defer.inlineCallbacks
+    def start_kernel(self, owner):
+        kernel = yield self.spawner.acquire(owner)
         try:
-            registration = yield self.session.register(
-                handler, uris.kernel_prefix(kernel.kernel_id), options=RegisterOptions(match="prefix", details_arg="details")
-            )
+            registration = yield self._register_kernel(kernel)
         except Exception:
             kernel.shutdown("its procedures could not be registered")
             raise
         if kernel.state == "dead":
             registration.unregister()
             raise errors.KernelDied("the kernel died while starting: {}".format(kernel.dead_reason))
-        self._registrations[kernel.kernel_id] = registration
-        return {"kernel_id": kernel.kernel_id, "iopub": uris.kernel_iopub(kernel.kernel_id), "spawner": self.config.spawner_id}
+        return {"kernel_id": kernel.kernel_id, "iopub": uris.kernel_iopub(kernel.kernel_id), "spawner": self.config.spawner_id, "resume_token": kernel.resume_token}
+
+    def rebind_kernel(self, kernel_id, token, owner):
+        """Give a kernel to a new session that shows its resume token."""
+        kernel = self.spawner.kernels.get(kernel_id)
+        if kernel is None or not isinstance(token, str) or not hmac.compare_digest(token.encode(), kernel.resume_token.encode()):
+            raise errors.NotFound("no kernel {} can be resumed with this token".format(kernel_id))
+        kernel.owner = owner
+        kernel.touch()
+        return True
 
     def shutdown_kernel(self, kernel_id, reason="its owner left"):
         kernel = self.spawner.kernels.get(kernel_id)

@@ -107,5 +107,14 @@ class Placement:
             spawner.kernels.discard(kernel_id)
         return entry
 
+    def move_kernel(self, kernel_id, new_owner):
+        """Re-bind a kernel to another session (cell.kernel.resume)."""
+        spawner_id, _ = self.forget_kernel(kernel_id)
+        self.add_kernel(kernel_id, spawner_id, new_owner)
+
+    def kernels_on(self, spawner_id):
+        spawner = self.spawners.get(spawner_id)
+        return set(spawner.kernels) if spawner is not None else set()
+
     def kernels_of(self, owner):
         return [(k, self.kernels[k][0]) for k in self._owned.get(owner, ())]

@@ -35,11 +35,15 @@ class SessionRouter(ApplicationSession):
 
         self._oneshot_limits = {role: RateLimiter(reactor, q.max_oneshots_per_minute) for role, q in self.quotas.items()}
         self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
+        self._reactor = reactor
         self._left = set()
+        self._orphans = {}  # kernel_id -> the timer that shuts it down unless resumed
+        self._declared_dead = set()  # kernels of spawners that left: never to come back
         with_details = RegisterOptions(details_arg="details")
         yield self.register(self.authorize, uris.AUTHORIZE)
         yield self.register(self.authenticate, uris.AUTHENTICATE)
         yield self.register(self.kernel_start, uris.KERNEL_START, options=with_details)
+        yield self.register(self.kernel_resume, uris.KERNEL_RESUME, options=with_details)
         yield self.register(self.execute_once, uris.EXECUTE_ONCE, options=with_details)
         yield self.register(self.status, uris.STATUS)
         yield self.register(self.no_such_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(match="prefix", details_arg="details"))
@@ -64,7 +68,7 @@ class SessionRouter(ApplicationSession):
                     info = yield self.call(uri)
                 except ApplicationError:
                     continue
-                self.spawner_ready(info)
+                yield self.spawner_ready(info)
 
     def authorize(self, session, uri, action, options=None):
         """Crossbar's dynamic authorizer for the browser, service and spawner roles."""
@@ -86,12 +90,47 @@ class SessionRouter(ApplicationSession):
     def _quota(self, role):
         return self.quotas.get(role) or self.quotas["browser"]
 
+    @defer.inlineCallbacks
     def spawner_ready(self, info):
-        self.placement.add_spawner(info["id"], info["session"], host=info.get("host", ""), capacity=info.get("capacity", 0), pool_ready=info.get("pool_ready", 0))
-        self.log.info("spawner {id} on {host} available (capacity {capacity})", id=info["id"], host=info.get("host"), capacity=info.get("capacity"))
+        """A spawner (re)joined: adopt the kernels it still runs, end the ones declared dead."""
+        spawner_id = info["id"]
+        known = self.placement.kernels_on(spawner_id)
+        self.placement.add_spawner(spawner_id, info["session"], host=info.get("host", ""), capacity=info.get("capacity", 0), pool_ready=info.get("pool_ready", 0))
+        self.log.info("spawner {id} on {host} available (capacity {capacity})", id=spawner_id, host=info.get("host"), capacity=info.get("capacity"))
+        running = {k["kernel_id"]: k["owner"] for k in info.get("kernel_list", [])}
+        for kernel_id in known - set(running):
+            self._forget(kernel_id)  # died while we could not hear about it
+        for kernel_id, owner in running.items():
+            if kernel_id in self._declared_dead:
+                self._declared_dead.discard(kernel_id)
+                self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "it was declared dead when its worker went away").addErrback(lambda _: None)
+                continue
+            self.placement.add_kernel(kernel_id, spawner_id, owner)
+            try:
+                yield self.call("wamp.session.get", owner)
+            except ApplicationError:
+                self._orphan(kernel_id, spawner_id)
+
+    def _orphan(self, kernel_id, spawner_id):
+        """The owner is gone: keep the kernel for resume_grace_s, then shut it down."""
+        if kernel_id in self._orphans:
+            return
+
+        def expire():
+            self._orphans.pop(kernel_id, None)
+            self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended and it was not resumed within {:.0f} s".format(self.settings.resume_grace_s)).addErrback(lambda _: None)
+            self.placement.forget_kernel(kernel_id)
+
+        self._orphans[kernel_id] = self._reactor.callLater(self.settings.resume_grace_s, expire)
+
+    def _forget(self, kernel_id):
+        timer = self._orphans.pop(kernel_id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        self.placement.forget_kernel(kernel_id)
 
     def kernel_ended(self, event):
-        self.placement.forget_kernel(event["kernel_id"])
+        self._forget(event["kernel_id"])
 
     def session_left(self, session_id, *args, **kwargs):
         lost = self.placement.remove_spawner_by_session(session_id)
@@ -99,13 +138,16 @@ class SessionRouter(ApplicationSession):
             spawner_id, kernels = lost
             self.log.warn("spawner {id} left; {n} kernel(s) lost", id=spawner_id, n=len(kernels))
             for kernel_id, _ in kernels:
+                timer = self._orphans.pop(kernel_id, None)
+                if timer is not None and timer.active():
+                    timer.cancel()
+                self._declared_dead.add(kernel_id)
                 self.publish(uris.kernel_iopub(kernel_id), dead_event("its worker (spawner {}) went away".format(spawner_id)))
             return
         for limiter in self._oneshot_limits.values():
             limiter.forget(session_id)
         for kernel_id, spawner_id in self.placement.kernels_of(session_id):
-            self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended").addErrback(lambda _: None)
-            self.placement.forget_kernel(kernel_id)
+            self._orphan(kernel_id, spawner_id)
         if session_id in self._pending_owners():
             self._left.add(session_id)
 
@@ -136,7 +178,31 @@ class SessionRouter(ApplicationSession):
             self.call(uris.spawner_procedure(spawner.spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended").addErrback(lambda _: None)
             raise errors.NotFound("the session that asked for this kernel has left")
         self.placement.add_kernel(kernel_id, spawner.spawner_id, owner)
-        return {"kernel_id": kernel_id, "iopub": result["iopub"]}
+        return {"kernel_id": kernel_id, "iopub": result["iopub"], "resume_token": result["resume_token"]}
+
+    @defer.inlineCallbacks
+    def kernel_resume(self, *args, **kwargs):
+        """Re-bind a kernel to the calling session, given its resume token."""
+        details = kwargs.pop("details")
+        a = arguments.bind("cell.kernel.resume", _resume_signature, args, kwargs)
+        kernel_id = arguments.check_str("kernel_id", a["kernel_id"], 64)
+        token = arguments.check_str("token", a["token"], 256)
+        entry = self.placement.kernels.get(kernel_id)
+        if entry is None:
+            raise errors.NotFound("no kernel {} can be resumed: it was shut down, timed out or never existed".format(kernel_id))
+        spawner_id, old_owner = entry
+        owner = details.caller
+        if old_owner != owner:
+            owned = len(self.placement.kernels_of(owner))
+            cap = self._quota(details.caller_authrole).max_kernels_per_session
+            if owned >= cap:
+                raise errors.Capacity("this session already has {} kernels, the most one session may have".format(owned), limit=cap)
+        yield self.call(uris.spawner_procedure(spawner_id, "rebind_kernel"), kernel_id, token, owner)
+        timer = self._orphans.pop(kernel_id, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        self.placement.move_kernel(kernel_id, owner)
+        return {"kernel_id": kernel_id, "iopub": uris.kernel_iopub(kernel_id)}
 
     def execute_once(self, *args, **kwargs):
         details = kwargs.pop("details")
@@ -177,3 +243,35 @@ class SessionRouter(ApplicationSession):
 
 def _execute_once_signature(code, timeout=30, user_expressions=None, stop_on_error=True, files=None, return_files=False):
     pass
+
+
+def _resume_signature(kernel_id, token):
+    pass
+
+
+def main(argv=None):
+    """Run a session router outside Crossbar (e.g. to replace one, or on its own host)::
+
+        python -m components.session_router --router unix:.crossbar/backend.sock --extra '{...}'
+    """
+    import argparse
+    import json
+    import sys
+
+    import txaio
+    from autobahn.twisted.component import Component, run
+
+    from components.kernel_spawner import transport_for
+
+    parser = argparse.ArgumentParser(prog="python -m components.session_router", description="cellserver session router")
+    parser.add_argument("--router", default="unix:.crossbar/backend.sock", help="ws://HOST:PORT/ws, rs://HOST:PORT or unix:PATH (a trusted backend transport)")
+    parser.add_argument("--realm", default="cell")
+    parser.add_argument("--extra", default="{}", help="JSON object: the component's settings (see docs/config.md)")
+    args = parser.parse_args(argv)
+    txaio.use_twisted()
+    component = Component(transports=[transport_for(args.router)], realm=args.realm, session_factory=SessionRouter, extra=json.loads(args.extra))
+    run([component], log_level="info")
+
+
+if __name__ == "__main__":
+    main()

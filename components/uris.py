@@ -8,6 +8,7 @@ from one passes autobahn's strict URI check.
 
 # Public procedures (served by the session router).
 KERNEL_START = "cell.kernel.start"
+KERNEL_RESUME = "cell.kernel.resume"
 EXECUTE_ONCE = "cell.execute"
 STATUS = "cell.status"
 

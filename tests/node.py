@@ -54,8 +54,9 @@ class Node:
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
-    def start(self, timeout=90):
-        self._log = open(self.log_path, "wb")
+    def start(self, timeout=90, ready=("spawner local joined", "session router ready")):
+        self._log_offset = len(self.log()) if os.path.exists(self.log_path) else 0
+        self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [os.path.join(VENV_BIN, "crossbar"), "start", "--cbdir", self.cbdir, "--color", "false"],
             cwd=self.dir, env=self.env(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -64,8 +65,8 @@ class Node:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("crossbar exited with {}:\n{}".format(self.proc.returncode, self.log()))
-            text = self.log()
-            if "spawner local joined" in text and "session router ready" in text:
+            text = self.log()[self._log_offset:]
+            if all(marker in text for marker in ready):
                 return self
             time.sleep(0.1)  # polling a log file for start-up, not synchronising a test
         raise RuntimeError("node did not start within {} s:\n{}".format(timeout, self.log()[-5000:]))

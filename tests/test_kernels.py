@@ -212,29 +212,6 @@ async def test_sigkilled_kernel_gives_dead_event_and_kernel_died(node):
 
 
 @pytest_twisted.ensureDeferred
-async def test_disconnecting_client_loses_its_kernels(node):
-    session = await connect(node.url)
-    pids = []
-    for _ in range(2):
-        kernel_id = await start_kernel(session)
-        result = await call(session, kernel_id, "execute", "import os; os.getpid()")
-        pids.append(int(result["outputs"][0]["data"]["text/plain"]))
-    assert set(pids) <= kernel_pids()
-    session.leave()
-    await session.config.extra["left"]
-    watcher = await connect(node.url)
-    for _ in range(100):
-        if not set(pids) & kernel_pids():
-            break
-        await within(watcher.call("cell.status"), 5)  # a round trip through the node between checks
-        from twisted.internet import reactor, task
-
-        await task.deferLater(reactor, 0.05, lambda: None)
-    assert not set(pids) & kernel_pids(), "kernels of a departed session are still running"
-    watcher.leave()
-
-
-@pytest_twisted.ensureDeferred
 async def test_bad_arguments_give_clear_errors(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
