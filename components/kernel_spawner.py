@@ -462,7 +462,8 @@ def transport_for(router):
         return {"type": "rawsocket", "url": "rs://localhost", "endpoint": {"type": "unix", "path": path}, "serializer": "msgpack"}
     if router.startswith("rs://"):
         return {"type": "rawsocket", "url": router, "serializer": "msgpack"}
-    return {"type": "websocket", "url": router, "serializers": ["msgpack"]}
+    # Ping the router so that a silent network cut is noticed (and the spawner reconnects) within seconds.
+    return {"type": "websocket", "url": router, "serializers": ["msgpack"], "options": {"auto_ping_interval": 3, "auto_ping_timeout": 3}}
 
 
 def parse_args(argv=None):
