@@ -51,6 +51,60 @@ def wait_iopub_ready(client):
                 return
 
 
+FLOOD_CODE = "for i in range(100000): print(i)"
+
+
+def check_flood_text(text):
+    lines = text.split("\n")
+    assert lines[-1] == "" and lines[:-1] == [str(i) for i in range(100000)], "flood lines missing or out of order"
+
+
+def direct_flood_seconds(runs):
+    """A direct jupyter_client iopub reader: time until every line of the flood has arrived."""
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    client = km.client()
+    client.start_channels()
+    wait_iopub_ready(client)
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        msg_id = client.execute(FLOOD_CODE)
+        text = []
+        while True:
+            msg = client.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                text.append(msg["content"]["text"])
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+        samples.append(time.perf_counter() - t0)
+        check_flood_text("".join(text))
+    client.stop_channels()
+    km.shutdown_kernel(now=True)
+    return samples
+
+
+def cold_kernel_uss_mb():
+    """Unique memory of a cold kernel that imported the default preload list."""
+    import psutil
+    from jupyter_client import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    client = km.client()
+    client.start_channels()
+    wait_iopub_ready(client)
+    client.execute_interactive("import numpy, sympy, matplotlib.pyplot", timeout=60)
+    uss = psutil.Process(km.provisioner.pid).memory_full_info().uss / 2**20
+    client.stop_channels()
+    km.shutdown_kernel(now=True)
+    return uss
+
+
 def cold_start_samples(n):
     from jupyter_client import KernelManager
 
@@ -120,14 +174,29 @@ async def fork_to_ready_samples(reactor, n):
     return samples
 
 
-async def node_samples(reactor, n_acquire, n_execute):
-    from twisted.internet import task
+def bench_config(config):
+    """The shipped config, with room for the density run (more kernels per spawner and per session)."""
+    for worker in config["workers"]:
+        if worker["type"] == "guest":
+            args = worker["arguments"]
+            i = args.index("--config")
+            settings = json.loads(args[i + 1])
+            settings["max_kernels"] = 128
+            args[i + 1] = json.dumps(settings)
+        if worker["type"] == "container":
+            worker["components"][0]["extra"]["roles"]["browser"]["max_kernels_per_session"] = 128
+
+
+async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_density):
+    from autobahn.wamp.types import CallOptions
+    from twisted.internet import defer, task
 
     from tests.node import Node
     from tests.wamp_client import connect
 
     tmp = tempfile.mkdtemp(prefix="cellbench-node-")
-    node = Node(tmp).start()
+    node = Node(tmp, edit=bench_config).start()
+    out = {}
     try:
         session = await connect(node.url, serializers=["msgpack"])
 
@@ -155,10 +224,85 @@ async def node_samples(reactor, n_acquire, n_execute):
             result = await session.call(uri, "1+1")
             rtt.append(time.perf_counter() - t0)
             assert result["status"] == "ok"
+        out["acquire"], out["rtt"] = acquire, rtt[5:]
+
+        print("cellserver: output flood x{} through the router to an iopub subscriber ...".format(n_flood), flush=True)
+        flood = []
+        for _ in range(n_flood):
+            text = []
+            done = defer.Deferred()
+
+            def on_event(msg, text=text, done=done):
+                if msg["header"]["msg_type"] == "stream":
+                    text.append(msg["content"]["text"])
+                elif msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" and msg["parent_header"].get("msg_type") == "execute_request" and not done.called:
+                    done.callback(None)
+
+            sub = await session.subscribe(on_event, kernel["iopub"])
+            t0 = time.perf_counter()
+            session.call(uri, FLOOD_CODE)
+            await done
+            flood.append(time.perf_counter() - t0)
+            await sub.unsubscribe()
+            check_flood_text("".join(text))
+        out["flood"] = flood
+        await session.call("cell.kernel.{}.shutdown".format(kernel["kernel_id"]))
+
+        print("cellserver: one-shot cell.execute('1+1'), 16 concurrent sessions for {} s ...".format(oneshot_s), flush=True)
+        callers = [await connect(node.url, serializers=["msgpack"]) for _ in range(16)]
+        latencies, errors = [], []
+        deadline = time.perf_counter() + oneshot_s
+
+        async def caller(s):
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    result = await s.call("cell.execute", "1+1")
+                    assert result["outputs"][0]["data"]["text/plain"] == "2"
+                    latencies.append(time.perf_counter() - t0)
+                except Exception as exc:
+                    errors.append(repr(exc)[:200])
+
+        t_start = time.perf_counter()
+        await defer.gatherResults([defer.ensureDeferred(caller(s)) for s in callers])
+        elapsed = time.perf_counter() - t_start
+        out["oneshot"] = {"per_s": len(latencies) / elapsed, "latencies": latencies, "errors": len(errors), "first_error": errors[0] if errors else None}
+        for s in callers:
+            s.leave()
+
+        print("cellserver: density, {} idle kernels on one spawner ...".format(n_density), flush=True)
+        import psutil
+
+        await pool_full()
+        pids = []
+        for _ in range(n_density):
+            k = await session.call("cell.kernel.start")
+            r = await session.call("cell.kernel.{}.execute".format(k["kernel_id"]), "import os; os.getpid()")
+            pids.append(int(r["outputs"][0]["data"]["text/plain"]))
+        uss = [psutil.Process(pid).memory_full_info().uss / 2**20 for pid in pids]
+        out["density"] = {"kernels": len(pids), "uss_mb": uss}
         session.leave()
-        return acquire, rtt[5:]
+        return out
     finally:
         node.stop()
+
+
+def plot(measured, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = [(name, [x * 1000 for x in measured[key]]) for name, key in (("pool acquisition", "acquire_samples"), ("execute RTT (router)", "rtt_samples"), ("direct execute", "direct_samples"), ("one-shot (16 callers)", "oneshot_samples")) if measured.get(key)]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.boxplot([v for _, v in series], orientation="horizontal", showfliers=True)
+    ax.set_yticks(range(1, len(series) + 1), [n for n, _ in series])
+    ax.set_xscale("log")
+    ax.set_xlabel("latency, ms (log scale)")
+    ax.set_title("cellserver latency distributions")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def table(rows):
@@ -174,11 +318,17 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     args = parser.parse_args(argv)
     n_cold, n_exec, n_fork, n_acq = (3, 50, 5, 10) if args.quick else (8, 300, 15, 30)
+    n_flood, oneshot_s, n_density = (1, 5, 10) if args.quick else (3, 20, 100)
 
     print("baseline: cold jupyter_client KernelManager start x{} ...".format(n_cold), flush=True)
     cold = summary(cold_start_samples(n_cold))
     print("baseline: direct jupyter_client execute('1+1') x{} ...".format(n_exec), flush=True)
-    direct = summary(direct_execute_samples(n_exec))
+    direct_samples = direct_execute_samples(n_exec)
+    direct = summary(direct_samples)
+    print("baseline: direct jupyter_client iopub reader, output flood x{} ...".format(n_flood), flush=True)
+    direct_flood = summary(direct_flood_seconds(n_flood))
+    print("baseline: USS of a cold kernel with the preload list ...", flush=True)
+    cold_uss = cold_kernel_uss_mb()
 
     from twisted.internet import defer, task
 
@@ -192,28 +342,44 @@ def main(argv=None):
             print("cellserver: fork-to-ready x{} ...".format(n_fork), flush=True)
             measured["fork"] = summary(await fork_to_ready_samples(reactor, n_fork))
             print("cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(n_acq, n_exec), flush=True)
-            acquire, rtt = await node_samples(reactor, n_acq, n_exec)
-            measured["acquire"] = summary(acquire)
-            measured["rtt"] = summary(rtt)
-            _report(cold, direct, measured)
+            out = await node_samples(reactor, n_acq, n_exec, n_flood, oneshot_s, n_density)
+            measured["acquire"] = summary(out["acquire"])
+            measured["rtt"] = summary(out["rtt"])
+            measured["flood"] = summary(out["flood"])
+            measured["direct_flood"] = direct_flood
+            oneshot = out["oneshot"]
+            measured["oneshot"] = dict(summary(oneshot["latencies"]), per_s=oneshot["per_s"], errors=oneshot["errors"], first_error=oneshot["first_error"], p99_ms=pct(oneshot["latencies"], 99) * 1000)
+            uss = out["density"]["uss_mb"]
+            measured["density"] = {"kernels": len(uss), "uss_p50_mb": pct(uss, 50), "uss_max_mb": max(uss), "cold_kernel_uss_mb": cold_uss}
+            samples = {"acquire_samples": out["acquire"], "rtt_samples": out["rtt"], "direct_samples": direct_samples, "oneshot_samples": oneshot["latencies"]}
+            _report(cold, direct, measured, samples)
 
         return defer.ensureDeferred(go())
 
     task.react(run)  # exits the process once run() has written the results
 
 
-def _report(cold, direct, measured):
+def _report(cold, direct, measured, samples):
     rows = [
         ("kernel acquisition from warm pool (start -> first execute reply)", measured["acquire"], "cold KernelManager start", cold),
         ("fork-to-ready of one kernel", measured["fork"], "cold KernelManager start", cold),
         ("execute('1+1') round trip through the router", measured["rtt"], "direct jupyter_client execute", direct),
+        ("output flood: 100000 printed lines, all received in order", measured["flood"], "direct jupyter_client iopub reader", measured["direct_flood"]),
     ]
     text = table(rows)
+    oneshot = measured["oneshot"]
+    density = measured["density"]
+    text += "\n\n| one-shot `cell.execute('1+1')`, 16 concurrent sessions | value |\n|---|---|\n"
+    text += "| throughput | {:.1f} /s |\n| p50 / p95 / p99 latency | {:.0f} / {:.0f} / {:.0f} ms |\n| errors | {} |\n".format(
+        oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"])
+    text += "\n| density | value |\n|---|---|\n| idle kernels on one spawner | {} |\n| USS per forked kernel, p50 / max | {:.1f} / {:.1f} MB |\n| USS of a cold kernel with the same preload (baseline) | {:.1f} MB |\n".format(
+        density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"])
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "results.md"), "w") as f:
         f.write(text + "\n")
     with open(os.path.join(RESULTS, "results.json"), "w") as f:
         json.dump({"cold_start": cold, "direct_execute": direct, **measured}, f, indent=2)
+    plot(samples, os.path.join(RESULTS, "latency.png"))
     print(text)
 
 
