@@ -61,6 +61,12 @@ def preload(modules):
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel.zmqshell  # noqa: F401
 
+    # What IPKernelApp.initialize() would otherwise import in every child (measured).
+    import bdb  # noqa: F401
+    import code  # noqa: F401
+    import faulthandler  # noqa: F401
+    import pdb  # noqa: F401
+
     loaded = []
     for name in modules:
         try:

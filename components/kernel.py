@@ -31,6 +31,10 @@ from components.kernel_channels import KernelChannels
 from components.outputs import OUTPUT_MSG_TYPES, OutputCollector, to_output
 
 
+#: How often a starting kernel is asked kernel_info until iopub shows the answer.
+PROBE_INTERVAL_S = 0.05
+
+
 def dead_event(reason, session="cellserver"):
     """The synthetic last iopub message of a kernel."""
     return {
@@ -213,7 +217,7 @@ class Kernel:
         if self.state != "starting" or self._channels is None:
             return
         self._ready_probe = self._channels.request("shell", "kernel_info_request", {})
-        self._start_timer("probe", 0.25, self._probe_ready)
+        self._start_timer("probe", PROBE_INTERVAL_S, self._probe_ready)
 
     def _iopub_flowing(self):
         """iopub answered the probe; warm the execute path, then count the kernel ready.

@@ -14,6 +14,11 @@ from jupyter_client.session import Session
 from components.zmq_twisted import ZmqReader
 
 
+#: We connect before the forked kernel has bound its sockets; ZMQ retries every
+#: RECONNECT_IVL (100 ms by default), which alone dominated fork-to-ready.
+RECONNECT_IVL_MS = 5
+
+
 def _ipc(connection, port_name):
     return "ipc://{}-{}".format(connection["ip"], connection[port_name])
 
@@ -41,16 +46,19 @@ class KernelChannels:
         def dealer(port_name):
             sock = context.socket(zmq.DEALER)
             sock.linger = 0
+            sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
             sock.identity = identity
             sock.connect(_ipc(connection, port_name))
             return sock
 
         iopub = context.socket(zmq.SUB)
         iopub.linger = 0
+        iopub.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         iopub.setsockopt(zmq.SUBSCRIBE, b"")
         iopub.connect(_ipc(connection, "iopub_port"))
         hb = context.socket(zmq.REQ)
         hb.linger = 0
+        hb.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
         hb.setsockopt(zmq.REQ_RELAXED, 1)
         hb.setsockopt(zmq.REQ_CORRELATE, 1)
         hb.connect(_ipc(connection, "hb_port"))

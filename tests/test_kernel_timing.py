@@ -100,8 +100,10 @@ class KernelTimingTests(SynchronousTestCase):
         d = self.kernel.start()
         channels = self.channels[-1]
         self.assertNoResult(d)
-        self.clock.advance(0.25)
-        self.clock.advance(0.25)
+        from components.kernel import PROBE_INTERVAL_S
+
+        self.clock.advance(PROBE_INTERVAL_S)
+        self.clock.advance(PROBE_INTERVAL_S)
         self.assertEqual(len([r for r in channels.requests if r[1] == "kernel_info_request"]), 3)
         channels.iopub(channels.last("kernel_info_request"), "status", {"execution_state": "busy"})
         channels.reply(channels.last("execute_request"), "execute_reply", {"status": "ok"})
