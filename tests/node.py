@@ -69,6 +69,7 @@ class Node:
             if all(marker in text for marker in ready):
                 return self
             time.sleep(0.1)  # polling a log file for start-up, not synchronising a test
+        self.stop()
         raise RuntimeError("node did not start within {} s:\n{}".format(timeout, self.log()[-5000:]))
 
     def log(self):
