@@ -42,6 +42,8 @@ class SpawnerConfig:
     start_timeout_s: float = 30.0
     #: how long complete/inspect may take
     request_timeout_s: float = 10.0
+    #: one-shot cell.execute runs at once in the template (0: one-shots use pool kernels)
+    oneshot_children: int = 16
     #: how long kernels outlive a lost router connection (a restarted router may claim them)
     router_grace_s: float = 60.0
     #: largest code accepted by execute (bytes of UTF-8)

@@ -77,6 +77,8 @@ def preload(modules):
         loaded.append(name)
         if name == "matplotlib":
             _warm_matplotlib()
+        if name == "numpy":
+            import numpy.random  # noqa: F401  (lazy in numpy 2; every child's reseed would import it: 12 ms)
     return loaded
 
 

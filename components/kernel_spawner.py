@@ -39,6 +39,7 @@ from components.config import ConfigError, SpawnerConfig, from_mapping
 from components.fork_master import die_with_parent
 from components.kernel import Kernel
 from components.master_client import start_fork_master
+from components.oneshot_client import start_oneshot_template
 from components.pool import KernelPool
 from components.sandbox import SandboxPolicy
 
@@ -68,6 +69,7 @@ class KernelSpawner:
         os.chmod(self.work_root, 0o711)
         os.chmod(self.runtime_root, 0o711)
         self.master = None
+        self.oneshot = None
         self.zmq_context = None
         self.sandbox = SandboxPolicy(config)
         for warning in self.sandbox.warnings:
@@ -82,6 +84,10 @@ class KernelSpawner:
         self.log.info("fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}", pid=info["pid"], s=info["preload_s"], mods=info["preloaded"])
         self.zmq_context = zmq.Context()
         self.pool.refill()
+        if self.config.oneshot_children:
+            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox.status()["network_isolated"])
+            yield self.oneshot.ready
+            self.log.info("one-shot template ready")
 
     def _room(self):
         return self.config.max_kernels + self.config.pool_size - len(self._all)
@@ -127,6 +133,9 @@ class KernelSpawner:
         C{return_files}, the files the run made come back inline (up to
         C{max_inline_file_bytes} in all; larger ones are listed without data).
         """
+        if not files and not return_files and self.oneshot is not None and self.oneshot.running:
+            result = yield self.oneshot.run(code, timeout, user_expressions, stop_on_error, progress, self.config.max_output_bytes)
+            return result
         kernel = yield self.pool.acquire()
         try:
             for path, data in (files or {}).items():
@@ -162,6 +171,8 @@ class KernelSpawner:
         self.pool.close()
         for kernel in list(self._all):
             kernel.shutdown("the spawner is stopping")
+        if self.oneshot is not None:
+            self.oneshot.stop()
         if self.master is not None:
             yield self.master.stop()
         if self.zmq_context is not None:

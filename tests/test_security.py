@@ -288,3 +288,22 @@ async def test_environment_is_scrubbed(strict_node):
     for secret in ("CELL_PORT", "PYTHONUNBUFFERED", "CROSSBAR", "JPY_PARENT_PID"):
         assert secret not in names
     session.leave()
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_one_shots_are_sandboxed_and_share_nothing(node):
+    session = await connect(node.url)
+
+    async def once(code):
+        return await within(session.call("cell.execute", code), 30, "cell.execute")
+
+    assert int(value(await once("import os; os.getuid()"))) != 0
+    result = await once("import socket; socket.create_connection(('127.0.0.1', {}), timeout=2)".format(node.port))
+    assert result["status"] == "error" and result["ename"] in ("ConnectionRefusedError", "OSError", "TimeoutError")
+    await once("x = 'left behind'; open('left.txt', 'w').write('x')")
+    result = await once("x")
+    assert result["status"] == "error" and result["ename"] == "NameError"
+    assert value(await once("import os; os.path.exists('left.txt')")) == "False"
+    assert value(await once("import random; random.random() != 0.8444218515250481")) == "True"
+    session.leave()

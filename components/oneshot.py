@@ -1,0 +1,350 @@
+"""The one-shot template: ``cell.execute`` without a kernel.
+
+A fresh ipykernel per one-shot costs tens of ms of CPU (fork, ZMQ set-up,
+readiness), which caps one-shots far below what short computations need.
+This process is started once per spawner (``python -m components.oneshot``):
+it preloads the same modules as the fork master, builds one IPython
+``InteractiveShell`` with the inline matplotlib backend, and then forks one
+child per request.  The child runs the code in its copy of the shell and
+streams nbformat outputs back over a pipe; it then exits, so nothing survives
+from one one-shot to the next.  Each child gets the kernel sandbox: its own
+session, a uid from the template's pool, rlimits, a fresh working directory,
+and (the template runs in its own network namespace) no network.
+
+Protocol, JSON lines.  Requests on stdin::
+
+    {"op": "run", "id": str, "code": str, "timeout": float,
+     "user_expressions": {...}, "stop_on_error": bool}
+    {"op": "cancel", "id": str}                          # kill that run (it reports "timeout")
+
+Events on stdout::
+
+    {"op": "ready", "pid": int}
+    {"op": "output", "id": str, "output": {...}}       # as each output happens
+    {"op": "done", "id": str, "result": {...}}         # the execution result (docs/api.md)
+"""
+
+import argparse
+import gc
+import json
+import os
+import selectors
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+from components import sandbox
+from components.fork_master import _close_fds_from, _reseed, die_with_parent, preload
+
+
+class OutputStream:
+    """sys.stdout/stderr of a child: every write becomes a stream output."""
+
+    def __init__(self, name, emit):
+        self.name = name
+        self._emit = emit
+
+    def write(self, text):
+        if text:
+            self._emit({"output_type": "stream", "name": self.name, "text": text})
+        return len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+
+def build_shell():
+    """One InteractiveShell, ready to run cells, with the inline matplotlib backend."""
+    from IPython.core.displayhook import DisplayHook
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    class Publisher(DisplayPublisher):
+        emit = None
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kwargs):
+            self.emit({"output_type": "display_data", "data": data, "metadata": metadata or {}})
+
+        def clear_output(self, wait=False):
+            self.emit({"output_type": "clear_output", "wait": bool(wait)})
+
+    class Hook(DisplayHook):
+        emit = None
+
+        def start_displayhook(self):
+            pass
+
+        def write_output_prompt(self):
+            pass
+
+        def write_format_data(self, format_dict, md_dict=None):
+            self.emit({"output_type": "execute_result", "execution_count": 1, "data": format_dict, "metadata": md_dict or {}})
+
+        def finish_displayhook(self):
+            pass
+
+    class Shell(InteractiveShell):
+        error = None
+
+        def enable_gui(self, gui=None):
+            pass  # inline plots need no event loop
+
+        def _showtraceback(self, etype, evalue, stb):
+            self.error = {"output_type": "error", "ename": etype.__name__, "evalue": str(evalue), "traceback": stb}
+            self.display_pub.emit(self.error)
+
+    shell = Shell.instance(display_pub_class=Publisher, displayhook_class=Hook, colors="Linux", history_length=0)
+    shell.history_manager.enabled = False
+    if "matplotlib.pyplot" in sys.modules:
+        shell.enable_matplotlib("inline")
+    return shell
+
+
+def run_child(shell, request, out_fd, spec, workdir):
+    """In the forked child: sandbox, run, stream outputs, exit."""
+    code = 1
+    try:
+        os.setsid()
+        signal.set_wakeup_fd(-1)
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_DFL)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.dup2(out_fd, 3)
+        _close_fds_from(4)
+        gc.disable()
+        sandbox.enter(spec)
+        die_with_parent(signal.SIGKILL)
+        os.chdir(workdir)
+        os.environ.clear()
+        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+        _reseed()
+        out = os.fdopen(3, "w", buffering=1)
+
+        def emit(output):
+            out.write(json.dumps({"output": output}, default=repr) + "\n")
+
+        shell.display_pub.emit = emit
+        shell.displayhook.emit = emit
+        sys.stdout = OutputStream("stdout", emit)
+        sys.stderr = OutputStream("stderr", emit)
+        result = shell.run_cell(request["code"], store_history=False, silent=False)
+        status = "ok" if result.success else "error"
+        reply = {"status": status, "execution_count": 1}
+        if shell.error is not None:
+            reply.update(ename=shell.error["ename"], evalue=shell.error["evalue"], traceback=shell.error["traceback"])
+        expressions = request.get("user_expressions") or {}
+        if expressions:
+            reply["user_expressions"] = shell.user_expressions(expressions)
+        sys.stdout = sys.__stdout__
+        out.write(json.dumps({"reply": reply}, default=repr) + "\n")
+        out.flush()
+        code = 0
+    except BaseException:
+        pass
+    finally:
+        os._exit(code)
+
+
+class Template:
+    """Forks one child per request and relays what it says; enforces timeouts."""
+
+    def __init__(self, shell, uids, limits, root, max_children):
+        self.shell = shell
+        self._free_uids = list(uids)
+        self._limits = limits
+        self._root = root
+        self._max_children = max_children
+        self._queue = []
+        self._children = {}  # pid -> state
+        self._by_fd = {}
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._buffer = b""
+
+    def send(self, event):
+        data = (json.dumps(event, default=repr) + "\n").encode()
+        while data:
+            data = data[os.write(1, data):]
+
+    def serve(self):
+        signal.set_wakeup_fd(self._wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: self._shutdown())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        self._selector.register(0, selectors.EVENT_READ, "control")
+        self._selector.register(self._wake_r, selectors.EVENT_READ, "signal")
+        while True:
+            timeout = self._next_deadline()
+            for key, _ in self._selector.select(timeout):
+                if key.data == "control":
+                    chunk = os.read(0, 1 << 20)
+                    if not chunk:
+                        self._shutdown()
+                    self._buffer += chunk
+                    while b"\n" in self._buffer:
+                        line, self._buffer = self._buffer.split(b"\n", 1)
+                        if line.strip():
+                            self._request(json.loads(line))
+                elif key.data == "signal":
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                else:
+                    self._read_child(key.data)
+            self._reap()
+            self._expire()
+            self._start_queued()
+
+    def _request(self, request):
+        if request.get("op") == "cancel":
+            self._queue = [r for r in self._queue if r["id"] != request["id"]]
+            for state in self._children.values():
+                if state["id"] == request["id"]:
+                    state["deadline"] = 0
+        else:
+            self._queue.append(request)
+
+    def _next_deadline(self):
+        if not self._children:
+            return None
+        return max(0.0, min(c["deadline"] for c in self._children.values()) - time.monotonic())
+
+    def _start_queued(self):
+        while self._queue and len(self._children) < self._max_children and self._free_uids:
+            request = self._queue.pop(0)
+            uid = self._free_uids.pop()
+            workdir = tempfile.mkdtemp(dir=self._root)
+            spec = {"uid": uid if os.geteuid() == 0 else None, "gid": uid, "netns": False, "limits": dict(self._limits, cpu_s=int(request["timeout"]) + 1), "cgroup": None}
+            if spec["uid"] is not None:
+                os.chown(workdir, uid, uid)
+            else:
+                spec["limits"].pop("processes", None)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                run_child(self.shell, request, w, spec, workdir)
+            os.close(w)
+            os.set_blocking(r, False)
+            state = {"id": request["id"], "pid": pid, "fd": r, "buf": b"", "outputs": [], "reply": None, "uid": uid, "workdir": workdir,
+                     "deadline": time.monotonic() + request["timeout"], "timed_out": False, "exited": False, "eof": False}
+            self._children[pid] = state
+            self._selector.register(r, selectors.EVENT_READ, state)
+
+    def _read_child(self, state):
+        try:
+            chunk = os.read(state["fd"], 1 << 20)
+        except BlockingIOError:
+            return
+        if not chunk:
+            state["eof"] = True
+            self._selector.unregister(state["fd"])
+            os.close(state["fd"])
+            self._maybe_finish(state)
+            return
+        state["buf"] += chunk
+        while b"\n" in state["buf"]:
+            line, state["buf"] = state["buf"].split(b"\n", 1)
+            message = json.loads(line)
+            if "output" in message:
+                state["outputs"].append(message["output"])
+                self.send({"op": "output", "id": state["id"], "output": message["output"]})
+            elif "reply" in message:
+                state["reply"] = message["reply"]
+
+    def _reap(self):
+        while self._children:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            state = self._children.get(pid)
+            if state is not None:
+                state["exited"] = True
+                self._maybe_finish(state)
+
+    def _expire(self):
+        now = time.monotonic()
+        for state in list(self._children.values()):
+            if not state["exited"] and now >= state["deadline"]:
+                state["timed_out"] = True
+                _kill_group(state["pid"])
+
+    def _maybe_finish(self, state):
+        if not (state["exited"] and state["eof"]):
+            return
+        del self._children[state["pid"]]
+        _kill_group(state["pid"])  # whatever the code left running
+        shutil.rmtree(state["workdir"], ignore_errors=True)
+        self._free_uids.append(state["uid"])
+        reply = state["reply"] or {}
+        if state["timed_out"]:
+            reply = {"status": "timeout", "execution_count": reply.get("execution_count")}
+        elif state["reply"] is None:
+            reply = {"status": "error", "execution_count": None, "ename": "ProcessExited", "evalue": "the execution ended without a reply (a limit was hit?)", "traceback": []}
+        self.send({"op": "done", "id": state["id"], "reply": reply, "outputs": state["outputs"]})
+
+    def _shutdown(self):
+        for pid in list(self._children):
+            _kill_group(pid)
+        os._exit(0)
+
+
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preload", default="numpy,sympy,matplotlib")
+    parser.add_argument("--uids", default="", help="first:count of the uids for children (when root)")
+    parser.add_argument("--limits", default="{}", help="JSON rlimits, as in the spawner config (limit_* without the prefix)")
+    parser.add_argument("--isolate-network", action="store_true", help="run in a network namespace with loopback only")
+    parser.add_argument("--max-children", type=int, default=32)
+    args = parser.parse_args(argv)
+    die_with_parent(signal.SIGTERM)
+    if args.isolate_network:
+        sandbox._unshare_network()
+    preload([m for m in args.preload.split(",") if m])
+    shell = build_shell()
+    shell.run_cell("pass", store_history=False, silent=True)  # pay first-run costs once
+    # Children are short-lived: keep the collector off the shared heap, or its
+    # bookkeeping would copy-on-write most pages into every child.
+    gc.collect()
+    gc.freeze()
+    if args.uids:
+        first, count = (int(x) for x in args.uids.split(":"))
+        uids = range(first, first + count)
+    else:
+        uids = range(os.getuid(), os.getuid() + args.max_children)
+    root = tempfile.mkdtemp(prefix="cell-oneshot-")
+    os.chmod(root, 0o711)
+    template = Template(shell, uids, json.loads(args.limits), root, args.max_children)
+    template.send({"op": "ready", "pid": os.getpid()})
+    try:
+        template.serve()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
