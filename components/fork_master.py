@@ -225,7 +225,7 @@ class ForkMaster:
                 argv.append("--IPKernelApp.matplotlib=inline")
             app = IPKernelApp.instance()
             app.initialize(argv)
-            _bound_output_buffers(request.get("output_buffer_bytes", 65536))
+            _bound_output_buffers(request.get("output_buffer_bytes", 262144))
             app.start()
             code = 0
         except BaseException:
