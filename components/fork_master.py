@@ -225,7 +225,7 @@ class ForkMaster:
                 argv.append("--IPKernelApp.matplotlib=inline")
             app = IPKernelApp.instance()
             app.initialize(argv)
-            _bound_output_buffers(request.get("output_buffer_bytes", 262144))
+            _bound_output_buffers(request.get("output_buffer_bytes", 65536))
             app.start()
             code = 0
         except BaseException:
@@ -242,7 +242,9 @@ def _bound_output_buffers(limit):
     ipykernel buffers stream output until its IO thread flushes; a tight print
     loop outruns that thread and one message grows to hundreds of MB (measured:
     173 MB after 2.3 s).  Flushing synchronously every C{limit} bytes keeps
-    messages small and the kernel's memory bounded.
+    messages small and the kernel's memory bounded (the iopub socket queues up
+    to its high-water mark of 1000 messages: at 64 KiB, 64 MB at most; 256 KiB
+    chunks let a flood reach a 300 MB memory limit in tests).
     """
     for stream in (sys.stdout, sys.stderr):
         write = stream.write
