@@ -27,7 +27,14 @@ check: setup
 test: setup
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench: setup
+# Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies
+# upgrade idna past crossbar's pin.
+bench/.kg-venv/.installed:
+	$(PYTHON) -m venv bench/.kg-venv
+	bench/.kg-venv/bin/pip install -q jupyter_kernel_gateway ipykernel
+	touch $@
+
+bench: setup bench/.kg-venv/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run
 
 clean:

@@ -105,6 +105,81 @@ def cold_kernel_uss_mb():
     return uss
 
 
+def kernel_gateway_samples(n_start, n_exec):
+    """Jupyter Kernel Gateway (its own venv, bench/.kg-venv): REST start, then executes over its WebSocket.
+
+    Returns (start -> first execute reply samples, execute round trip samples), or None if not installed.
+    """
+    import asyncio
+    import socket
+    import subprocess
+    import urllib.request
+
+    jupyter = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".kg-venv", "bin", "jupyter")
+    if not os.path.exists(jupyter):
+        print("  (Kernel Gateway not installed: `make bench` installs it in bench/.kg-venv)", flush=True)
+        return None
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = "http://127.0.0.1:{}".format(port)
+    log = open(os.path.join(tempfile.mkdtemp(prefix="cellbench-kg-"), "kg.log"), "wb")
+    proc = subprocess.Popen([jupyter, "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1", "--KernelGatewayApp.port={}".format(port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("Kernel Gateway did not start")
+                time.sleep(0.1)  # waiting for a server to listen, with a deadline
+
+        async def measure():
+            from jupyter_client.session import Session
+            from tornado.websocket import websocket_connect
+
+            session = Session(key=b"")
+            starts, rtts = [], []
+
+            async def execute(ws, code):
+                msg = session.msg("execute_request", {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+                msg["channel"] = "shell"
+                msg_id = msg["header"]["msg_id"]
+                await ws.write_message(json.dumps(msg, default=str))
+                replied = idle = False
+                while not (replied and idle):
+                    reply = json.loads(await asyncio.wait_for(ws.read_message(), 30))
+                    if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                        continue
+                    kind = reply["header"]["msg_type"]
+                    replied = replied or kind == "execute_reply"
+                    idle = idle or (kind == "status" and reply["content"]["execution_state"] == "idle")
+
+            for i in range(n_start):
+                t0 = time.perf_counter()
+                request = urllib.request.Request(base + "/api/kernels", data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+                kernel_id = json.loads(urllib.request.urlopen(request, timeout=60).read())["id"]
+                ws = await websocket_connect("ws://127.0.0.1:{}/api/kernels/{}/channels".format(port, kernel_id))
+                await execute(ws, "1+1")
+                starts.append(time.perf_counter() - t0)
+                if i == 0:
+                    for j in range(n_exec + 5):
+                        t1 = time.perf_counter()
+                        await execute(ws, "1+1")
+                        if j >= 5:
+                            rtts.append(time.perf_counter() - t1)
+                ws.close()
+                urllib.request.urlopen(urllib.request.Request(base + "/api/kernels/" + kernel_id, method="DELETE"), timeout=30).read()
+            return starts, rtts
+
+        return asyncio.run(measure())
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def cold_start_samples(n):
     from jupyter_client import KernelManager
 
@@ -329,6 +404,8 @@ def main(argv=None):
     direct_flood = summary(direct_flood_seconds(n_flood))
     print("baseline: USS of a cold kernel with the preload list ...", flush=True)
     cold_uss = cold_kernel_uss_mb()
+    print("baseline: Jupyter Kernel Gateway, REST start + WebSocket execute ...", flush=True)
+    kg = kernel_gateway_samples(n_cold, n_exec)
 
     from twisted.internet import defer, task
 
@@ -351,6 +428,8 @@ def main(argv=None):
             measured["oneshot"] = dict(summary(oneshot["latencies"]), per_s=oneshot["per_s"], errors=oneshot["errors"], first_error=oneshot["first_error"], p99_ms=pct(oneshot["latencies"], 99) * 1000)
             uss = out["density"]["uss_mb"]
             measured["density"] = {"kernels": len(uss), "uss_p50_mb": pct(uss, 50), "uss_max_mb": max(uss), "cold_kernel_uss_mb": cold_uss}
+            if kg is not None:
+                measured["kg_start"], measured["kg_execute"] = summary(kg[0]), summary(kg[1])
             samples = {"acquire_samples": out["acquire"], "rtt_samples": out["rtt"], "direct_samples": direct_samples, "oneshot_samples": oneshot["latencies"]}
             _report(cold, direct, measured, samples)
 
@@ -366,6 +445,11 @@ def _report(cold, direct, measured, samples):
         ("execute('1+1') round trip through the router", measured["rtt"], "direct jupyter_client execute", direct),
         ("output flood: 100000 printed lines, all received in order", measured["flood"], "direct jupyter_client iopub reader", measured["direct_flood"]),
     ]
+    if "kg_start" in measured:
+        rows += [
+            ("kernel acquisition from warm pool (start -> first execute reply)", measured["acquire"], "Kernel Gateway: POST /api/kernels -> first execute reply", measured["kg_start"]),
+            ("execute('1+1') round trip through the router", measured["rtt"], "Kernel Gateway WebSocket execute", measured["kg_execute"]),
+        ]
     text = table(rows)
     oneshot = measured["oneshot"]
     density = measured["density"]
