@@ -222,11 +222,12 @@ class Kernel:
     def _iopub_flowing(self):
         """iopub answered the probe; warm the execute path, then count the kernel ready.
 
-        A silent execute (no history, no execution count) pays IPython's first-run
+        An execute without history (no execution count) pays IPython's first-run
         costs here, in the pool, instead of in the user's first execute.
         """
         self._cancel_timer("probe")
-        self._warmup = self._channels.request("shell", "execute_request", {"code": "pass", "silent": True, "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": False})
+        # Not silent, so the display hook runs too; without history, so the user's first cell is still In[1].
+        self._warmup = self._channels.request("shell", "execute_request", {"code": "0", "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False, "stop_on_error": False})
 
     def _became_ready(self):
         self.state = "ready"

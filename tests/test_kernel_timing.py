@@ -91,7 +91,7 @@ class KernelTimingTests(SynchronousTestCase):
         channels.iopub(probe, "status", {"execution_state": "idle"})
         self.assertNoResult(d)
         warmup = channels.last("execute_request")
-        self.assertTrue(channels.requests[-1][2]["silent"], "the warm-up execute is silent")
+        self.assertFalse(channels.requests[-1][2]["store_history"], "the warm-up leaves no trace in the user's history")
         channels.reply(warmup, "execute_reply", {"status": "ok"})
         self.assertIs(self.successResultOf(d), self.kernel)
         return channels

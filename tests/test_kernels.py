@@ -42,6 +42,7 @@ async def test_execute_gives_outputs_and_iopub_in_order(node):
     await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
     result = await call(session, kernel_id, "execute", 'print("hi"); 1+1')
     assert result["status"] == "ok"
+    assert result["execution_count"] == 1, "the pool's warm-up leaves no trace in the history"
     assert result["outputs"] == [
         {"output_type": "stream", "name": "stdout", "text": "hi\n"},
         {"output_type": "execute_result", "execution_count": result["execution_count"], "data": {"text/plain": "2"}, "metadata": {}},
