@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test bench check clean
+.PHONY: setup run test bench check clean chromium
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,19 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-setup: $(VENV)/.installed
+# The page's JavaScript comes from npm (web/package.json, locked), served as static files: nothing from a CDN.
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+# Browser tests drive Debian's Chromium (Playwright never downloads a browser here).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get install -y chromium || (apt-get update && apt-get install -y chromium)); \
+	  else echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium' and try again." >&2; exit 1; fi; \
+	fi
+
+setup: $(VENV)/.installed web/node_modules/.installed
 
 # Start the node: router, session router and one local kernel spawner. Ctrl-C stops all of it.
 run: setup
@@ -24,7 +36,7 @@ run: setup
 check: setup
 	PATH=$(BIN):$$PATH $(BIN)/crossbar check --cbdir .crossbar
 
-test: setup
+test: setup chromium
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies
@@ -38,4 +50,4 @@ bench: setup bench/.kg-venv/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache web/node_modules

@@ -27,12 +27,12 @@ class Node:
     the copy (e.g. spawner settings) before start.
     """
 
-    def __init__(self, tmpdir, edit=None):
+    def __init__(self, tmpdir, edit=None, web_dir=None):
         self.dir = os.path.join(str(tmpdir), "node")
         os.makedirs(self.dir)
         self.cbdir = os.path.join(self.dir, ".crossbar")
         shutil.copytree(os.path.join(ROOT, ".crossbar"), self.cbdir, ignore=shutil.ignore_patterns("*.sock", "node.*", "*.log", "key.*"))
-        os.symlink(os.path.join(ROOT, "web"), os.path.join(self.dir, "web"))
+        os.symlink(web_dir or os.path.join(ROOT, "web"), os.path.join(self.dir, "web"))
         if edit is not None:
             path = os.path.join(self.cbdir, "config.json")
             with open(path) as f:

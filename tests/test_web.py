@@ -1,0 +1,185 @@
+"""The page and the embeddable cell in real headless Chromium (Debian's), driven by Playwright, against a real node.
+
+Screenshots of failing states go to tests/artifacts/.
+"""
+
+import functools
+import http.server
+import os
+import threading
+
+import pytest
+
+from tests.node import ROOT, Node
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def web_node(tmp_path_factory):
+    node = Node(tmp_path_factory.mktemp("web")).start()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory):
+    """(playwright, browser), running in this thread (no Twisted reactor runs during these tests)."""
+    from playwright.sync_api import sync_playwright
+
+    assert os.path.exists(CHROMIUM), "install Debian's chromium (make test does it when run as root)"
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)  # a fresh profile each launch
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+@pytest.fixture
+def page(chromium, web_node, request):
+    context = chromium.new_context()
+    page = context.new_page()
+    page.set_default_timeout(30000)
+    yield page
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        page.screenshot(path=os.path.join(ARTIFACTS, request.node.name + ".png"))
+    context.close()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)
+
+
+def open_page(page, node, query=""):
+    page.goto("http://127.0.0.1:{}/{}".format(node.port, query))
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector(".cell-banner", state="hidden")
+
+
+def run(page, code):
+    page.click(".CodeMirror")
+    page.evaluate("code => window.cellserverPage.setCode(code)", code)
+    page.click(".CodeMirror")
+    page.keyboard.press("Shift+Enter")
+
+
+def test_typed_code_runs_with_shift_enter_and_streams_line_by_line(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    page.click(".CodeMirror")
+    page.keyboard.type("import time\nfor i in range(3):\nprint('line', i)\ntime.sleep(1)")  # the editor indents the loop body
+    page.keyboard.press("Shift+Enter")
+    output = page.locator(".cell-output")
+    expect(output).to_contain_text("line 0")
+    assert "line 2" not in output.inner_text(), "the first line is shown before the last is printed"
+    expect(page.locator(".cell-status")).to_have_class("cell-status running")
+    expect(output).to_contain_text("line 2")
+    expect(page.locator(".cell-status")).to_have_text("")
+
+
+def test_plot_traceback_and_math(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()")
+    expect(page.locator(".cell-output img.output-image")).to_have_count(1)
+    assert page.get_attribute(".cell-output img.output-image", "src").startswith("data:image/png;base64,")
+    expect(page.locator(".cell-status")).to_have_text("")
+    run(page, "def f():\n    1/0\nf()")
+    error = page.locator(".cell-output .output-error")
+    expect(error).to_contain_text("ZeroDivisionError")
+    assert "\x1b[" not in error.inner_text() and "[0;" not in error.inner_text(), "ANSI codes are rendered, not shown"
+    assert error.locator("span[style*='color']").count() > 0, "the traceback keeps its colours"
+    expect(page.locator(".cell-status")).to_have_text("")
+    run(page, "from IPython.display import Markdown\nMarkdown('**bold** and $x^2$')")
+    expect(page.locator(".output-markdown strong")).to_have_text("bold")
+    expect(page.locator(".output-markdown .katex")).to_have_count(1)
+
+
+def test_input_is_answered_in_the_page(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "name = input('Name? ')\nprint('hello', name)")
+    expect(page.locator(".cell-input")).to_be_visible()
+    expect(page.locator(".cell-input-prompt")).to_have_text("Name? ")
+    page.fill(".cell-input-field", "Ada")
+    page.press(".cell-input-field", "Enter")
+    expect(page.locator(".cell-output")).to_contain_text("hello Ada")
+
+
+def test_interrupt_stops_an_infinite_loop(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "print('spinning', flush=True)\nwhile True: pass")
+    expect(page.locator(".cell-output")).to_contain_text("spinning")
+    page.click(".cell-interrupt")
+    expect(page.locator(".cell-output .output-error")).to_contain_text("KeyboardInterrupt")
+    expect(page.locator(".cell-status")).to_have_text("")
+
+
+def test_untrusted_html_runs_no_script(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "from IPython.display import HTML, display\ndisplay(HTML('<b id=\"safe\">kept</b><img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>'))")
+    expect(page.locator(".output-html #safe")).to_have_text("kept")
+    expect(page.locator(".cell-status")).to_have_text("")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator(".output-html script").count() == 0
+
+
+def test_share_gives_working_links(page, web_node, chromium):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    code = "print('shared ünïcode')"
+    page.evaluate("code => window.cellserverPage.setCode(code)", code)
+    page.click(".cell-share")
+    link_q = page.locator(".share-q")
+    expect(link_q).to_have_count(1)
+    for selector in (".share-q", ".share-z"):
+        href = page.get_attribute(selector, "href")
+        other = page.context.new_page()
+        other.goto(href)
+        other.wait_for_selector("body[data-ready='1']")
+        assert other.evaluate("window.cellserverPage.editor.getValue()") == code, selector
+        other.close()
+    missing = page.context.new_page()
+    missing.goto("http://127.0.0.1:{}/?q=nosuchid".format(web_node.port))
+    missing.wait_for_selector("body[data-ready='1']")
+    expect(missing.locator(".notice-error")).to_contain_text("no permalink")
+    missing.close()
+
+
+def test_embedded_cells_on_a_page_from_another_origin(page, web_node, tmp_path):
+    from playwright.sync_api import expect
+
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "index.html").write_text(
+        "<!doctype html><html><body><h1>Someone else's page</h1><div id='a'></div><div id='b'></div>"
+        "<script src='http://127.0.0.1:{port}/embed.js'></script>"
+        "<script>cellserver.makeCell({{element: '#a', code: 'x = 6*7\\nprint(x)', autoeval: true, linked: true}});"
+        "cellserver.makeCell({{element: '#b', code: 'print(x + 1)', linked: true}});</script></body></html>".format(port=web_node.port)
+    )
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(host))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page.goto("http://127.0.0.1:{}/index.html".format(server.server_address[1]))
+        expect(page.locator("#a .cell-output")).to_contain_text("42")
+        page.locator("#b .cell-run").click()
+        expect(page.locator("#b .cell-output")).to_contain_text("43")
+    finally:
+        server.shutdown()

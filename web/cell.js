@@ -1,0 +1,442 @@
+/*
+ * cellserver cells in the browser: an editor, live outputs, and the kernel behind them, over WAMP (autobahn.js).
+ *
+ * One Connection per page (reconnecting forever); a Kernel may be shared by "linked" cells; each Cell renders
+ * progressive results as they come. Output HTML/SVG/Markdown comes from untrusted code and is sanitized with
+ * DOMPurify unless the page passes {trusted: true}.
+ */
+(function (global) {
+  "use strict";
+  var URIS = global.CELLSERVER_URIS;
+  var api = global.cellserver = global.cellserver || {};
+  var base = api.base || (global.location.origin + "/");
+
+  function wsUrl() {
+    var url = new URL(base);
+    return (url.protocol === "https:" ? "wss://" : "ws://") + url.host + "/ws";
+  }
+
+  // -- the page's connection ------------------------------------------------------------
+
+  function Connection() {
+    var self = this;
+    self.session = null;
+    self.listeners = [];
+    self.waiting = [];
+    self.conn = new autobahn.Connection({
+      url: wsUrl(), realm: "cell", max_retries: -1, initial_retry_delay: 0.5, max_retry_delay: 5, retry_delay_jitter: 0.1
+    });
+    self.conn.onopen = function (session) {
+      self.session = session;
+      self.emit("open");
+      var waiting = self.waiting;
+      self.waiting = [];
+      waiting.forEach(function (resolve) { resolve(session); });
+    };
+    self.conn.onclose = function (reason, details) {
+      self.session = null;
+      self.emit("close", details && details.will_retry);
+      return false;  // keep retrying
+    };
+    self.conn.open();
+  }
+  Connection.prototype.on = function (fn) { this.listeners.push(fn); };
+  Connection.prototype.emit = function (kind, extra) { this.listeners.forEach(function (fn) { fn(kind, extra); }); };
+  Connection.prototype.ready = function () {
+    var self = this;
+    if (self.session) { return Promise.resolve(self.session); }
+    return new Promise(function (resolve) { self.waiting.push(resolve); });
+  };
+  var connection = null;
+  function getConnection() { return connection || (connection = new Connection()); }
+
+  // -- a kernel, possibly shared by linked cells ------------------------------------------
+
+  function Kernel(conn) {
+    var self = this;
+    self.conn = conn;
+    self.id = null;
+    self.token = null;
+    self.starting = null;
+    self.subscribers = [];
+    conn.on(function (kind) {
+      if (kind === "open" && self.id) { self.resume(); }
+    });
+  }
+  Kernel.prototype.ensure = function () {
+    var self = this;
+    if (self.id) { return Promise.resolve(self.id); }
+    if (!self.starting) {
+      self.starting = self.conn.ready().then(function (session) {
+        return session.call(URIS.KERNEL_START);
+      }).then(function (info) {
+        self.id = info.kernel_id;
+        self.token = info.resume_token;
+        self.starting = null;
+        return self.subscribe().then(function () { return self.id; });
+      }, function (err) { self.starting = null; throw err; });
+    }
+    return self.starting;
+  };
+  Kernel.prototype.subscribe = function () {
+    var self = this;
+    var id = self.id;
+    return self.conn.session.subscribe(URIS.iopub(id), function (args) {
+      var msg = args[0];
+      if (msg && msg.header && msg.header.msg_type === "status" && msg.content.execution_state === "dead" && self.id === id) {
+        self.id = null;
+        self.subscribers.forEach(function (fn) { fn("dead", msg.content.reason); });
+      }
+    });
+  };
+  Kernel.prototype.resume = function () {
+    var self = this;
+    var id = self.id;
+    return self.conn.session.call(URIS.KERNEL_RESUME, [id, self.token]).then(function () {
+      return self.subscribe();
+    }, function () {
+      if (self.id === id) {
+        self.id = null;
+        self.subscribers.forEach(function (fn) { fn("dead", "it could not be resumed after the connection came back"); });
+      }
+    });
+  };
+  /** Call a procedure of the kernel (started on demand); C{onProgress} gets progressive results. */
+  Kernel.prototype.call = function (name, args, kwargs, onProgress) {
+    var self = this;
+    return self.ensure().then(function (id) {
+      var options = onProgress ? {receive_progress: true} : {};
+      var d = self.conn.session.call(URIS.kernel(id, name), args || [], kwargs || {}, options);
+      // autobahn.js reports progress through its when.js promise only: attach the handler there.
+      return new Promise(function (resolve, reject) { d.then(resolve, reject, onProgress); });
+    });
+  };
+  var linkedKernel = null;
+
+  // -- rendering ------------------------------------------------------------------------
+
+  var ansi = new AnsiUp();
+  ansi.use_classes = false;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; }
+    return e;
+  }
+  function joined(v) { return Array.isArray(v) ? v.join("") : (v || ""); }
+
+  function Renderer(area, trusted) {
+    this.area = area;
+    this.trusted = !!trusted;
+    this.clearPending = false;
+  }
+  Renderer.prototype.sanitize = function (html, svg) {
+    if (this.trusted) { return html; }
+    return DOMPurify.sanitize(html, svg ? {USE_PROFILES: {svg: true, svgFilters: true}} : {});
+  };
+  Renderer.prototype.math = function (node) {
+    if (global.renderMathInElement) {
+      try {
+        renderMathInElement(node, {delimiters: [
+          {left: "$$", right: "$$", display: true}, {left: "$", right: "$", display: false},
+          {left: "\\(", right: "\\)", display: false}, {left: "\\[", right: "\\]", display: true}], throwOnError: false});
+      } catch (e) { /* leave the text as it is */ }
+    }
+  };
+  Renderer.prototype.bundle = function (data) {
+    var node;
+    if (data["image/png"]) {
+      node = el("img", "output-image");
+      node.src = "data:image/png;base64," + joined(data["image/png"]).replace(/\n/g, "");
+    } else if (data["image/jpeg"]) {
+      node = el("img", "output-image");
+      node.src = "data:image/jpeg;base64," + joined(data["image/jpeg"]).replace(/\n/g, "");
+    } else if (data["image/svg+xml"]) {
+      node = el("div", "output-svg");
+      node.innerHTML = this.sanitize(joined(data["image/svg+xml"]), true);
+    } else if (data["text/html"]) {
+      node = el("div", "output-html");
+      node.innerHTML = this.sanitize(joined(data["text/html"]));
+      this.math(node);
+    } else if (data["text/markdown"]) {
+      node = el("div", "output-markdown");
+      node.innerHTML = this.sanitize(marked.parse(joined(data["text/markdown"])));
+      this.math(node);
+    } else if (data["text/latex"]) {
+      node = el("div", "output-latex");
+      var tex = joined(data["text/latex"]).trim().replace(/^\$\$?|\$\$?$/g, "");
+      try { katex.render(tex, node, {displayMode: true, throwOnError: false}); } catch (e) { node.textContent = tex; }
+    } else if (data["application/json"]) {
+      node = el("pre", "output-json", JSON.stringify(data["application/json"], null, 2));
+    } else {
+      node = el("pre", "output-text");
+      node.innerHTML = ansi.ansi_to_html(joined(data["text/plain"]));
+    }
+    return node;
+  };
+  Renderer.prototype.clear = function () { this.area.innerHTML = ""; this.clearPending = false; };
+  Renderer.prototype.add = function (out) {
+    var kind = out.output_type;
+    if (kind === "clear_output") {
+      if (out.wait) { this.clearPending = true; } else { this.clear(); }
+      return;
+    }
+    if (kind === "update_display_data") {
+      var id = out.transient && out.transient.display_id;
+      var self = this;
+      this.area.querySelectorAll("[data-display-id]").forEach(function (old) {
+        if (old.getAttribute("data-display-id") === id) {
+          var fresh = self.bundle(out.data);
+          fresh.setAttribute("data-display-id", id);
+          old.replaceWith(fresh);
+        }
+      });
+      return;
+    }
+    if (this.clearPending) { this.clear(); }
+    if (kind === "stream") {
+      var last = this.area.lastElementChild;
+      if (last && last.getAttribute("data-stream") === out.name) {
+        last.setAttribute("data-text", last.getAttribute("data-text") + out.text);
+        last.innerHTML = ansi.ansi_to_html(last.getAttribute("data-text"));
+      } else {
+        var pre = el("pre", "output-stream output-" + out.name);
+        pre.setAttribute("data-stream", out.name);
+        pre.setAttribute("data-text", out.text);
+        pre.innerHTML = ansi.ansi_to_html(out.text);
+        this.area.appendChild(pre);
+      }
+    } else if (kind === "error") {
+      var err = el("pre", "output-error");
+      err.innerHTML = ansi.ansi_to_html((out.traceback || []).join("\n") || (out.ename + ": " + out.evalue));
+      this.area.appendChild(err);
+    } else if (kind === "display_data" || kind === "execute_result") {
+      var node = this.bundle(out.data || {});
+      if (out.transient && out.transient.display_id) { node.setAttribute("data-display-id", out.transient.display_id); }
+      this.area.appendChild(node);
+    }
+  };
+  Renderer.prototype.notice = function (text, cls) {
+    this.area.appendChild(el("div", "output-notice " + (cls || ""), text));
+  };
+
+  // -- a cell -----------------------------------------------------------------------------
+
+  function Cell(options) {
+    var self = this;
+    var root = typeof options.element === "string" ? document.querySelector(options.element) : options.element;
+    self.options = options;
+    self.conn = getConnection();
+    self.kernel = options.linked ? (linkedKernel || (linkedKernel = new Kernel(self.conn))) : new Kernel(self.conn);
+    self.running = null;
+    root.classList.add("cellserver-cell");
+    root.innerHTML = "";
+    var editorHost = el("div", "cell-editor");
+    var bar = el("div", "cell-toolbar");
+    self.runButton = el("button", "cell-run", "Run");
+    self.interruptButton = el("button", "cell-interrupt", "Interrupt");
+    self.restartButton = el("button", "cell-restart", "Restart");
+    self.shareButton = el("button", "cell-share", "Share");
+    self.status = el("span", "cell-status", "");
+    self.banner = el("div", "cell-banner");
+    self.banner.hidden = true;
+    self.shareBox = el("div", "cell-share-links");
+    self.inputBox = el("form", "cell-input");
+    self.inputBox.hidden = true;
+    self.inputPrompt = el("label", "cell-input-prompt");
+    self.inputField = el("input", "cell-input-field");
+    self.inputBox.appendChild(self.inputPrompt);
+    self.inputBox.appendChild(self.inputField);
+    var output = el("div", "cell-output");
+    self.renderer = new Renderer(output, options.trusted);
+    [self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.status].forEach(function (b) { bar.appendChild(b); });
+    [self.banner, editorHost, bar, self.shareBox, self.inputBox, output].forEach(function (n) { root.appendChild(n); });
+    self.interruptButton.disabled = true;
+    if (options.hideShare) { self.shareButton.hidden = true; }
+
+    self.editor = CodeMirror(editorHost, {
+      value: options.code || "", mode: "python", lineNumbers: true, matchBrackets: true, indentUnit: 4,
+      viewportMargin: Infinity,
+      extraKeys: {
+        "Shift-Enter": function () { self.run(); },
+        "Tab": function (cm) { self.complete(cm); },
+        "Shift-Tab": function (cm) { self.inspect(cm); }
+      }
+    });
+    self.runButton.onclick = function () { self.run(); };
+    self.interruptButton.onclick = function () { self.kernel.call("interrupt"); };
+    self.restartButton.onclick = function () { self.restart(); };
+    self.shareButton.onclick = function () { self.share(); };
+    self.inputBox.onsubmit = function (event) {
+      event.preventDefault();
+      var value = self.inputField.value;
+      self.inputBox.hidden = true;
+      self.renderer.add({output_type: "stream", name: "stdout", text: self.inputPrompt.textContent + value + "\n"});
+      self.kernel.call("input", [value]);
+    };
+    self.kernel.subscribers.push(function (kind, reason) {
+      self.renderer.notice("The kernel died: " + reason + ". Running again starts a new kernel.", "notice-dead");
+      self.finish();
+    });
+    self.conn.on(function (kind, willRetry) {
+      if (kind === "close") {
+        self.banner.hidden = false;
+        self.banner.textContent = "The connection to the server was lost; reconnecting…";
+      } else if (kind === "open") {
+        self.banner.hidden = true;
+      }
+    });
+    if (!self.conn.session) {
+      self.banner.hidden = false;
+      self.banner.textContent = "Connecting…";
+    }
+    if (options.autoeval) { self.run(); }
+  }
+
+  Cell.prototype.setCode = function (code) { this.editor.setValue(code); };
+
+  Cell.prototype.finish = function () {
+    this.running = null;
+    this.status.textContent = "";
+    this.status.classList.remove("running");
+    this.runButton.disabled = false;
+    this.interruptButton.disabled = true;
+    this.inputBox.hidden = true;
+  };
+
+  Cell.prototype.run = function () {
+    var self = this;
+    if (self.running) { return self.running; }
+    var renderer = self.renderer;
+    renderer.clear();
+    self.status.textContent = "running…";
+    self.status.classList.add("running");
+    self.runButton.disabled = true;
+    self.interruptButton.disabled = false;
+    var code = self.editor.getValue();
+    var shown = 0;
+    var call = self.kernel.call("execute", [code], {allow_stdin: true}, function (progress) {
+      var out = progress;
+      if (out.output_type === "input_request") {
+        self.inputPrompt.textContent = out.prompt;
+        self.inputField.type = out.password ? "password" : "text";
+        self.inputField.value = "";
+        self.inputBox.hidden = false;
+        self.inputField.focus();
+      } else {
+        shown += 1;
+        renderer.add(out);
+      }
+    });
+    self.running = call.then(function (result) {
+      if (!shown) { (result.outputs || []).forEach(function (out) { renderer.add(out); }); }
+      if (result.status === "timeout") {
+        renderer.notice("The execution timed out" + (result.kernel_restarted ? "; the kernel was restarted." : "."), "notice-timeout");
+      } else if (result.status === "aborted") {
+        renderer.notice("The execution was aborted.", "notice-aborted");
+      }
+      (result.files || []).forEach(function (f) { renderer.notice("File: " + f.name + " (" + f.size + " bytes)", "notice-file"); });
+      self.finish();
+      return result;
+    }, function (err) {
+      var uri = err && err.error;
+      if (uri !== "cell.error.kernel_died") {
+        renderer.notice("Error: " + (uri || err) + (err && err.args && err.args[0] ? ": " + err.args[0] : ""), "notice-error");
+      }
+      self.finish();
+    });
+    return self.running;
+  };
+
+  Cell.prototype.restart = function () {
+    var self = this;
+    if (!self.kernel.id) { return Promise.resolve(); }
+    self.status.textContent = "restarting…";
+    return self.kernel.call("restart").then(function () {
+      self.renderer.clear();
+      self.renderer.notice("The kernel was restarted.", "notice-restart");
+      self.finish();
+    });
+  };
+
+  Cell.prototype.complete = function (cm) {
+    var self = this;
+    var cursor = cm.getCursor();
+    var before = cm.getLine(cursor.line).slice(0, cursor.ch);
+    if (!/[\w.]$/.test(before)) { cm.replaceSelection("    "); return; }
+    var pos = cm.indexFromPos(cursor);
+    self.kernel.call("complete", [cm.getValue(), pos]).then(function (reply) {
+      var from = cm.posFromIndex(reply.cursor_start), to = cm.posFromIndex(reply.cursor_end);
+      var list = reply.matches || [];
+      if (list.length === 1) { cm.replaceRange(list[0], from, to); return; }
+      if (list.length > 1) {
+        cm.showHint({hint: function () { return {list: list, from: from, to: to}; }, completeSingle: false});
+      }
+    });
+  };
+
+  Cell.prototype.inspect = function (cm) {
+    var self = this;
+    self.kernel.call("inspect", [cm.getValue(), cm.indexFromPos(cm.getCursor())]).then(function (reply) {
+      var old = self.editor.getWrapperElement().parentNode.querySelector(".cell-help");
+      if (old) { old.remove(); }
+      if (!reply.found) { return; }
+      var help = el("pre", "cell-help");
+      help.innerHTML = ansi.ansi_to_html(reply.data["text/plain"] || "");
+      help.onclick = function () { help.remove(); };
+      self.editor.getWrapperElement().parentNode.appendChild(help);
+    });
+  };
+
+  Cell.prototype.share = function () {
+    var self = this;
+    var code = self.editor.getValue();
+    var origin = new URL(base).origin;
+    self.shareBox.innerHTML = "";
+    var z = el("a", "share-z", "link with the code inside");
+    z.href = origin + "/?z=" + zip(code);
+    self.shareBox.appendChild(z);
+    return self.conn.ready().then(function (session) {
+      return session.call(URIS.PERMALINK_SAVE, [code]);
+    }).then(function (saved) {
+      var q = el("a", "share-q", origin + saved.url);
+      q.href = origin + saved.url;
+      self.shareBox.insertBefore(q, self.shareBox.firstChild);
+    }, function (err) {
+      self.shareBox.appendChild(el("span", "share-error", " (could not store the code: " + ((err && err.args && err.args[0]) || err) + ")"));
+    });
+  };
+
+  function zip(code) {
+    var bytes = pako.deflate(new TextEncoder().encode(code));
+    var s = "";
+    for (var i = 0; i < bytes.length; i++) { s += String.fromCharCode(bytes[i]); }
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+  function unzip(text) {
+    var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) { b64 += "="; }
+    var raw = atob(b64), bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
+    return new TextDecoder().decode(pako.inflate(bytes));
+  }
+
+  /** The code a page URL asks for: ?z=<base64url(zlib(code))> or ?q=<permalink id> (a Promise of a string or null). */
+  function codeFromLocation(search) {
+    var params = new URLSearchParams(search);
+    if (params.get("z")) {
+      try { return Promise.resolve(unzip(params.get("z"))); } catch (e) { return Promise.resolve(null); }
+    }
+    if (params.get("q")) {
+      return getConnection().ready().then(function (session) {
+        return session.call(URIS.PERMALINK_GET, [params.get("q")]);
+      }).then(function (found) { return found.code; });
+    }
+    return Promise.resolve(null);
+  }
+
+  api.makeCellNow = function (options) { return new Cell(options); };
+  api.makeCell = api.makeCellNow;
+  api.codeFromLocation = codeFromLocation;
+})(window);
