@@ -183,3 +183,21 @@ def test_embedded_cells_on_a_page_from_another_origin(page, web_node, tmp_path):
         expect(page.locator("#b .cell-output")).to_contain_text("43")
     finally:
         server.shutdown()
+
+
+def test_upload_a_csv_run_code_on_it_and_download_the_png(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    page.set_input_files(".cell-upload", files=[{"name": "data.csv", "mimeType": "text/csv", "buffer": b"x,y\n1,2\n2,4\n3,9\n"}])
+    expect(page.locator(".notice-upload")).to_contain_text("Uploaded data.csv")
+    run(page, "import csv, matplotlib.pyplot as plt\nrows = list(csv.DictReader(open('data.csv')))\nplt.plot([int(r['x']) for r in rows], [int(r['y']) for r in rows])\nplt.savefig('plot.png')\nprint(len(rows), 'rows')")
+    expect(page.locator(".cell-output")).to_contain_text("3 rows")
+    link = page.locator(".cell-file-link", has_text="plot.png")
+    expect(link).to_have_count(1)
+    expect(page.locator(".cell-file-image")).to_have_count(1)
+    with page.expect_download() as download:
+        link.click()
+    with open(download.value.path(), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert download.value.suggested_filename == "plot.png"

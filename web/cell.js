@@ -24,7 +24,9 @@
     self.listeners = [];
     self.waiting = [];
     self.conn = new autobahn.Connection({
-      url: wsUrl(), realm: "cell", max_retries: -1, initial_retry_delay: 0.5, max_retry_delay: 5, retry_delay_jitter: 0.1
+      url: wsUrl(), realm: "cell", max_retries: -1, initial_retry_delay: 0.5, max_retry_delay: 5, retry_delay_jitter: 0.1,
+      // msgpack: file bytes travel as binary (autobahn.js's JSON has no binary encoding)
+      serializers: [new autobahn.serializer.MsgpackSerializer()]
     });
     self.conn.onopen = function (session) {
       self.session = session;
@@ -238,6 +240,11 @@
     self.interruptButton = el("button", "cell-interrupt", "Interrupt");
     self.restartButton = el("button", "cell-restart", "Restart");
     self.shareButton = el("button", "cell-share", "Share");
+    self.uploadInput = el("input", "cell-upload");
+    self.uploadInput.type = "file";
+    self.uploadInput.multiple = true;
+    self.uploadInput.title = "Put files into the kernel's directory (or drop them on the cell)";
+    self.filesBox = el("div", "cell-files");
     self.status = el("span", "cell-status", "");
     self.banner = el("div", "cell-banner");
     self.banner.hidden = true;
@@ -250,8 +257,8 @@
     self.inputBox.appendChild(self.inputField);
     var output = el("div", "cell-output");
     self.renderer = new Renderer(output, options.trusted);
-    [self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.status].forEach(function (b) { bar.appendChild(b); });
-    [self.banner, editorHost, bar, self.shareBox, self.inputBox, output].forEach(function (n) { root.appendChild(n); });
+    [self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.uploadInput, self.status].forEach(function (b) { bar.appendChild(b); });
+    [self.banner, editorHost, bar, self.shareBox, self.inputBox, output, self.filesBox].forEach(function (n) { root.appendChild(n); });
     self.interruptButton.disabled = true;
     if (options.hideShare) { self.shareButton.hidden = true; }
 
@@ -268,6 +275,14 @@
     self.interruptButton.onclick = function () { self.kernel.call("interrupt"); };
     self.restartButton.onclick = function () { self.restart(); };
     self.shareButton.onclick = function () { self.share(); };
+    self.uploadInput.onchange = function () { self.upload(self.uploadInput.files); };
+    root.addEventListener("dragover", function (event) { event.preventDefault(); root.classList.add("dragging"); });
+    root.addEventListener("dragleave", function () { root.classList.remove("dragging"); });
+    root.addEventListener("drop", function (event) {
+      event.preventDefault();
+      root.classList.remove("dragging");
+      self.upload(event.dataTransfer.files);
+    });
     self.inputBox.onsubmit = function (event) {
       event.preventDefault();
       var value = self.inputField.value;
@@ -336,7 +351,7 @@
       } else if (result.status === "aborted") {
         renderer.notice("The execution was aborted.", "notice-aborted");
       }
-      (result.files || []).forEach(function (f) { renderer.notice("File: " + f.name + " (" + f.size + " bytes)", "notice-file"); });
+      self.showFiles(result.files || []);
       self.finish();
       return result;
     }, function (err) {
@@ -347,6 +362,76 @@
       self.finish();
     });
     return self.running;
+  };
+
+  var CHUNK = 1024 * 1024;
+
+  /** Put files (a FileList) into the kernel's working directory, in 1 MiB chunks. */
+  Cell.prototype.upload = function (fileList) {
+    var self = this;
+    var files = Array.prototype.slice.call(fileList || []);
+    return files.reduce(function (previous, file) {
+      return previous.then(function () { return file.arrayBuffer(); }).then(function (buffer) {
+        var bytes = new Uint8Array(buffer);
+        var offset = 0;
+        function next() {
+          var end = Math.min(offset + CHUNK, bytes.length);
+          var final = end >= bytes.length;
+          return self.kernel.call("files.put", [file.name, bytes.subarray(offset, end)], {offset: offset, final: final}).then(function (reply) {
+            offset = end;
+            if (!final) { return next(); }
+            self.renderer.notice("Uploaded " + file.name + " (" + reply.size + " bytes)", "notice-upload");
+          });
+        }
+        return next();
+      }).catch(function (err) {
+        self.renderer.notice("Could not upload " + file.name + ": " + ((err && err.args && err.args[0]) || (err && err.error) || err), "notice-error");
+      });
+    }, Promise.resolve()).then(function () { self.uploadInput.value = ""; });
+  };
+
+  /** Fetch a file of the kernel's directory (chunks as progressive results) as a Blob. */
+  Cell.prototype.fetchFile = function (name) {
+    var chunks = [];
+    return this.kernel.call("files.get", [name], {}, function (chunk) { chunks.push(chunk); }).then(function () {
+      chunks.sort(function (a, b) { return a.offset - b.offset; });
+      return new Blob(chunks.map(function (c) { return c.data; }));
+    });
+  };
+
+  var IMAGE = /\.(png|jpe?g|gif|svg)$/i;
+
+  /** The files a run made: a download link each (through the WAMP API), images also shown inline. */
+  Cell.prototype.showFiles = function (files) {
+    var self = this;
+    self.filesBox.innerHTML = "";
+    files.forEach(function (f) {
+      var row = el("div", "cell-file");
+      var link = el("a", "cell-file-link", f.name);
+      link.href = "#";
+      link.title = f.size + " bytes";
+      link.onclick = function (event) {
+        event.preventDefault();
+        self.fetchFile(f.name).then(function (blob) {
+          var a = document.createElement("a");
+          a.href = URL.createObjectURL(blob);
+          a.download = f.name.split("/").pop();
+          document.body.appendChild(a);
+          a.click();
+          a.remove();
+        });
+      };
+      row.appendChild(link);
+      self.filesBox.appendChild(row);
+      if (IMAGE.test(f.name)) {
+        self.fetchFile(f.name).then(function (blob) {
+          var img = el("img", "cell-file-image");
+          var type = /svg$/i.test(f.name) ? "image/svg+xml" : "";
+          img.src = URL.createObjectURL(type ? new Blob([blob], {type: type}) : blob);
+          row.appendChild(img);
+        });
+      }
+    });
   };
 
   Cell.prototype.restart = function () {
