@@ -44,17 +44,11 @@ def page(chromium, web_node, request):
     page = context.new_page()
     page.set_default_timeout(30000)
     yield page
-    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+    report = getattr(request.node, "rep_call", None)  # set by the hook in conftest.py
+    if report is not None and report.failed:
         os.makedirs(ARTIFACTS, exist_ok=True)
         page.screenshot(path=os.path.join(ARTIFACTS, request.node.name + ".png"))
     context.close()
-
-
-@pytest.hookimpl(hookwrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, "rep_" + report.when, report)
 
 
 def open_page(page, node, query=""):
@@ -201,3 +195,14 @@ def test_upload_a_csv_run_code_on_it_and_download_the_png(page, web_node):
     with open(download.value.path(), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert download.value.suggested_filename == "plot.png"
+
+
+def test_a_dead_kernel_is_said_and_the_next_run_gets_a_new_one(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "import os\nos._exit(3)")
+    expect(page.locator(".notice-dead")).to_contain_text("The kernel died")
+    expect(page.locator(".cell-status")).to_have_text("")
+    run(page, "print('fresh')")
+    expect(page.locator(".cell-output")).to_contain_text("fresh")
