@@ -6,45 +6,31 @@ with the new kernel's pid; C{on_exit(pid, status, oom)} is called when a
 kernel process ends, however it ended (C{oom}: its memory cgroup hit the limit).
 """
 
-import json
 import os
 import sys
 
-from twisted.internet import defer, protocol
-from twisted.logger import Logger
+from twisted.internet import defer
+
+from components.json_lines import JsonLinesProcess
 
 
 class MasterDied(Exception):
     """The fork master exited; no kernel can be forked until it is restarted."""
 
 
-class ForkMasterProtocol(protocol.ProcessProtocol):
-    log = Logger()
+class ForkMasterProtocol(JsonLinesProcess):
+    name = "fork master"
 
     def __init__(self, on_exit):
+        super().__init__()
         self._on_exit = on_exit
-        self._buffer = b""
         self._pending = {}
         self._next_ref = 0
         self.ready = defer.Deferred()
         self.ended = defer.Deferred()
         self.info = None
-        self.running = False
 
-    def connectionMade(self):
-        self.running = True
-
-    def outReceived(self, data):
-        self._buffer += data
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
-            self._event(json.loads(line))
-
-    def errReceived(self, data):
-        for line in data.decode(errors="replace").splitlines():
-            self.log.info("fork master: {line}", line=line)
-
-    def _event(self, event):
+    def event_received(self, event):
         op = event["op"]
         if op == "ready":
             self.info = event
@@ -62,16 +48,13 @@ class ForkMasterProtocol(protocol.ProcessProtocol):
         ref = str(self._next_ref)
         d = defer.Deferred()
         self._pending[ref] = d
-        self._write({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file, "sandbox": sandbox})
+        self.send({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file, "sandbox": sandbox})
         return d
 
     def signal(self, pid, signum):
         """Send C{signum} to the process group of kernel C{pid} (if it still lives)."""
         if self.running:
-            self._write({"op": "signal", "pid": pid, "signum": int(signum)})
-
-    def _write(self, request):
-        self.transport.write((json.dumps(request) + "\n").encode())
+            self.send({"op": "signal", "pid": pid, "signum": int(signum)})
 
     def processEnded(self, reason):
         self.running = False

@@ -10,10 +10,10 @@ import os
 import sys
 import uuid
 
-from twisted.internet import defer, protocol
-from twisted.logger import Logger
+from twisted.internet import defer
 
 from components import errors
+from components.json_lines import JsonLinesProcess
 from components.outputs import OutputCollector
 
 
@@ -26,29 +26,15 @@ class _Run:
         self.deferred = None
 
 
-class OneShotTemplate(protocol.ProcessProtocol):
-    log = Logger()
+class OneShotTemplate(JsonLinesProcess):
+    name = "one-shot template"
 
     def __init__(self):
-        self._buffer = b""
+        super().__init__()
         self._runs = {}
         self.ready = defer.Deferred()
-        self.running = False
 
-    def connectionMade(self):
-        self.running = True
-
-    def outReceived(self, data):
-        self._buffer += data
-        while b"\n" in self._buffer:
-            line, self._buffer = self._buffer.split(b"\n", 1)
-            self._event(json.loads(line))
-
-    def errReceived(self, data):
-        for line in data.decode(errors="replace").splitlines():
-            self.log.info("one-shot template: {line}", line=line)
-
-    def _event(self, event):
+    def event_received(self, event):
         op = event["op"]
         if op == "ready":
             self.ready.callback(event)
@@ -88,15 +74,12 @@ class OneShotTemplate(protocol.ProcessProtocol):
 
         def cancel(_):
             self._runs.pop(run_id, None)
-            self._write({"op": "cancel", "id": run_id})
+            self.send({"op": "cancel", "id": run_id})
 
         run.deferred = defer.Deferred(canceller=cancel)
         self._runs[run_id] = run
-        self._write({"op": "run", "id": run_id, "code": code, "timeout": timeout, "user_expressions": user_expressions or {}, "stop_on_error": stop_on_error})
+        self.send({"op": "run", "id": run_id, "code": code, "timeout": timeout, "user_expressions": user_expressions or {}, "stop_on_error": stop_on_error})
         return run.deferred
-
-    def _write(self, request):
-        self.transport.write((json.dumps(request) + "\n").encode())
 
     def processEnded(self, reason):
         self.running = False

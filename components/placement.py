@@ -116,5 +116,9 @@ class Placement:
         spawner = self.spawners.get(spawner_id)
         return set(spawner.kernels) if spawner is not None else set()
 
+    def has_reservation(self, owner):
+        """Whether a start for C{owner} is in flight."""
+        return owner in self._reserved
+
     def kernels_of(self, owner):
         return [(k, self.kernels[k][0]) for k in self._owned.get(owner, ())]

@@ -148,11 +148,8 @@ class SessionRouter(ApplicationSession):
             limiter.forget(session_id)
         for kernel_id, spawner_id in self.placement.kernels_of(session_id):
             self._orphan(kernel_id, spawner_id)
-        if session_id in self._pending_owners():
+        if self.placement.has_reservation(session_id):
             self._left.add(session_id)
-
-    def _pending_owners(self):
-        return set(self.placement._reserved)
 
     @defer.inlineCallbacks
     def kernel_start(self, *args, **kwargs):
