@@ -13,12 +13,12 @@ per session, so only answers that hold for a whole role may be cached.
 Subscriptions to a kernel's topic are decided per session, uncached.  Calls
 under ``cell.kernel.`` are admitted for the role (cached, so the execute
 path costs no extra round trip) and ownership is enforced by the callee:
-the spawner compares the disclosed caller with the kernel's owner and
-answers ``cell.error.not_found`` to anyone else, as the session router's
-catch-all does for unknown or dead kernels.
+the kernel relay passes the client on as ``forward_for``, the spawner
+compares it with the kernel's owner and answers ``cell.error.not_found`` to
+anyone else, as the relay does for unknown or dead kernels.
 - ``spawner`` sessions (remote workers, authid = spawner id) may register
-  under ``cell.spawner.<authid>.`` and ``cell.kernel.``, and publish kernel
-  topics and spawner events.
+  under ``cell.spawner.<authid>.`` and ``cell.backend.kernel.``, and publish
+  kernel topics and spawner events.  Nobody but the backend calls there.
 """
 
 from components import uris
@@ -67,7 +67,7 @@ def _client(placement, session_id, uri, action):
 
 def _spawner(spawner_id, uri, action):
     own = uris.SPAWNER_PREFIX + spawner_id + "."
-    if action == "register" and (uri.startswith(own) or uri.startswith(uris.KERNEL_PREFIX)):
+    if action == "register" and (uri.startswith(own) or uri.startswith(uris.KERNEL_BACKEND_PREFIX)):
         return ALLOW_CACHED
     if action == "publish" and (uri in (uris.SPAWNER_ON_READY, uris.SPAWNER_ON_KERNEL_ENDED) or (kernel_of(uri) is not None and uri.endswith(".iopub"))):
         return ALLOW_CACHED

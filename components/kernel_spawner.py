@@ -5,9 +5,11 @@ this host, and offers them over WAMP:
 
 - ``cell.spawner.<id>.start_kernel|shutdown_kernel|execute_once|info`` for the
   session router;
-- one prefix registration ``cell.kernel.<kernel_id>.`` per kernel handed out,
-  serving ``execute``, ``input``, ``interrupt``, ``restart``, ``shutdown``,
-  ``complete`` and ``inspect`` to the kernel's owner only;
+- one prefix registration ``cell.backend.kernel.<kernel_id>.`` per kernel
+  (made while it waits in the pool), serving ``execute``, ``input``,
+  ``interrupt``, ``restart``, ``shutdown``, ``complete``, ``inspect`` and
+  ``files.*`` to the kernel's owner only (the kernel relay in the router
+  carries clients' ``cell.kernel.<kernel_id>.*`` calls there);
 - the topic ``cell.kernel.<kernel_id>.iopub``.
 
 Run by Crossbar as a guest worker (see ``.crossbar/config.json``) or by hand
@@ -48,12 +50,13 @@ class KernelSpawner:
     """Kernels of one host, without WAMP: the fork master, the pool, the kernels handed out.
 
     @param on_iopub: called with C{(kernel, msg)} for each iopub message of an owned kernel.
-    @param on_kernel_ended: called with C{(kernel, reason)} when a handed-out kernel is dead.
+    @param on_kernel_ended: called with C{(kernel, reason, handed_out)} when a kernel is dead.
+    @param prepare_kernel: called with each kernel before it joins the warm pool.
     """
 
     log = Logger()
 
-    def __init__(self, reactor, config, on_iopub, on_kernel_ended):
+    def __init__(self, reactor, config, on_iopub, on_kernel_ended, prepare_kernel=None):
         self._reactor = reactor
         self.config = config
         self._on_iopub = on_iopub
@@ -74,7 +77,7 @@ class KernelSpawner:
         self.sandbox = SandboxPolicy(config)
         for warning in self.sandbox.warnings:
             self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
-        self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room)
+        self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room, prepare=prepare_kernel)
 
     @defer.inlineCallbacks
     def start(self):
@@ -111,8 +114,8 @@ class KernelSpawner:
     def _kernel_dead(self, kernel, reason):
         self._all.discard(kernel)
         self.pool.discard(kernel)
-        if self.kernels.pop(kernel.kernel_id, None) is not None:
-            self._on_kernel_ended(kernel, reason)
+        handed_out = self.kernels.pop(kernel.kernel_id, None) is not None
+        self._on_kernel_ended(kernel, reason, handed_out)
         self.pool.refill()
 
     @defer.inlineCallbacks
@@ -340,7 +343,7 @@ class SpawnerService:
         self._reactor = reactor
         self.config = config
         self.session = None
-        self.spawner = KernelSpawner(reactor, config, self._publish_iopub, self._kernel_ended)
+        self.spawner = KernelSpawner(reactor, config, self._publish_iopub, self._kernel_ended, prepare_kernel=self._prepare_kernel)
         self._procedures = KernelProcedures(config)
         self._registrations = {}
         self._orphaned = None  # the timer that ends our kernels if the router stays away
@@ -349,12 +352,20 @@ class SpawnerService:
         if self.session is not None and self.session.is_attached():
             self.session.publish(uris.kernel_iopub(kernel.kernel_id), msg)
 
-    def _kernel_ended(self, kernel, reason):
+    def _prepare_kernel(self, kernel):
+        """Register a pool kernel's procedures before anyone asks for it: a start then costs no registration."""
+        if self.session is not None and self.session.is_attached():
+            return self._register_kernel(kernel)
+        return None  # registered when we (re)join
+
+    def _kernel_ended(self, kernel, reason, handed_out):
         registration = self._registrations.pop(kernel.kernel_id, None)
         if self.session is None or not self.session.is_attached():
             return
         if registration is not None and registration.active:
             registration.unregister().addErrback(lambda _: None)
+        if not handed_out:
+            return
         self.session.publish(
             uris.SPAWNER_ON_KERNEL_ENDED,
             {"spawner": self.config.spawner_id, "kernel_id": kernel.kernel_id, "owner": kernel.owner, "reason": reason},
@@ -375,7 +386,7 @@ class SpawnerService:
         yield register(self.rebind_kernel, uris.spawner_procedure(sid, "rebind_kernel"))
         yield register(self.execute_once, uris.spawner_procedure(sid, "execute_once"), options=RegisterOptions(details_arg="details"))
         yield register(self.info, uris.spawner_procedure(sid, "info"))
-        for kernel in list(self.spawner.kernels.values()):
+        for kernel in list(self.spawner.kernels.values()) + self.spawner.pool.ready_kernels():
             yield self._register_kernel(kernel)
         session.publish(uris.SPAWNER_ON_READY, self.info())
         self.log.info("spawner {sid} joined realm {realm} as session {session} with {n} kernel(s)", sid=sid, realm=details.realm, session=details.session, n=len(self.spawner.kernels))
@@ -408,25 +419,28 @@ class SpawnerService:
 
         def handler(*args, **kwargs):
             details = kwargs.pop("details")
-            name = details.procedure[len(uris.kernel_prefix(kernel.kernel_id)):]
+            name = details.procedure[len(uris.kernel_backend_prefix(kernel.kernel_id)):]
             return self._procedures.call(kernel, name, args, kwargs, details)
 
         registration = yield self.session.register(
-            handler, uris.kernel_prefix(kernel.kernel_id), options=RegisterOptions(match="prefix", details_arg="details")
+            handler, uris.kernel_backend_prefix(kernel.kernel_id), options=RegisterOptions(match="prefix", details_arg="details")
         )
-        self._registrations[kernel.kernel_id] = registration
+        if kernel.state == "dead":
+            registration.unregister().addErrback(lambda _: None)
+        else:
+            self._registrations[kernel.kernel_id] = registration
         return registration
 
     @defer.inlineCallbacks
     def start_kernel(self, owner):
         kernel = yield self.spawner.acquire(owner)
-        try:
-            registration = yield self._register_kernel(kernel)
-        except Exception:
-            kernel.shutdown("its procedures could not be registered")
-            raise
+        if kernel.kernel_id not in self._registrations:  # forked on demand, not from the pool
+            try:
+                yield self._register_kernel(kernel)
+            except Exception:
+                kernel.shutdown("its procedures could not be registered")
+                raise
         if kernel.state == "dead":
-            registration.unregister()
             raise errors.KernelDied("the kernel died while starting: {}".format(kernel.dead_reason))
         return {"kernel_id": kernel.kernel_id, "iopub": uris.kernel_iopub(kernel.kernel_id), "spawner": self.config.spawner_id, "resume_token": kernel.resume_token}
 

@@ -16,6 +16,9 @@ class KernelPool:
 
     @param make_kernel: returns a new, unstarted L{Kernel}.
     @param room: returns how many more kernels the spawner may fork now.
+    @param prepare: called with each started kernel before it joins the pool
+        (the spawner registers its procedures then, off the hand-out path);
+        may return a Deferred.
     """
 
     log = Logger()
@@ -23,12 +26,13 @@ class KernelPool:
     #: seconds to wait before forking again after a failed start
     retry_delay_s = 1.0
 
-    def __init__(self, clock, size, make_kernel, room, concurrency=2):
+    def __init__(self, clock, size, make_kernel, room, concurrency=2, prepare=None):
         self._clock = clock
         self._retry = None
         self.size = size
         self._make_kernel = make_kernel
         self._room = room
+        self._prepare = prepare
         self._concurrency = concurrency
         self._ready = collections.deque()
         self._starting = 0
@@ -59,7 +63,18 @@ class KernelPool:
         ):
             self._starting += 1
             d = self._make_kernel().start()
+            if self._prepare is not None:
+                d.addCallback(self._prepared)
             d.addBoth(self._started)
+
+    def _prepared(self, kernel):
+        def failed(failure):
+            kernel.shutdown("it could not be prepared for the pool")
+            return failure
+
+        d = defer.maybeDeferred(self._prepare, kernel)
+        d.addCallbacks(lambda _: kernel, failed)
+        return d
 
     def _started(self, result):
         self._starting -= 1
@@ -70,10 +85,15 @@ class KernelPool:
             return None
         if self._closed:
             result.shutdown("the spawner is stopping")
+        elif result.state != "ready":
+            pass  # died while being prepared
         else:
             self._ready.append(result)
         self.refill()
         return None
+
+    def ready_kernels(self):
+        return list(self._ready)
 
     def discard(self, kernel):
         """Forget a pooled kernel that died."""

@@ -4,9 +4,8 @@ It serves ``cell.kernel.start``, ``cell.execute`` and ``cell.status``; keeps
 the map session -> kernels (a leaving session's kernels are shut down);
 places new kernels on the spawner with the most free capacity; caps kernels
 per session; and learns spawners as they join and forgets them as they
-leave.  Calls to a kernel that does not exist land on its catch-all
-``cell.kernel.`` prefix registration and get ``cell.error.not_found``.
-Per-kernel calls themselves go straight from the router to the spawner.
+leave.  Per-kernel calls do not pass through it: the kernel relay (in the
+router) carries them to the spawner.
 """
 
 import os
@@ -46,7 +45,6 @@ class SessionRouter(ApplicationSession):
         yield self.register(self.kernel_resume, uris.KERNEL_RESUME, options=with_details)
         yield self.register(self.execute_once, uris.EXECUTE_ONCE, options=with_details)
         yield self.register(self.status, uris.STATUS)
-        yield self.register(self.no_such_kernel, uris.KERNEL_PREFIX, options=RegisterOptions(match="prefix", details_arg="details"))
         yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
         yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
         yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
@@ -230,12 +228,6 @@ class SessionRouter(ApplicationSession):
                 entry = {"id": info.spawner_id, "host": info.host, "kernels": len(info.kernels), "pool_ready": info.pool_ready, "capacity": info.capacity}
             spawners.append(entry)
         return {"spawners": spawners, "kernels": sum(s["kernels"] for s in spawners)}
-
-    def no_such_kernel(self, *args, **kwargs):
-        details = kwargs.get("details")
-        procedure = getattr(details, "procedure", None) or uris.KERNEL_PREFIX
-        kernel_id = procedure[len(uris.KERNEL_PREFIX):].split(".", 1)[0]
-        raise errors.NotFound("no kernel {} is running (it may have been shut down, timed out or died); start a new one with {}".format(kernel_id, uris.KERNEL_START))
 
 
 def _execute_once_signature(code, timeout=30, user_expressions=None, stop_on_error=True, files=None, return_files=False):

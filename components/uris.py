@@ -2,7 +2,8 @@
 
 The public contract (documented in ``docs/api.md``) lives under ``cell.``;
 the internal surface between the session router and the spawners lives
-under ``cell.spawner.``.  Kernel ids are ``uuid4().hex`` so every URI built
+under ``cell.spawner.``, and kernels' procedures as spawners register them
+under ``cell.backend.kernel.``.  Kernel ids are ``uuid4().hex`` so every URI built
 from one passes autobahn's strict URI check.
 """
 
@@ -28,13 +29,23 @@ KERNEL_PROCEDURES = ("execute", "input", "interrupt", "restart", "shutdown", "co
 
 
 def kernel_prefix(kernel_id):
-    """The prefix under which one kernel's procedures are registered."""
+    """The prefix under which clients call one kernel's procedures (served by the kernel relay)."""
     return "{}{}.".format(KERNEL_PREFIX, kernel_id)
 
 
 def kernel_iopub(kernel_id):
     """The topic on which one kernel's iopub messages are published."""
     return "{}{}.iopub".format(KERNEL_PREFIX, kernel_id)
+
+
+# Internal: where a spawner registers a kernel's procedures; the kernel relay
+# (in the router) carries clients' ``cell.kernel.<id>.*`` calls here.
+KERNEL_BACKEND_PREFIX = "cell.backend.kernel."
+
+
+def kernel_backend_prefix(kernel_id):
+    """The prefix under which a spawner registers one kernel's procedures."""
+    return "{}{}.".format(KERNEL_BACKEND_PREFIX, kernel_id)
 
 
 # Internal: spawner <-> session router.

@@ -83,6 +83,9 @@ async def test_a_stranger_cannot_touch_my_kernel_even_knowing_its_id(node):
     await expect_denied(stranger.call("cell.kernel.{}.execute".format(kernel_id), "1"))
     await expect_denied(stranger.call("cell.kernel.{}.shutdown".format(kernel_id)))
     await expect_denied(stranger.call("cell.kernel.{}.input".format(kernel_id), "x"))
+    # Nobody, not even the owner, goes around the relay to where the spawner registered the kernel.
+    await expect_denied(stranger.call("cell.backend.kernel.{}.execute".format(kernel_id), "1"))
+    await expect_denied(owner.call("cell.backend.kernel.{}.execute".format(kernel_id), "1"))
     result = await call(owner, kernel_id, "execute", "'mine'")
     assert value(result) == "'mine'"
     owner.leave()
@@ -94,6 +97,7 @@ async def test_clients_cannot_register_publish_or_use_meta_procedures(node):
     session = await connect(node.url)
     await expect_denied(session.register(lambda: None, "cell.kernel.{}.".format("1" * 32), options=RegisterOptions(match="prefix")))
     await expect_denied(session.register(lambda: None, "cell.anything"))
+    await expect_denied(session.register(lambda: None, "cell.backend.kernel.{}.".format("2" * 32), options=RegisterOptions(match="prefix")))
     await expect_denied(session.publish("cell.kernel.{}.iopub".format("0" * 32), {}, options=PublishOptions(acknowledge=True)))
     await expect_denied(session.call("wamp.session.list"))
     await expect_denied(session.call("cell.spawner.local.start_kernel", 1))

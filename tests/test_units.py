@@ -138,3 +138,35 @@ def test_rate_limiter_admits_bursts_then_the_rate():
     clock.advance(1)
     assert limiter.allow("s")
     assert not limiter.allow("s")
+
+
+def test_relay_splits_kernel_procedures():
+    from components.kernel_relay import split_procedure
+
+    assert split_procedure("cell.kernel.abc.execute") == ("abc", "execute")
+    assert split_procedure("cell.kernel.abc.files.get") == ("abc", "files.get")
+    assert split_procedure("cell.kernel.abc") == (None, None)
+    assert split_procedure("cell.kernel..execute") == (None, None)
+    assert split_procedure("cell.status") == (None, None)
+
+
+def test_relay_says_router_errors_in_the_contracts_terms():
+    from autobahn.wamp.exception import ApplicationError
+    from twisted.python.failure import Failure
+
+    from components import errors
+    from components.kernel_relay import translate_failure
+
+    def translated(error):
+        try:
+            translate_failure(Failure(error), "k1")
+        except Exception as exc:
+            return exc
+        raise AssertionError("not translated")
+
+    gone = translated(ApplicationError("wamp.error.canceled", "callee disconnected from in-flight request"))
+    assert isinstance(gone, errors.KernelDied) and "k1" in gone.message and "cell.kernel.start" in gone.message
+    unknown = translated(ApplicationError("wamp.error.no_such_procedure", "no callee"))
+    assert isinstance(unknown, errors.NotFound) and "k1" in unknown.message
+    passed_on = translate_failure(Failure(errors.TooLarge("big")), "k1")
+    assert isinstance(passed_on.value, errors.TooLarge), "the kernel's own errors reach the client unchanged"

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import pytest_twisted
@@ -22,19 +23,25 @@ def allow_w2(config):
             worker["components"][0]["extra"]["spawners"] = {"w2": SECRET_ENV}
 
 
+def start_w2(node):
+    """The second worker host's spawner, joining over TCP as principal w2."""
+    log = open(os.path.join(node.dir, "w2.log"), "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "components.kernel_spawner", "--router", node.url, "--id", "w2", "--secret-env", SECRET_ENV, "--config", '{"pool_size": 1, "max_kernels": 32}'],
+        cwd=ROOT, env=dict(node.env()), stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory):
     os.environ[SECRET_ENV] = "w2-" + os.urandom(8).hex()
     node = Node(tmp_path_factory.mktemp("workers"), edit=allow_w2).start()
-    log = open(os.path.join(node.dir, "w2.log"), "wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "components.kernel_spawner", "--router", node.url, "--id", "w2", "--secret-env", SECRET_ENV, "--config", '{"pool_size": 1, "max_kernels": 32}'],
-        cwd=ROOT, env=dict(node.env()), stdout=log, stderr=subprocess.STDOUT,
-    )
-    yield node, worker
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
+    workers = [start_w2(node)]
+    yield node, workers
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
     node.stop()
     del os.environ[SECRET_ENV]
 
@@ -50,7 +57,8 @@ async def wait_for_spawners(session, ids, seconds=60):
 
 @pytest_twisted.ensureDeferred
 async def test_remote_spawner_joins_takes_work_and_its_loss_is_reported(two_workers):
-    node, worker = two_workers
+    node, workers = two_workers
+    worker = workers[0]
     session = await connect(node.url)
     await wait_for_spawners(session, ["local", "w2"])
     kernels = [await start_kernel(session) for _ in range(2)]
@@ -64,20 +72,46 @@ async def test_remote_spawner_joins_takes_work_and_its_loss_is_reported(two_work
     events = {k: Recorder() for k in kernels}
     for kernel_id, recorder in events.items():
         await session.subscribe(recorder, "cell.kernel.{}.iopub".format(kernel_id))
+    pending = {k: session.call("cell.kernel.{}.execute".format(k), "import time; time.sleep(120)") for k in kernels}
+    failures = {}
+    for kernel_id, d in pending.items():
+        d.addErrback(lambda f, k=kernel_id: failures.setdefault(k, f.value))
+    await events[kernels[0]].wait_for(lambda e: e["content"].get("execution_state") == "busy", seconds=5)
+    await events[kernels[1]].wait_for(lambda e: e["content"].get("execution_state") == "busy", seconds=5)
     worker.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
     worker.wait(10)
     dead = []
     for kernel_id, recorder in events.items():
         try:
-            event = await recorder.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=5)
+            event = await recorder.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=max(0.1, 5 - (time.monotonic() - killed_at)))
             dead.append((kernel_id, event["content"]["reason"]))
         except AssertionError:
             pass
     assert len(dead) == 1 and "w2" in dead[0][1], dead
+    lost = dead[0][0]
+    await within(pending[lost], max(0.1, 5 - (time.monotonic() - killed_at)), "the pending call on the killed worker failing")
+    assert failures[lost].error == "cell.error.kernel_died" and "went away" in failures[lost].args[0], failures[lost]
     await wait_for_spawners(session, ["local"], seconds=10)
-    survivor = next(k for k in kernels if k != dead[0][0])
+    survivor = next(k for k in kernels if k != lost)
+    assert survivor not in failures, "the other worker's call is still running"
+    await session.call("cell.kernel.{}.interrupt".format(survivor))
+    interrupted = await within(pending[survivor], 10)
+    assert interrupted["status"] == "error" and interrupted["ename"] == "KeyboardInterrupt"
     result = await call(session, survivor, "execute", "'alive'")
     assert result["outputs"][0]["data"]["text/plain"] == "'alive'"
+    newcomer = await start_kernel(session)
+    assert (await session.call("cell.status"))["spawners"][0]["kernels"] == 2, "new kernels go to the remaining spawner"
+
+    workers.append(start_w2(node))  # the host comes back
+    await wait_for_spawners(session, ["local", "w2"])
+    again = await start_kernel(session)
+    per_spawner = {s["id"]: s["kernels"] for s in (await session.call("cell.status"))["spawners"]}
+    assert per_spawner == {"local": 2, "w2": 1}, "the restarted spawner takes work again: {}".format(per_spawner)
+    result = await call(session, again, "execute", "import os; os.getppid()")
+    assert result["outputs"][0]["data"]["text/plain"] not in hosts.values(), "a kernel of the new w2 process"
+    for kernel_id in (survivor, newcomer, again):
+        await session.call("cell.kernel.{}.shutdown".format(kernel_id))
     session.leave()
 
 
