@@ -15,7 +15,7 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 from twisted.internet import defer
 
-from components import arguments, authorization, errors, uris
+from components import arguments, errors, uris
 from components.config import RouterConfig, from_mapping
 from components.kernel import dead_event
 from components.placement import Placement
@@ -39,7 +39,7 @@ class SessionRouter(ApplicationSession):
         self._orphans = {}  # kernel_id -> the timer that shuts it down unless resumed
         self._declared_dead = set()  # kernels of spawners that left: never to come back
         with_details = RegisterOptions(details_arg="details")
-        yield self.register(self.authorize, uris.AUTHORIZE)
+        yield self.register(self.kernel_owner, uris.KERNEL_OWNER)
         yield self.register(self.authenticate, uris.AUTHENTICATE)
         yield self.register(self.kernel_start, uris.KERNEL_START, options=with_details)
         yield self.register(self.kernel_resume, uris.KERNEL_RESUME, options=with_details)
@@ -68,9 +68,10 @@ class SessionRouter(ApplicationSession):
                     continue
                 yield self.spawner_ready(info)
 
-    def authorize(self, session, uri, action, options=None):
-        """Crossbar's dynamic authorizer for the browser, service and spawner roles."""
-        return authorization.decide(self.placement, session, uri, action)
+    def kernel_owner(self, kernel_id):
+        """The session owning a kernel, or None: asked by the realm authorizer about subscriptions."""
+        entry = self.placement.kernels.get(kernel_id)
+        return entry[1] if entry is not None else None
 
     def authenticate(self, realm, authid, details):
         """Crossbar's dynamic WAMP-CRA authenticator: services and remote spawners.

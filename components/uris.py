@@ -17,7 +17,8 @@ STATUS = "cell.status"
 PERMALINK_SAVE = "cell.permalink.save"
 PERMALINK_GET = "cell.permalink.get"
 
-# Realm security (served by the session router; named in .crossbar/config.json).
+# Realm security (named in .crossbar/config.json): the authorizer is a router
+# component, the authenticator is served by the session router.
 AUTHORIZE = "cell.authorize"
 AUTHENTICATE = "cell.authenticate"
 
@@ -46,6 +47,10 @@ KERNEL_BACKEND_PREFIX = "cell.backend.kernel."
 def kernel_backend_prefix(kernel_id):
     """The prefix under which a spawner registers one kernel's procedures."""
     return "{}{}.".format(KERNEL_BACKEND_PREFIX, kernel_id)
+
+
+#: The session router answers who owns a kernel (for the realm authorizer).
+KERNEL_OWNER = "cell.backend.kernel_owner"
 
 
 # Internal: spawner <-> session router.

@@ -103,26 +103,33 @@ def test_config_refuses_unknown_and_bad_values():
 
 
 def test_authorizer_rules():
-    from components.authorization import decide
+    from components.authorization import decide, owner_needed
 
-    p = Placement(max_kernels_per_session=4)
-    p.add_spawner("a", session=1, capacity=4)
-    p.add_kernel("k" * 32, "a", 100)
     mine = {"session": 100, "authrole": "browser", "authid": "x"}
     other = {"session": 200, "authrole": "browser", "authid": "y"}
     topic = "cell.kernel.{}.iopub".format("k" * 32)
-    assert decide(p, mine, topic, "subscribe")["allow"] is True
-    assert decide(p, mine, topic, "subscribe")["cache"] is False, "per-session answers must not be cached per role"
-    assert decide(p, other, topic, "subscribe")["allow"] is False
-    assert decide(p, other, "cell.kernel.start", "call")["allow"] is True
-    assert decide(p, other, "cell.kernel.start", "call")["disclose"] is True
-    for uri, action in (("cell.kernel.start", "register"), (topic, "publish"), ("wamp.session.list", "call"), ("cell.spawner.a.start_kernel", "call")):
-        assert decide(p, mine, uri, action)["allow"] is False, (uri, action)
+    assert owner_needed(mine, topic, "subscribe") == "k" * 32
+    assert owner_needed(mine, "cell.kernel.{}.execute".format("k" * 32), "call") is None
+    assert decide(mine, topic, "subscribe", owner=100)["allow"] is True
+    assert decide(mine, topic, "subscribe", owner=100)["cache"] is False, "per-session answers must not be cached per role"
+    assert decide(other, topic, "subscribe", owner=100)["allow"] is False
+    assert decide(other, topic, "subscribe", owner=None)["allow"] is False, "no such kernel"
+    assert decide(other, "cell.kernel.start", "call")["allow"] is True
+    assert decide(other, "cell.kernel.start", "call")["disclose"] is True
+    assert decide(other, "cell.kernel.start", "call")["cache"] is True, "a fixed URI: cached"
+    kernel_call = decide(other, "cell.kernel.{}.execute".format("k" * 32), "call")
+    assert kernel_call["allow"] and kernel_call["disclose"] and not kernel_call["cache"], "a new URI with every kernel: never cached"
+    for uri, action in (("cell.kernel.start", "register"), (topic, "publish"), ("wamp.session.list", "call"), ("cell.spawner.a.start_kernel", "call"),
+                        ("cell.backend.kernel.{}.execute".format("k" * 32), "call"), ("cell.made.up." + "z" * 20, "call")):
+        answer = decide(mine, uri, action, owner=100)
+        assert answer["allow"] is False and answer["cache"] is False, (uri, action)
     spawner = {"session": 5, "authrole": "spawner", "authid": "w2"}
-    assert decide(p, spawner, "cell.spawner.w2.start_kernel", "register")["allow"] is True
-    assert decide(p, spawner, "cell.spawner.w1.start_kernel", "register")["allow"] is False
-    assert decide(p, spawner, topic, "publish")["allow"] is True
-    assert decide(p, {"authrole": "stranger"}, "cell.status", "call")["allow"] is False
+    assert decide(spawner, "cell.spawner.w2.start_kernel", "register")["allow"] is True
+    assert decide(spawner, "cell.spawner.w1.start_kernel", "register")["allow"] is False
+    assert decide(spawner, "cell.backend.kernel.{}.".format("k" * 32), "register")["allow"] is True
+    assert decide(spawner, "cell.kernel.{}.".format("k" * 32), "register")["allow"] is False
+    assert decide(spawner, topic, "publish")["allow"] is True
+    assert decide({"authrole": "stranger"}, "cell.status", "call")["allow"] is False
 
 
 def test_rate_limiter_admits_bursts_then_the_rate():
