@@ -321,6 +321,7 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
             await sub.unsubscribe()
             check_flood_text("".join(text))
         out["flood"] = flood
+        out["router_memory"] = await router_memory_under_floods(reactor, node, session, kernel, uri, n_flood)
         await session.call("cell.kernel.{}.shutdown".format(kernel["kernel_id"]))
 
         print("cellserver: one-shot cell.execute('1+1'), 16 concurrent sessions for {} s ...".format(oneshot_s), flush=True)
@@ -360,6 +361,58 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
         return out
     finally:
         node.stop()
+
+
+def router_rss_mb(node):
+    """Resident memory of the node's router worker process."""
+    import psutil
+
+    for child in psutil.Process(node.proc.pid).children(recursive=True):
+        if "RouterController" in " ".join(child.cmdline()):
+            return child.memory_info().rss / 2**20
+    raise RuntimeError("no router worker found under the node")
+
+
+async def router_memory_under_floods(reactor, node, session, kernel, uri, n_flood):
+    """Router RSS around floods: with a subscriber that keeps up, then with a second one that stops reading.
+
+    A stalled subscriber is the worst case for a router: what it cannot
+    deliver queues in the router.  It is bounded by the per-execution output
+    cap and by the router's auto-ping, which drops a peer that stops answering.
+    """
+    from twisted.internet import defer
+
+    from tests.wamp_client import connect
+
+    async def flood_once(kernel, uri):
+        done = defer.Deferred()
+
+        def on_event(msg):
+            if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" and msg["parent_header"].get("msg_type") == "execute_request" and not done.called:
+                done.callback(None)
+
+        sub = await session.subscribe(on_event, kernel["iopub"])
+        session.call(uri, FLOOD_CODE)
+        await done
+        await sub.unsubscribe()
+
+    before = router_rss_mb(node)
+    for _ in range(max(3, n_flood)):
+        await flood_once(kernel, uri)
+    after_reading = router_rss_mb(node)
+    # The stalled subscriber starts a kernel and subscribes; our session then takes the kernel over
+    # with its resume token (the subscription stays) and floods it.
+    stalled = await connect(node.url, serializers=["msgpack"])
+    shared = await stalled.call("cell.kernel.start")
+    await stalled.subscribe(lambda msg: None, shared["iopub"])
+    await session.call("cell.kernel.resume", shared["kernel_id"], shared["resume_token"])
+    stalled._transport.transport.pauseProducing()  # stops reading its socket, stays connected
+    peak = after_reading
+    for _ in range(5):
+        await flood_once(shared, "cell.kernel.{}.execute".format(shared["kernel_id"]))
+        peak = max(peak, router_rss_mb(node))
+    await session.call("cell.kernel.{}.shutdown".format(shared["kernel_id"]))
+    return {"before_mb": before, "after_reading_floods_mb": after_reading, "peak_with_stalled_subscriber_mb": peak, "floods_with_stalled_subscriber": 5}
 
 
 def plot(measured, path):
@@ -424,6 +477,7 @@ def main(argv=None):
             measured["rtt"] = summary(out["rtt"])
             measured["flood"] = summary(out["flood"])
             measured["direct_flood"] = direct_flood
+            measured["router_memory"] = out["router_memory"]
             oneshot = out["oneshot"]
             measured["oneshot"] = dict(summary(oneshot["latencies"]), per_s=oneshot["per_s"], errors=oneshot["errors"], first_error=oneshot["first_error"], p99_ms=pct(oneshot["latencies"], 99) * 1000)
             uss = out["density"]["uss_mb"]
@@ -458,6 +512,9 @@ def _report(cold, direct, measured, samples):
         oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"])
     text += "\n| density | value |\n|---|---|\n| idle kernels on one spawner | {} |\n| USS per forked kernel, p50 / max | {:.1f} / {:.1f} MB |\n| USS of a cold kernel with the same preload (baseline) | {:.1f} MB |\n".format(
         density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"])
+    memory = measured["router_memory"]
+    text += "\n| router memory (RSS of the router worker) | value |\n|---|---|\n| before any flood | {:.1f} MB |\n| after 3 floods, subscriber reading | {:.1f} MB |\n| peak over {} more floods with a second subscriber that stopped reading | {:.1f} MB |\n".format(
+        memory["before_mb"], memory["after_reading_floods_mb"], memory["floods_with_stalled_subscriber"], memory["peak_with_stalled_subscriber_mb"])
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "results.md"), "w") as f:
         f.write(text + "\n")

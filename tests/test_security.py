@@ -310,4 +310,6 @@ async def test_one_shots_are_sandboxed_and_share_nothing(node):
     assert result["status"] == "error" and result["ename"] == "NameError"
     assert value(await once("import os; os.path.exists('left.txt')")) == "False"
     assert value(await once("import random; random.random() != 0.8444218515250481")) == "True"
+    # The template warms itself up on sample cells before forking: none of that shows either.
+    assert value(await once("(repr(_), Out, [k for k in dir() if not k.startswith('_') and k not in ('In', 'Out', 'exit', 'quit', 'get_ipython', 'open')])")) == "(\"''\", {}, [])"
     session.leave()
