@@ -177,3 +177,17 @@ def test_relay_says_router_errors_in_the_contracts_terms():
     assert isinstance(unknown, errors.NotFound) and "k1" in unknown.message
     passed_on = translate_failure(Failure(errors.TooLarge("big")), "k1")
     assert isinstance(passed_on.value, errors.TooLarge), "the kernel's own errors reach the client unchanged"
+
+
+def test_huge_page_ranges_are_private_anonymous_and_aligned():
+    from components.huge_pages import anonymous_writable_ranges
+
+    maps = "\n".join((
+        "55d0c0000000-55d0c0a00000 rw-p 00000000 00:00 0          [heap]",
+        "7f0000100000-7f0000700000 rw-p 00000000 00:00 0 ",
+        "7f0001000000-7f0001100000 rw-p 00000000 00:00 0 ",  # under 2 MiB once aligned
+        "7f0002000000-7f0004000000 rw-s 00000000 00:05 12         /dev/zero (deleted)",  # shared
+        "7f0006000000-7f0008000000 r--p 00000000 08:01 3          /usr/lib/libc.so.6",
+        "7f000a000000-7f000c000000 rw-p 00000000 08:01 3          /usr/lib/libfoo.so",  # file-backed
+    ))
+    assert list(anonymous_writable_ranges(maps)) == [(0x55d0c0000000, 0x55d0c0a00000), (0x7f0000200000, 0x7f0000600000)]
