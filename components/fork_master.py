@@ -61,6 +61,8 @@ def preload(modules):
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel.zmqshell  # noqa: F401
 
+    import components.kernel_streams  # noqa: F401
+
     # What IPKernelApp.initialize() would otherwise import in every child (measured).
     import bdb  # noqa: F401
     import code  # noqa: F401
@@ -218,14 +220,22 @@ class ForkMaster:
             sys.argv = ["cellserver-kernel"]
             from ipykernel.kernelapp import IPKernelApp
 
-            argv = ["-f", request["connection_file"], "--IPKernelApp.quiet=True", "--HistoryManager.enabled=False"]
+            from components.kernel_streams import KernelOutStream
+
+            KernelOutStream.backpressure_chars = request.get("output_buffer_bytes", 65536)
+            argv = [
+                "-f", request["connection_file"], "--IPKernelApp.quiet=True", "--HistoryManager.enabled=False",
+                "--IPKernelApp.outstream_class=components.kernel_streams.KernelOutStream",
+                # ipykernel sleeps 0.5 ms before each execute reply, a guard for clients that end an
+                # execution on the reply alone; the spawner waits for the iopub idle status as well.
+                "--IPythonKernel._execute_sleep=0",
+            ]
             if "matplotlib.pyplot" in sys.modules:
                 # pyplot was imported before any shell existed, so the inline
                 # backend's hooks must be installed now, in the kernel's shell.
                 argv.append("--IPKernelApp.matplotlib=inline")
             app = IPKernelApp.instance()
             app.initialize(argv)
-            _bound_output_buffers(request.get("output_buffer_bytes", 65536))
             app.start()
             code = 0
         except BaseException:
@@ -234,31 +244,6 @@ class ForkMaster:
             traceback.print_exc()
         finally:
             os._exit(code)
-
-
-def _bound_output_buffers(limit):
-    """Backpressure for print floods.
-
-    ipykernel buffers stream output until its IO thread flushes; a tight print
-    loop outruns that thread and one message grows to hundreds of MB (measured:
-    173 MB after 2.3 s).  Flushing synchronously every C{limit} bytes keeps
-    messages small and the kernel's memory bounded (the iopub socket queues up
-    to its high-water mark of 1000 messages: at 64 KiB, 64 MB at most; 256 KiB
-    chunks let a flood reach a 300 MB memory limit in tests).
-    """
-    for stream in (sys.stdout, sys.stderr):
-        write = stream.write
-        pending = [0]
-
-        def bounded_write(text, write=write, stream=stream, pending=pending):
-            written = write(text)
-            pending[0] += len(text)
-            if pending[0] >= limit:
-                pending[0] = 0
-                stream.flush()
-            return written
-
-        stream.write = bounded_write
 
 
 def _signal_group(pid, signum):
