@@ -61,13 +61,29 @@ def preload(modules):
     import ipykernel.kernelapp  # noqa: F401
     import ipykernel.zmqshell  # noqa: F401
 
+    import components.kernel_app  # noqa: F401
     import components.kernel_streams  # noqa: F401
 
-    # What IPKernelApp.initialize() would otherwise import in every child (measured).
+    # What IPKernelApp.initialize() would otherwise import in every child (measured:
+    # the modules it imported in a child; 25 ms of a kernel's start).
     import bdb  # noqa: F401
     import code  # noqa: F401
     import faulthandler  # noqa: F401
     import pdb  # noqa: F401
+
+    import IPython.core.completerlib  # noqa: F401
+    import IPython.core.debugger  # noqa: F401
+    import IPython.core.magic_arguments  # noqa: F401
+    import IPython.core.magics.execution  # noqa: F401
+    import IPython.core.oinspect  # noqa: F401
+    import IPython.extensions.storemagic  # noqa: F401
+    import IPython.utils.module_paths  # noqa: F401
+    import IPython.utils.wildcard  # noqa: F401
+    import ipykernel.debugger  # noqa: F401
+    import tornado.gen  # noqa: F401
+    import tornado.locks  # noqa: F401
+    import tornado.platform.asyncio  # noqa: F401
+    import tornado.queues  # noqa: F401
 
     loaded = []
     for name in modules:
@@ -218,24 +234,12 @@ class ForkMaster:
             os.environ.update(request["env"])
             _reseed()
             sys.argv = ["cellserver-kernel"]
-            from ipykernel.kernelapp import IPKernelApp
-
+            from components.kernel_app import ForkedKernelApp, config_for
             from components.kernel_streams import KernelOutStream
 
             KernelOutStream.backpressure_chars = request.get("output_buffer_bytes", 65536)
-            argv = [
-                "-f", request["connection_file"], "--IPKernelApp.quiet=True", "--HistoryManager.enabled=False",
-                "--IPKernelApp.outstream_class=components.kernel_streams.KernelOutStream",
-                # ipykernel sleeps 0.5 ms before each execute reply, a guard for clients that end an
-                # execution on the reply alone; the spawner waits for the iopub idle status as well.
-                "--IPythonKernel._execute_sleep=0",
-            ]
-            if "matplotlib.pyplot" in sys.modules:
-                # pyplot was imported before any shell existed, so the inline
-                # backend's hooks must be installed now, in the kernel's shell.
-                argv.append("--IPKernelApp.matplotlib=inline")
-            app = IPKernelApp.instance()
-            app.initialize(argv)
+            app = ForkedKernelApp.instance(config=config_for(request["connection_file"], "matplotlib.pyplot" in sys.modules))
+            app.initialize([])
             app.start()
             code = 0
         except BaseException:
