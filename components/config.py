@@ -18,6 +18,11 @@ class SpawnerConfig:
     realm: str = "cell"
     #: warm kernels kept ready to hand out
     pool_size: int = 4
+    #: niceness of pool kernels until they are handed out, so that refilling the pool does not
+    #: slow kernels at work (only when the spawner is root: nobody else could undo it); 0 = off
+    pool_nice: int = 10
+    #: how long after handing out a kernel the pool starts refilling (the CPU goes to that kernel first)
+    pool_refill_delay_s: float = 0.1
     #: kernels handed out at once (the warm pool comes on top)
     max_kernels: int = 32
     #: modules the fork master imports once for every kernel

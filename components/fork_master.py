@@ -223,7 +223,10 @@ class ForkMaster:
                 signal.signal(signum, signal.SIG_DFL)
             _redirect_stdio(request["log_file"])
             _close_fds_from(3)
-            sandbox.enter(request.get("sandbox") or {"limits": {}})
+            spec = request.get("sandbox") or {"limits": {}}
+            if spec.get("nice"):
+                os.nice(spec["nice"])  # a pool kernel; the spawner (root) restores it on hand-out
+            sandbox.enter(spec)
             # After the uid change, which clears it.
             die_with_parent(signal.SIGKILL)
             if os.getppid() != master_pid:

@@ -160,6 +160,8 @@ class Kernel:
                 ready = self._ready
                 self._fail_start(errors.Capacity("no sandbox uid is free on this worker; try again later"))
                 return ready
+        if self.owner is None and spec.get("uid") is not None and self._config.pool_nice:
+            spec = dict(spec, nice=self._config.pool_nice)  # until assign(): see SpawnerConfig.pool_nice
         self._spec = spec
         self._uid = spec.get("uid")
         if self._uid is not None:
@@ -314,6 +316,11 @@ class Kernel:
     def assign(self, owner):
         """Hand this ready kernel to C{owner} (a WAMP session id); start its clocks."""
         self.owner = owner
+        if self._spec is not None and self._spec.get("nice") and self.pid is not None:
+            try:
+                os.setpriority(os.PRIO_PGRP, self.pid, 0)  # every thread of every process in its group
+            except OSError as exc:
+                self.log.warn("kernel {kernel_id}: could not restore its priority: {exc}", kernel_id=self.kernel_id, exc=exc)
         self.started_at = self._reactor.seconds()
         self._start_timer("lifespan", self._config.max_lifespan_s, lambda: self.shutdown("the kernel reached its maximum lifespan of {:.0f} s".format(self._config.max_lifespan_s)))
         self.touch()

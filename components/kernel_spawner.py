@@ -77,7 +77,7 @@ class KernelSpawner:
         self.sandbox = SandboxPolicy(config)
         for warning in self.sandbox.warnings:
             self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
-        self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room, prepare=prepare_kernel)
+        self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room, prepare=prepare_kernel, refill_delay_s=config.pool_refill_delay_s)
 
     @defer.inlineCallbacks
     def start(self):

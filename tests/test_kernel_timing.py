@@ -236,3 +236,45 @@ class KernelTimingTests(SynchronousTestCase):
         self.kernel.restart()
         self.kernel.process_exited(old, -9)
         self.assertEqual(self.dead, [])
+
+
+class FakePoolKernel:
+    def __init__(self, started):
+        self.state = "starting"
+        self.shut = None
+        self._started = started
+
+    def start(self):
+        d = defer.Deferred()
+        self._started.append((self, d))
+        return d
+
+    def shutdown(self, reason):
+        self.shut = reason
+
+
+def test_pool_refills_after_its_delay_and_hands_out_at_once():
+    from components.pool import KernelPool
+
+    successResultOf = SynchronousTestCase().successResultOf
+    clock = Clock()
+    started = []
+    pool = KernelPool(clock, 2, lambda: FakePoolKernel(started), room=lambda: 10, refill_delay_s=0.1)
+    pool.refill()
+    assert len(started) == 2
+    for kernel, d in started:
+        kernel.state = "ready"
+        d.callback(kernel)
+    assert pool.ready_count == 2
+    got = successResultOf(pool.acquire())
+    assert got is started[0][0] and pool.ready_count == 1
+    assert len(started) == 2, "no fork while the kernel just handed out starts its work"
+    clock.advance(0.05)
+    successResultOf(pool.acquire())
+    assert len(started) == 2, "one refill is pending, not one per hand-out"
+    clock.advance(0.05)
+    assert len(started) == 4, "the refill forks once the delay has passed"
+    d = pool.acquire()  # pool empty: a start beyond the pool forks at once
+    assert len(started) == 5 and not d.called
+    pool.close()
+    assert not clock.getDelayedCalls(), "closing cancels a pending refill"

@@ -238,3 +238,24 @@ async def test_kernels_per_session_are_capped(node):
     await call(session, kernels[0], "shutdown")
     await start_kernel(session)
     session.leave()
+
+
+THREAD_NICENESS = (
+    "import os; sorted({int(open('/proc/self/task/%s/stat' % t).read().rsplit(')', 1)[1].split()[16]) for t in os.listdir('/proc/self/task')})"
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="pool kernels are niced only when the spawner is root (CI runs as root)")
+@pytest_twisted.ensureDeferred
+async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_priority(node):
+    session = await connect(node.url)
+    spawner = next(p for p in psutil.Process(node.proc.pid).children(recursive=True) if "components.kernel_spawner" in " ".join(p.cmdline()))
+    kernels = [p for p in spawner.children(recursive=True) if "fork_master" in " ".join(p.cmdline()) and p.ppid() != spawner.pid]
+    niced = {p.pid for p in kernels if p.nice() == 10}
+    assert niced, "pool kernels wait at niceness 10"
+    kernel_id = await start_kernel(session)
+    result = await call(session, kernel_id, "execute", "import os; os.getpid()")
+    assert int(result["outputs"][0]["data"]["text/plain"]) in niced, "the kernel handed out came from the niced pool"
+    result = await call(session, kernel_id, "execute", THREAD_NICENESS)
+    assert result["outputs"][0]["data"]["text/plain"] == "[0]", "every thread of a handed-out kernel is back at niceness 0"
+    session.leave()
