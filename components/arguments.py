@@ -5,6 +5,7 @@ L{bind} matches a call's args/kwargs against it and turns a mismatch into
 L{InvalidArgument} naming the procedure and the argument.
 """
 
+import functools
 import inspect
 import numbers
 
@@ -13,13 +14,19 @@ from components import errors
 
 def bind(name, signature_of, args, kwargs):
     """Bind C{args}/C{kwargs} to the signature of C{signature_of}; return a dict."""
-    signature = inspect.signature(signature_of)
+    signature = _signature(signature_of)
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise errors.InvalidArgument("{}: {}; expected {}{}".format(name, exc, name, signature)) from None
     bound.apply_defaults()
     return dict(bound.arguments)
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(function):
+    """The declared signatures are module-level functions: build each one once, not per call."""
+    return inspect.signature(function)
 
 
 def check_str(name, value, max_bytes=None):

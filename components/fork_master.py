@@ -27,6 +27,7 @@ stdout: children redirect their fds before running any kernel code.
 
 import argparse
 import ctypes
+import gc
 import json
 import os
 import selectors
@@ -302,6 +303,10 @@ def main(argv=None):
     die_with_parent(signal.SIGTERM)
     started = time.monotonic()
     loaded = preload([m for m in args.preload.split(",") if m])
+    # Everything alive now is shared with every kernel: keep the children's garbage
+    # collections from walking (and so copying) it.
+    gc.collect()
+    gc.freeze()
     if threading.active_count() != 1:
         _log("WARNING: {} threads exist after preload; forking may be unsafe".format(threading.active_count()))
     master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno())
