@@ -303,6 +303,9 @@ def main(argv=None):
     die_with_parent(signal.SIGTERM)
     started = time.monotonic()
     loaded = preload([m for m in args.preload.split(",") if m])
+    from components.kernel_app import ForkedKernelApp
+
+    ForkedKernelApp.snapshot_modules()
     # Everything alive now is shared with every kernel: keep the children's garbage
     # collections from walking (and so copying) it.
     gc.collect()

@@ -70,6 +70,21 @@ async def test_state_persists_within_a_kernel_and_not_across(node):
 
 
 @pytest_twisted.ensureDeferred
+async def test_top_level_await_and_aggressive_reset_work_in_a_forked_kernel(node):
+    """Forked kernels run their shell on the main thread and take IPython's module snapshot from the master."""
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    result = await call(session, kernel_id, "execute", "import asyncio\nawait asyncio.sleep(0.01)\n'awaited'")
+    assert result["outputs"][0]["data"]["text/plain"] == "'awaited'"
+    await call(session, kernel_id, "execute", "import wave, sys\nassert 'wave' in sys.modules")
+    result = await call(session, kernel_id, "execute", "%reset -f --aggressive")
+    assert result["status"] == "ok"
+    result = await call(session, kernel_id, "execute", "import sys\n('wave' in sys.modules, 'numpy' in sys.modules)")
+    assert result["outputs"][0]["data"]["text/plain"] == "(False, True)", "the user's import is dropped, the preloaded ones stay"
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
 async def test_error_has_ename_evalue_traceback(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
