@@ -445,7 +445,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     args = parser.parse_args(argv)
-    n_cold, n_exec, n_fork, n_acq = (3, 50, 5, 10) if args.quick else (8, 300, 15, 30)
+    n_cold, n_exec, n_fork, n_acq = (3, 50, 5, 10) if args.quick else (20, 300, 15, 30)
     n_flood, oneshot_s, n_density = (1, 5, 10) if args.quick else (3, 20, 100)
 
     print("baseline: cold jupyter_client KernelManager start x{} ...".format(n_cold), flush=True)
