@@ -25,6 +25,9 @@ dead kernels.
 - ``spawner`` sessions (remote workers, authid = spawner id) may register
   under ``cell.spawner.<authid>.`` and ``cell.backend.kernel.``, and publish
   kernel topics and spawner events.  Nobody but the backend calls there.
+  They may also follow the subscription meta API (``wamp.subscription.on_create``,
+  ``on_delete``, ``lookup``, ``list``, ``get``), to publish only the kernel
+  topics someone subscribes to (L{components.iopub_listeners}).
 """
 
 from components import uris
@@ -89,4 +92,8 @@ def _spawner(spawner_id, uri, action):
         return ALLOW_CACHED
     if action == "publish" and kernel_of(uri) is not None and uri.endswith(".iopub"):
         return ALLOW_ONCE
+    if action == "subscribe" and uri in (uris.SUBSCRIPTION_ON_CREATE, uris.SUBSCRIPTION_ON_DELETE):
+        return ALLOW_CACHED
+    if action == "call" and uri in (uris.SUBSCRIPTION_LOOKUP, uris.SUBSCRIPTION_LIST, uris.SUBSCRIPTION_GET):
+        return ALLOW_CACHED
     return DENY

@@ -39,6 +39,7 @@ from twisted.logger import Logger
 from components import arguments, errors, uris
 from components.config import ConfigError, SpawnerConfig, from_mapping
 from components.fork_master import die_with_parent
+from components.iopub_listeners import IopubListeners
 from components.kernel import Kernel
 from components.master_client import start_fork_master
 from components.oneshot_client import start_oneshot_template
@@ -347,10 +348,12 @@ class SpawnerService:
         self._procedures = KernelProcedures(config)
         self._registrations = {}
         self._orphaned = None  # the timer that ends our kernels if the router stays away
+        self.listeners = IopubListeners()
 
     def _publish_iopub(self, kernel, msg):
-        if self.session is not None and self.session.is_attached():
-            self.session.publish(uris.kernel_iopub(kernel.kernel_id), msg)
+        topic = uris.kernel_iopub(kernel.kernel_id)
+        if self.session is not None and self.session.is_attached() and self.listeners.wanted(topic):
+            self.session.publish(topic, msg)
 
     def _prepare_kernel(self, kernel):
         """Register a pool kernel's procedures before anyone asks for it: a start then costs no registration."""
@@ -380,6 +383,9 @@ class SpawnerService:
             self._orphaned.cancel()
         self._orphaned = None
         sid = self.config.spawner_id
+        # Meta events are (session id, details) and (session id, subscription id).
+        yield session.subscribe(lambda _session, details: self.listeners.created(details), uris.SUBSCRIPTION_ON_CREATE)
+        yield session.subscribe(lambda _session, subscription_id: self.listeners.deleted(subscription_id), uris.SUBSCRIPTION_ON_DELETE)
         register = session.register
         yield register(self.start_kernel, uris.spawner_procedure(sid, "start_kernel"))
         yield register(self.shutdown_kernel, uris.spawner_procedure(sid, "shutdown_kernel"))
@@ -388,6 +394,7 @@ class SpawnerService:
         yield register(self.info, uris.spawner_procedure(sid, "info"))
         for kernel in list(self.spawner.kernels.values()) + self.spawner.pool.ready_kernels():
             yield self._register_kernel(kernel)
+        yield self.listeners.sync(session, [uris.kernel_iopub(k) for k in self.spawner.kernels])
         session.publish(uris.SPAWNER_ON_READY, self.info())
         self.log.info("spawner {sid} joined realm {realm} as session {session} with {n} kernel(s)", sid=sid, realm=details.realm, session=details.session, n=len(self.spawner.kernels))
 
@@ -396,6 +403,7 @@ class SpawnerService:
         router (and the owners' resume tokens) may claim them; past it they end."""
         self.session = None
         self._registrations.clear()
+        self.listeners.reset()
         grace = self.config.router_grace_s
         if self.spawner.kernels:
             self.log.warn("lost the router; keeping {n} kernel(s) for {grace} s", n=len(self.spawner.kernels), grace=grace)

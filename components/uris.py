@@ -68,6 +68,12 @@ def spawner_procedure(spawner_id, name):
 SESSION_ON_LEAVE = "wamp.session.on_leave"
 REGISTRATION_LIST = "wamp.registration.list"
 REGISTRATION_GET = "wamp.registration.get"
+#: the subscription meta API, which tells a spawner which kernel topics anyone listens to
+SUBSCRIPTION_ON_CREATE = "wamp.subscription.on_create"
+SUBSCRIPTION_ON_DELETE = "wamp.subscription.on_delete"
+SUBSCRIPTION_LOOKUP = "wamp.subscription.lookup"
+SUBSCRIPTION_LIST = "wamp.subscription.list"
+SUBSCRIPTION_GET = "wamp.subscription.get"
 
 # Error URIs.
 ERROR_INVALID_ARGUMENT = "cell.error.invalid_argument"

@@ -56,6 +56,31 @@ async def test_execute_gives_outputs_and_iopub_in_order(node):
 
 
 @pytest_twisted.ensureDeferred
+async def test_iopub_reaches_whoever_subscribes_later_or_again(node):
+    """The spawner publishes only topics someone subscribes to (components/iopub_listeners.py): a subscriber
+    arriving after the kernel has run, or leaving and coming back, still gets every message."""
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    topic = "cell.kernel.{}.iopub".format(kernel_id)
+    await call(session, kernel_id, "execute", "'nobody listens'")
+
+    def input_of(code):
+        return lambda e: e["header"]["msg_type"] == "execute_input" and e["content"]["code"] == code
+
+    for round_ in range(2):
+        events = Recorder()
+        subscription = await session.subscribe(events, topic)
+        code = "'round {}'".format(round_)
+        result = await call(session, kernel_id, "execute", code)
+        assert result["status"] == "ok"
+        await events.wait_for(input_of(code), what="the execute_input of {}".format(code))
+        await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_result" and e["content"]["data"]["text/plain"] == code, what="the result of {}".format(code))
+        await subscription.unsubscribe()
+        await call(session, kernel_id, "execute", "'nobody listens again'")
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
 async def test_state_persists_within_a_kernel_and_not_across(node):
     session = await connect(node.url)
     a = await start_kernel(session)

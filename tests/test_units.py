@@ -191,3 +191,62 @@ def test_huge_page_ranges_are_private_anonymous_and_aligned():
         "7f000a000000-7f000c000000 rw-p 00000000 08:01 3          /usr/lib/libfoo.so",  # file-backed
     ))
     assert list(anonymous_writable_ranges(maps)) == [(0x55d0c0000000, 0x55d0c0a00000), (0x7f0000200000, 0x7f0000600000)]
+
+
+class FakeMetaSession:
+    """Answers the subscription meta calls the way Crossbar does, from a fixed table."""
+
+    def __init__(self, subscriptions, vanished=()):
+        self.subscriptions = subscriptions  # id -> details
+        self.vanished = list(vanished)  # listed, then gone before they could be read
+
+    def call(self, procedure, *args):
+        from autobahn.wamp.exception import ApplicationError
+        from twisted.internet import defer
+
+        if procedure == "wamp.subscription.lookup":
+            found = [sid for sid, d in self.subscriptions.items() if d["uri"] == args[0] and d["match"] == "exact"]
+            return defer.succeed(found[0] if found else None)
+        if procedure == "wamp.subscription.list":
+            listing = {"exact": [], "prefix": list(self.vanished), "wildcard": []}
+            for sid, d in self.subscriptions.items():
+                listing[d["match"]].append(sid)
+            return defer.succeed(listing)
+        if procedure == "wamp.subscription.get":
+            if args[0] not in self.subscriptions:
+                return defer.fail(ApplicationError("wamp.error.no_such_subscription"))
+            return defer.succeed(self.subscriptions[args[0]])
+        raise AssertionError(procedure)
+
+
+def test_iopub_listeners_publish_everything_until_synced_then_only_what_is_subscribed():
+    from components.iopub_listeners import IopubListeners
+
+    a, b, c = "cell.kernel.a.iopub", "cell.kernel.b.iopub", "cell.kernel.c.iopub"
+    listeners = IopubListeners()
+    assert listeners.wanted(a) and listeners.wanted(b), "before the first sync nothing is known: publish"
+    session = FakeMetaSession({1: {"id": 1, "uri": a, "match": "exact"}, 2: {"id": 2, "uri": "cell.status", "match": "exact"}})
+    listeners.sync(session, [a, b])
+    assert listeners.wanted(a) and not listeners.wanted(b) and not listeners.wanted(c)
+    listeners.created({"id": 3, "uri": b, "match": "exact"})
+    assert listeners.wanted(b)
+    listeners.deleted(3)
+    assert not listeners.wanted(b), "the last subscriber left"
+    listeners.created({"id": 4, "uri": "cell.kernel.", "match": "prefix"})
+    assert listeners.wanted(b) and listeners.wanted(c), "a prefix subscription receives every kernel's topic"
+    listeners.deleted(4)
+    listeners.created({"id": 5, "uri": "cell.kernel..iopub", "match": "wildcard"})
+    assert listeners.wanted(c) and not listeners.wanted("cell.kernel.c.other")
+    listeners.deleted(5)
+    assert not listeners.wanted(c)
+    listeners.reset()
+    assert listeners.wanted(c), "after leaving the router, publish everything again until the next sync"
+
+
+def test_iopub_listeners_sync_reads_prefix_subscriptions_and_skips_vanished_ones():
+    from components.iopub_listeners import IopubListeners
+
+    session = FakeMetaSession({7: {"id": 7, "uri": "cell.kernel.x", "match": "prefix"}}, vanished=[8])
+    listeners = IopubListeners()
+    listeners.sync(session, [])
+    assert listeners.wanted("cell.kernel.xyz.iopub") and not listeners.wanted("cell.kernel.abc.iopub")
