@@ -58,7 +58,13 @@ def wait_iopub_ready(client):
         except queue.Empty:
             continue
         if msg["msg_type"] == "status" and msg["parent_header"].get("msg_id") in sent:
-            return
+            return sent
+
+
+def drain_replies(client, sent):
+    """Read the kernel_info replies of L{wait_iopub_ready}'s probes, so the next shell reply read is the next request's."""
+    while sent:
+        sent.discard(client.get_shell_msg(timeout=30)["parent_header"].get("msg_id"))
 
 
 FLOOD_CODE = "for i in range(100000): print(i)"
@@ -77,7 +83,7 @@ def direct_flood_seconds(runs):
     km.start_kernel()
     client = km.client()
     client.start_channels()
-    wait_iopub_ready(client)
+    drain_replies(client, wait_iopub_ready(client))
     samples = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -107,7 +113,7 @@ def cold_kernel_uss_mb():
     km.start_kernel()
     client = km.client()
     client.start_channels()
-    wait_iopub_ready(client)
+    drain_replies(client, wait_iopub_ready(client))
     client.execute_interactive("import numpy, sympy, matplotlib.pyplot", timeout=60)
     uss = psutil.Process(km.provisioner.pid).memory_full_info().uss / 2**20
     client.stop_channels()
@@ -200,8 +206,9 @@ def cold_start_samples(n):
         km.start_kernel()
         client = km.client()
         client.start_channels()
-        wait_iopub_ready(client)
+        probes = wait_iopub_ready(client)
         samples.append(time.perf_counter() - t0)
+        drain_replies(client, probes)
         client.stop_channels()
         km.shutdown_kernel(now=True)
     return samples
@@ -214,7 +221,7 @@ def direct_execute_samples(n):
     km.start_kernel()
     client = km.client()
     client.start_channels()
-    wait_iopub_ready(client)
+    drain_replies(client, wait_iopub_ready(client))
     samples = []
     for _ in range(n + 5):
         t0 = time.perf_counter()
