@@ -102,6 +102,10 @@ class KernelChannels:
         if channel == "iopub":
             self._on_iopub(msg)
         elif channel == "stdin":
+            # The kernel flushed its output to iopub before asking for input, but the two
+            # sockets are read separately: take what iopub already holds first, so the
+            # caller sees the prompt after the output that preceded it.
+            self._readers["iopub"].read_pending()
             self._on_stdin(msg)
         else:
             self._on_reply(channel, msg)

@@ -37,6 +37,10 @@ class ZmqReader:
     def doRead(self):
         self._drain()
 
+    def read_pending(self):
+        """Handle now whatever this socket has already received (in order, as L{doRead} would)."""
+        self._drain()
+
     def connectionLost(self, reason):
         pass
 
