@@ -21,6 +21,7 @@ import contextlib
 import logging
 import sys
 import threading
+import types
 
 from IPython.core.shellapp import InteractiveShellApp
 from ipykernel.ipkernel import IPythonKernel
@@ -61,7 +62,7 @@ class _SysWithoutModules:
     those steps.
     """
 
-    modules = {}
+    modules = types.MappingProxyType({})
 
     def __getattr__(self, name):
         return getattr(sys, name)
