@@ -38,17 +38,20 @@ async def start(session):
     return result
 
 
-async def pause(seconds):
-    await task.deferLater(reactor, seconds, lambda: None)
-
-
 async def until(predicate, seconds, what):
     """Poll C{predicate} (a check of observable state) every 0.1 s, up to a deadline."""
     for _ in range(int(seconds * 10)):
         if await predicate():
             return
-        await pause(0.1)
+        await task.deferLater(reactor, 0.1, lambda: None)  # poll
     raise AssertionError("{} did not happen within {} s".format(what, seconds))
+
+
+async def holds(predicate, seconds, what):
+    """Poll C{predicate} every 0.1 s for C{seconds}: it must stay true the whole time (proving an absence)."""
+    for _ in range(int(seconds * 10)):
+        assert await predicate(), "{} stopped holding".format(what)
+        await task.deferLater(reactor, 0.1, lambda: None)  # poll
 
 
 @pytest_twisted.ensureDeferred
@@ -67,7 +70,12 @@ async def test_a_new_session_resumes_a_kernel_with_its_token(grace_node):
     result = await call(second, kernel["kernel_id"], "execute", "x")
     assert result["outputs"][0]["data"]["text/plain"] == "42"
     await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_result")
-    await pause(GRACE_S + 1)
+    pid = int((await call(second, kernel["kernel_id"], "execute", "import os; os.getpid()"))["outputs"][0]["data"]["text/plain"])
+
+    async def alive():
+        return pid in kernel_pids()
+
+    await holds(alive, GRACE_S + 1, "the resumed kernel's process")
     result = await call(second, kernel["kernel_id"], "execute", "x + 1")
     assert result["outputs"][0]["data"]["text/plain"] == "43", "a resumed kernel is not shut down by the old grace timer"
     second.leave()
