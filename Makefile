@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test bench check clean chromium
+.PHONY: setup run test bench check clean chromium reachable
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,22 @@ chromium:
 	  else echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium' and try again." >&2; exit 1; fi; \
 	fi
 
-setup: $(VENV)/.installed web/node_modules/.installed
+# Sandboxed kernels run as other uids and import from this checkout and its venv, so other users must be able
+# to pass through every directory above it. As root (the full sandbox), grant exactly that, pass-through (o+x)
+# and not listing, where it is missing, and say so: a `mktemp -d` parent is 0700. Without it the spawner
+# falls back to the reduced sandbox and warns.
+reachable:
+	@if [ "$$(id -u)" = 0 ]; then \
+	  d="$(CURDIR)"; \
+	  while :; do \
+	    if [ -z "$$(find "$$d" -maxdepth 0 -perm -o+x)" ]; then \
+	      chmod o+x "$$d" && echo "make: let other users pass through $$d (o+x) so sandboxed kernels can reach the project"; \
+	    fi; \
+	    [ "$$d" = / ] && break; d="$$(dirname "$$d")"; \
+	  done; \
+	fi
+
+setup: reachable $(VENV)/.installed web/node_modules/.installed
 
 # Start the node: router, session router and one local kernel spawner. Ctrl-C stops all of it.
 run: setup
