@@ -28,17 +28,17 @@ chromium:
 	fi
 
 # Sandboxed kernels run as other uids and import from this checkout and its venv, so other users must be able
-# to pass through every directory above it. As root (the full sandbox), grant exactly that, pass-through (o+x)
-# and not listing, where it is missing, and say so: a `mktemp -d` parent is 0700. Without it the spawner
-# falls back to the reduced sandbox and warns.
+# to read the checkout and pass through every directory above it. As root (the full sandbox), grant exactly
+# that where it is missing (o+rx on the checkout, o+x above it, never listing), and say so: a `mktemp -d`
+# directory is 0700. Without it the spawner falls back to the reduced sandbox and warns.
 reachable:
 	@if [ "$$(id -u)" = 0 ]; then \
-	  d="$(CURDIR)"; \
+	  d="$(CURDIR)"; need=o+rx; \
 	  while :; do \
-	    if [ -z "$$(find "$$d" -maxdepth 0 -perm -o+x)" ]; then \
-	      chmod o+x "$$d" && echo "make: let other users pass through $$d (o+x) so sandboxed kernels can reach the project"; \
+	    if [ -z "$$(find "$$d" -maxdepth 0 -perm -$$need)" ]; then \
+	      chmod $$need "$$d" && echo "make: $$need on $$d, so sandboxed kernels (other uids) can reach the project"; \
 	    fi; \
-	    [ "$$d" = / ] && break; d="$$(dirname "$$d")"; \
+	    [ "$$d" = / ] && break; d="$$(dirname "$$d")"; need=o+x; \
 	  done; \
 	fi
 
