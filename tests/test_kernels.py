@@ -9,6 +9,7 @@ import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions
 
+from tests.node import processes_under
 from tests.wamp_client import Recorder, connect, within
 
 
@@ -288,6 +289,13 @@ def _niceness(process):
         return None
 
 
+def _ppid(process):
+    try:
+        return process.ppid()
+    except psutil.Error:
+        return None
+
+
 THREAD_NICENESS = (
     "import os; sorted({int(open('/proc/self/task/%s/stat' % t).read().rsplit(')', 1)[1].split()[16]) for t in os.listdir('/proc/self/task')})"
 )
@@ -297,8 +305,8 @@ THREAD_NICENESS = (
 @pytest_twisted.ensureDeferred
 async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_priority(node):
     session = await connect(node.url)
-    spawner = next(p for p in psutil.Process(node.proc.pid).children(recursive=True) if "components.kernel_spawner" in " ".join(p.cmdline()))
-    kernels = [p for p in spawner.children(recursive=True) if "fork_master" in " ".join(p.cmdline()) and p.ppid() != spawner.pid]
+    spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
+    kernels = [p for p in processes_under(spawner.pid, "fork_master") if _ppid(p) not in (spawner.pid, None)]
     niced = {p.pid for p in kernels if _niceness(p) == 10}
     assert niced, "pool kernels wait at niceness 10"
     kernel_id = await start_kernel(session)

@@ -7,7 +7,7 @@ import subprocess
 import psutil
 import pytest_twisted
 
-from tests.node import ROOT, VENV_BIN, Node
+from tests.node import ROOT, VENV_BIN, Node, processes_under
 from tests.test_kernels import call, start_kernel
 from tests.wamp_client import connect, within
 
@@ -63,7 +63,7 @@ async def test_sigkilled_spawner_takes_its_kernels_with_it(tmp_path):
     node = Node(tmp_path).start()
     try:
         session, kernel_pids = await _kernel_pids(node)
-        spawner = next(p for p in psutil.Process(node.proc.pid).children(recursive=True) if "components.kernel_spawner" in " ".join(p.cmdline()))
+        spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
         doomed = _descendants(spawner.pid)
         assert set(kernel_pids) <= doomed
         os.kill(spawner.pid, signal.SIGKILL)

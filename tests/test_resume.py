@@ -12,7 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from tests.node import ROOT, Node
+from tests.node import ROOT, Node, processes_under
 from tests.test_kernels import call, expect_error, kernel_pids
 from tests.wamp_client import Recorder, connect, within
 
@@ -101,7 +101,7 @@ async def test_a_kernel_not_resumed_within_the_grace_period_is_gone(grace_node):
 
 
 def _process(node, marker):
-    return next(p for p in psutil.Process(node.proc.pid).children(recursive=True) if marker in " ".join(p.cmdline()))
+    return processes_under(node.proc.pid, marker)[0]
 
 
 def external_session_router(config):

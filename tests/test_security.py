@@ -13,7 +13,7 @@ import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 
-from tests.node import Node
+from tests.node import Node, processes_under
 from tests.test_kernels import call, expect_error, start_kernel
 from tests.wamp_client import Recorder, connect, within
 
@@ -172,7 +172,7 @@ async def test_a_kernel_cannot_kill_others_or_read_their_files(strict_node):
     a, b = await start_kernel(session), await start_kernel(session)
     info = json.loads(value(await run(session, a, "import os, json; open('secret.txt', 'w').write('s3cret'); json.dumps([os.getpid(), os.getcwd()])"))[1:-1])
     pid_a, cwd_a = info
-    spawner = next(p for p in psutil.Process(strict_node.proc.pid).children(recursive=True) if "components.kernel_spawner" in " ".join(p.cmdline()))
+    spawner = processes_under(strict_node.proc.pid, "components.kernel_spawner")[0]
     code = (
         "import os, signal\nblocked = []\n"
         "for pid in ({}, {}, {}):\n"
