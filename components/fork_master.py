@@ -37,6 +37,7 @@ import threading
 import time
 
 from components import sandbox
+from components.free_slots import FreeSlots
 
 PR_SET_PDEATHSIG = 1
 
@@ -307,9 +308,11 @@ def main(argv=None):
 
     ForkedKernelApp.snapshot_modules()
     # Everything alive now is shared with every kernel: keep the children's garbage
-    # collections from walking (and so copying) it.
+    # collections from walking (and so copying) it, and their allocations off its pages.
     gc.collect()
+    slots = FreeSlots().fill()
     gc.freeze()
+    _log("filled {} free pymalloc blocks and {} free malloc chunks".format(slots.blocks, slots.chunks))
     if threading.active_count() != 1:
         _log("WARNING: {} threads exist after preload; forking may be unsafe".format(threading.active_count()))
     master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno())
