@@ -6,7 +6,8 @@ Baselines: a cold ``jupyter_client.KernelManager`` start (until the kernel
 answers ``kernel_info`` with iopub flowing) and a direct ``jupyter_client``
 execute round trip.  cellserver figures: kernel acquisition from the warm
 pool (``cell.kernel.start`` -> first ``execute`` reply) through a real node,
-fork-to-ready of one kernel (the spawner's own code path, in process), and
+fork-to-ready of one kernel (the spawner's own code path, in process; without
+and, as root, with the default sandbox), and
 ``execute("1+1")`` round trip through the router.  Results are printed and
 written to ``bench/results/``.
 """
@@ -241,22 +242,30 @@ def direct_execute_samples(n):
 # -- cellserver ------------------------------------------------------------------------
 
 
-async def fork_to_ready_samples(reactor, n):
-    """Fork one kernel with the spawner's own classes and wait until it is ready."""
+async def fork_to_ready_samples(reactor, n, sandboxed=False):
+    """Fork one kernel with the spawner's own classes and wait until it is ready.
+
+    C{sandboxed}: with the spawner's default sandbox (as root: its own uid, a network
+    namespace, a memory cgroup, rlimits), as a pool refill in a node runs; without it,
+    as the cold-start baseline runs.
+    """
     import zmq
 
     from components.config import SpawnerConfig
     from components.kernel import Kernel
     from components.master_client import start_fork_master
+    from components.sandbox import SandboxPolicy
 
     config = SpawnerConfig()
+    policy = SandboxPolicy(config) if sandboxed else None
     master = start_fork_master(reactor, config.preload, lambda pid, status, oom: None)
     await master.ready
     context = zmq.Context()
     root = tempfile.mkdtemp(prefix="cellbench-")
+    os.chmod(root, 0o711)
     samples = []
     for _ in range(n):
-        kernel = Kernel(reactor, config, master, context, root, root, on_iopub=lambda k, m: None, on_dead=lambda k, r: None)
+        kernel = Kernel(reactor, config, master, context, root, root, on_iopub=lambda k, m: None, on_dead=lambda k, r: None, sandbox=policy)
         t0 = time.perf_counter()
         await kernel.start()
         samples.append(time.perf_counter() - t0)
@@ -488,6 +497,9 @@ def main(argv=None):
         async def go():
             print("cellserver: fork-to-ready x{} ...".format(n_fork), flush=True)
             measured["fork"] = summary(await fork_to_ready_samples(reactor, n_fork))
+            if os.geteuid() == 0:
+                print("cellserver: fork-to-ready x{} with the default sandbox ...".format(n_fork), flush=True)
+                measured["fork_sandboxed"] = summary(await fork_to_ready_samples(reactor, n_fork, sandboxed=True))
             print("cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(n_acq, n_exec), flush=True)
             out = await node_samples(reactor, n_acq, n_exec, n_flood, oneshot_s, n_density)
             measured["acquire"] = summary(out["acquire"])
@@ -513,6 +525,10 @@ def _report(cold, direct, measured, samples):
     rows = [
         ("kernel acquisition from warm pool (start -> first execute reply)", measured["acquire"], "cold KernelManager start", cold),
         ("fork-to-ready of one kernel", measured["fork"], "cold KernelManager start", cold),
+    ]
+    if "fork_sandboxed" in measured:
+        rows.append(("fork-to-ready, default sandbox (own uid, network namespace, memory cgroup)", measured["fork_sandboxed"], "cold KernelManager start (no sandbox)", cold))
+    rows += [
         ("execute('1+1') round trip through the router", measured["rtt"], "direct jupyter_client execute", direct),
         ("output flood: 100000 printed lines, all received in order", measured["flood"], "direct jupyter_client iopub reader", measured["direct_flood"]),
     ]
