@@ -30,7 +30,13 @@ def _descendants(pid):
 
 
 def _wait_gone(pids, seconds):
-    gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], timeout=seconds)
+    processes = []
+    for pid in pids:
+        try:
+            processes.append(psutil.Process(pid))
+        except psutil.NoSuchProcess:
+            pass  # already gone
+    gone, alive = psutil.wait_procs(processes, timeout=seconds)
     return {p.pid for p in alive}
 
 
