@@ -96,6 +96,22 @@ async def test_state_persists_within_a_kernel_and_not_across(node):
 
 
 @pytest_twisted.ensureDeferred
+async def test_each_kernel_draws_its_own_random_numbers_and_has_its_own_environment(node):
+    """Forked from one master, kernels must not share random state (random, numpy's global generator, its cached Gaussian)."""
+    session = await connect(node.url)
+    code = "import os, random, numpy; (random.random(), numpy.random.random(), numpy.random.standard_normal(), os.environ['HOME'] == os.getcwd())"
+    draws = []
+    for _ in range(2):
+        kernel_id = await start_kernel(session)
+        result = await call(session, kernel_id, "execute", code)
+        draws.append(result["outputs"][0]["data"]["text/plain"])
+    first, second = (eval(d) for d in draws)
+    assert first[3] and second[3], "HOME is the kernel's own directory"
+    assert all(a != b for a, b in zip(first[:3], second[:3])), draws
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
 async def test_top_level_await_and_aggressive_reset_work_in_a_forked_kernel(node):
     """Forked kernels run their shell on the main thread and take IPython's module snapshot from the master."""
     session = await connect(node.url)
