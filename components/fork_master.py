@@ -319,7 +319,8 @@ def main(argv=None):
     loaded = preload([m for m in args.preload.split(",") if m])
     from components.kernel_app import ForkedKernelApp
 
-    ForkedKernelApp.snapshot_modules()
+    ForkedKernelApp.warm_up("matplotlib.pyplot" in sys.modules)
+    ForkedKernelApp.snapshot_modules()  # after anything that may import
     # Everything alive now is shared with every kernel: keep the children's garbage
     # collections from walking (and so copying) it, and their allocations off its pages.
     gc.collect()

