@@ -39,6 +39,7 @@ from components import sandbox
 from components.free_slots import FreeSlots
 
 PR_SET_PDEATHSIG = 1
+M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
 def die_with_parent(signum=signal.SIGKILL):
@@ -235,6 +236,7 @@ class ForkMaster:
             os.chdir(request["cwd"])
             _replace_environ(request["env"])
             _reseed()
+            _one_malloc_arena()
             sys.argv = ["cellserver-kernel"]
             from components.kernel_app import ForkedKernelApp, config_for
             from components.kernel_streams import KernelOutStream
@@ -293,6 +295,16 @@ def _reseed():
 
         key = numpy.frombuffer(os.urandom(624 * 4), dtype=numpy.uint32)
         numpy_random.set_state(("MT19937", key, 624))
+
+
+def _one_malloc_arena():
+    """Have every thread the kernel starts allocate from glibc's main arena.
+
+    ipykernel and ZMQ start seven threads; each would get an arena of its own
+    (measured: 0.15 MB of a kernel's 15.3).  Allocation mostly happens under the
+    GIL anyway, so the lock the threads now share is hardly contended.
+    """
+    sandbox.LIBC.mallopt(M_ARENA_MAX, 1)
 
 
 def _replace_environ(env):
