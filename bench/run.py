@@ -309,13 +309,14 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
                 await task.deferLater(reactor, 0.05, lambda: None)
 
         acquire = []
-        for _ in range(n_acquire):
+        for _ in range(n_acquire + 3):  # the first 3 are the node's warm-up, not counted (as for the execute round trip)
             await pool_full()
             t0 = time.perf_counter()
             kernel = await session.call("cell.kernel.start")
             await session.call("cell.kernel.{}.execute".format(kernel["kernel_id"]), "1+1")
             acquire.append(time.perf_counter() - t0)
             await session.call("cell.kernel.{}.shutdown".format(kernel["kernel_id"]))
+        del acquire[:3]
         await pool_full()
         kernel = await session.call("cell.kernel.start")
         uri = "cell.kernel.{}.execute".format(kernel["kernel_id"])
