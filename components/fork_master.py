@@ -290,13 +290,12 @@ def _close_fds_from(lowest):
 def _reseed():
     """Forked children share the master's random state: give each its own.
 
-    numpy's global generator gets a whole Mersenne Twister state from the OS
-    (624 words): the same entropy as ``numpy.random.seed()``'s, without the
-    Python-level seeding machinery it runs (0.17 MB of copied pages per kernel).
+    The ``random`` module reseeds itself in every forked child (its own
+    ``os.register_at_fork`` hook), so only numpy's global generator is left.
+    It gets a whole Mersenne Twister state from the OS (624 words): the same
+    entropy as ``numpy.random.seed()``'s, without the Python-level seeding
+    machinery it runs (0.17 MB of copied pages per kernel).
     """
-    import random
-
-    random.seed()
     numpy_random = sys.modules.get("numpy.random")
     if numpy_random is not None:
         import numpy

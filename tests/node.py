@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
 
@@ -19,8 +21,6 @@ def processes_under(pid, marker):
     Processes that exit (or sit as zombies, e.g. a kernel just shut down and not
     yet reaped) while the tree is walked are left out rather than raising.
     """
-    import psutil
-
     found = []
     for process in psutil.Process(pid).children(recursive=True):
         try:
