@@ -59,6 +59,12 @@ class SpawnerConfig:
     #: kernels run as uids base .. base+count-1 (one per live kernel) when the spawner is root
     sandbox_uid_base: int = 100000
     sandbox_uid_count: int = 4096
+    #: each kernel in its own mount namespace: system read-only, private /tmp, node state absent, own /proc
+    sandbox_filesystem: bool = True
+    #: each kernel behind a seccomp filter refusing what no notebook needs (ptrace, mount, namespaces, bpf, ...)
+    sandbox_seccomp: bool = True
+    #: more directories kernels must not see (the node directory and the spawner's own roots are always hidden)
+    hidden_paths: tuple = ()
     #: per-kernel memory (a memory cgroup where the host has one); 0 = none
     memory_limit_mb: int = 1024
     #: per-process rlimits; 0 = none
@@ -134,7 +140,8 @@ def from_mapping(cls, mapping, ignore=()):
     unknown = sorted(set(values) - names)
     if unknown:
         raise ConfigError("unknown {} setting(s): {}; known: {}".format(cls.__name__, ", ".join(unknown), ", ".join(sorted(names))))
-    if "preload" in values and isinstance(values["preload"], (list, str)):
-        preload = values["preload"]
-        values["preload"] = tuple(preload.split(",") if isinstance(preload, str) else preload)
+    for name in ("preload", "hidden_paths"):
+        if name in values and isinstance(values[name], (list, str)):
+            listed = values[name]
+            values[name] = tuple(listed.split(",") if isinstance(listed, str) else listed)
     return cls(**values)

@@ -9,7 +9,8 @@ fresh random state, and dies with the master (``PR_SET_PDEATHSIG``).
 Protocol: one JSON object per line.  Requests on stdin::
 
     {"op": "spawn", "ref": str, "connection_file": str, "cwd": str,
-     "env": {str: str}, "log_file": str, "sandbox": {...}}   # see components.sandbox
+     "env": {str: str}, "log_file": str, "sandbox": {...},   # see components.sandbox
+     "max_output_bytes": int}                        # per request and stream, in the kernel
     {"op": "signal", "pid": int, "signum": int}      # to the kernel's process group
                                                      # (SIGKILL: and to everything in its cgroup)
 
@@ -129,8 +130,9 @@ def _log(text):
 class ForkMaster:
     """Serves spawn and signal requests; reaps children and reports exits."""
 
-    def __init__(self, stdin_fd, stdout_fd):
+    def __init__(self, stdin_fd, stdout_fd, syscall_filter=None):
         self._in = stdin_fd
+        self._syscall_filter = syscall_filter
         self._out = stdout_fd
         self._buffer = b""
         self._children = {}  # pid -> cgroup path or None
@@ -235,7 +237,7 @@ class ForkMaster:
             spec = request.get("sandbox") or {"limits": {}}
             if spec.get("nice"):
                 os.nice(spec["nice"])  # a pool kernel; the spawner (root) restores it on hand-out
-            sandbox.enter(spec)
+            sandbox.enter(spec, self._syscall_filter)
             # After the uid change, which clears it.
             die_with_parent(signal.SIGKILL)
             if os.getppid() != master_pid:
@@ -249,7 +251,7 @@ class ForkMaster:
             from components.kernel_app import ForkedKernelApp, config_for
             from components.kernel_streams import KernelOutStream
 
-            KernelOutStream.backpressure_chars = request.get("output_buffer_bytes", 65536)
+            KernelOutStream.output_cap_chars = request.get("max_output_bytes") or 0
             app = ForkedKernelApp.instance(config=config_for(request["connection_file"], "matplotlib.pyplot" in sys.modules))
             app.initialize([])
             app.start()
@@ -336,9 +338,12 @@ def main(argv=None):
     die_with_parent(signal.SIGTERM)
     started = time.monotonic()
     loaded = preload([m for m in args.preload.split(",") if m])
+    from components import syscall_filter
     from components.kernel_app import ForkedKernelApp
 
+    ForkedKernelApp.forget_outputs()
     ForkedKernelApp.warm_up("matplotlib.pyplot" in sys.modules)
+    kernel_filter = syscall_filter.build()  # each child loads it (components.sandbox.enter)
     ForkedKernelApp.snapshot_modules()  # after anything that may import
     # Everything alive now is shared with every kernel: keep the children's garbage
     # collections from walking (and so copying) it, and their allocations off its pages.
@@ -348,7 +353,7 @@ def main(argv=None):
     _log("filled {} free pymalloc blocks and {} free malloc chunks".format(slots.blocks, slots.chunks))
     if threading.active_count() != 1:
         _log("WARNING: {} threads exist after preload; forking may be unsafe".format(threading.active_count()))
-    master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno())
+    master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno(), kernel_filter)
     master.send({"op": "ready", "pid": os.getpid(), "preload_s": time.monotonic() - started, "preloaded": loaded})
     master.serve()
 

@@ -29,6 +29,7 @@ from components import errors
 from components.files import KernelFiles, changed_files
 from components.kernel_channels import KernelChannels
 from components.outputs import OUTPUT_MSG_TYPES, OutputCollector, to_output
+from components.sandbox import kernel_path
 
 
 #: How often a starting kernel is asked kernel_info until iopub shows the answer.
@@ -153,7 +154,7 @@ class Kernel:
         os.makedirs(os.path.join(self._runtime_dir, "tmp"), mode=0o700)
         spec = {"limits": {}}
         if self._sandbox is not None:
-            spec = self._sandbox.allocate("{}-{}".format(self.kernel_id, self._generation), uid=self._uid)
+            spec = self._sandbox.allocate("{}-{}".format(self.kernel_id, self._generation), uid=self._uid, keep=(self.cwd, self._runtime_dir))
             if spec is None:
                 self.state = "starting"
                 self._ready = defer.Deferred()
@@ -179,7 +180,7 @@ class Kernel:
             if spec.get("uid") is not None:
                 os.chown(connection_file, spec["uid"], spec["gid"])
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PATH": kernel_path(),
             "HOME": self.cwd,
             "LANG": "C.UTF-8",
             "TMPDIR": os.path.join(self._runtime_dir, "tmp"),
@@ -194,7 +195,7 @@ class Kernel:
         self._warmup = None
         self._ready = defer.Deferred()
         self._start_timer("start", self._config.start_timeout_s, self._start_timed_out)
-        d = self._master.spawn(connection_file, self.cwd, env, os.path.join(self._runtime_dir, "kernel.log"), spec)
+        d = self._master.spawn(connection_file, self.cwd, env, os.path.join(self._runtime_dir, "kernel.log"), spec, self._config.max_output_bytes)
         d.addCallback(self._spawned, connection)
         d.addErrback(self._fail_start)
         return self._ready

@@ -27,7 +27,11 @@ import types
 from IPython.core.shellapp import InteractiveShellApp
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
+from ipykernel.zmqshell import ZMQInteractiveShell
+from traitlets import Type
 from traitlets.config import Config
+
+from components.output_history import WithoutOutputTee, forget_outputs
 
 
 class MainThreadShell:
@@ -80,8 +84,14 @@ def _without_modules(module_name):
         module.sys = sys
 
 
+class ForkedShell(WithoutOutputTee, ZMQInteractiveShell):
+    """ipykernel's shell, minus IPython's copy of every output (L{components.output_history})."""
+
+
 class ForkedKernel(IPythonKernel):
     """An IPythonKernel without subshells or a debugger's module list: see the module docstring."""
+
+    shell_class = Type(ForkedShell)
 
     def __init__(self, **kwargs):
         with _without_modules(IPythonKernel.__module__):
@@ -102,6 +112,11 @@ class ForkedKernelApp(IPKernelApp):
     def snapshot_modules(cls):
         """In the fork master, once every preload is imported."""
         cls.preloaded_modules = frozenset(sys.modules)
+
+    @classmethod
+    def forget_outputs(cls):
+        """In the fork master: no kernel keeps its outputs (L{components.output_history})."""
+        forget_outputs()
 
     @classmethod
     def warm_up(cls, matplotlib_inline, times=10):

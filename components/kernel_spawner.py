@@ -19,6 +19,7 @@ on another host::
 """
 
 import argparse
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -37,6 +38,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from components import arguments, errors, uris
+from components.backend_auth import cryptosign_authentication
 from components.config import ConfigError, SpawnerConfig, from_mapping
 from components.fork_master import die_with_parent
 from components.iopub_listeners import IopubListeners
@@ -75,7 +77,7 @@ class KernelSpawner:
         self.master = None
         self.oneshot = None
         self.zmq_context = None
-        self.sandbox = SandboxPolicy(config)
+        self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root))
         for warning in self.sandbox.warnings:
             self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
         self.pool = KernelPool(reactor, config.pool_size, self._make_kernel, self._room, prepare=prepare_kernel, refill_delay_s=config.pool_refill_delay_s)
@@ -89,7 +91,7 @@ class KernelSpawner:
         self.zmq_context = zmq.Context()
         self.pool.refill()
         if self.config.oneshot_children:
-            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox.status()["network_isolated"])
+            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox)
             yield self.oneshot.ready
             self.log.info("one-shot template ready")
 
@@ -508,6 +510,7 @@ def parse_args(argv=None):
     parser.add_argument("--die-with-parent", action="store_true", help="exit when the parent process (the Crossbar node) dies")
     parser.add_argument("--authid", help="WAMP-CRA principal (role spawner) when joining over TCP; default: the spawner id")
     parser.add_argument("--secret-env", help="environment variable holding the WAMP-CRA secret (enables WAMP-CRA)")
+    parser.add_argument("--node-dir", help="with --router unix:PATH, where the node key is (default: the socket's directory)")
     parser.add_argument("--loglevel", default="info")
     args = parser.parse_args(argv)
     try:
@@ -527,11 +530,18 @@ def main(argv=None):
     txaio.use_twisted()
     txaio.start_logging(level=args.loglevel, out=sys.stdout)
 
+    authentication = None
+    if args.secret_env:
+        authentication = {"wampcra": {"authid": args.authid or config.spawner_id, "secret": os.environ[args.secret_env]}}
+    elif args.router.startswith("unix:"):
+        # The node's own socket admits only holders of the node key (components.backend_auth),
+        # and its directory is one kernels must not see.
+        node_dir = args.node_dir or os.path.dirname(os.path.abspath(args.router[len("unix:"):]))
+        authentication = cryptosign_authentication(node_dir, "spawner_" + config.spawner_id)
+        config = dataclasses.replace(config, hidden_paths=config.hidden_paths + (node_dir,))
+
     def run(reactor):
         service = SpawnerService(reactor, config)
-        authentication = None
-        if args.secret_env:
-            authentication = {"wampcra": {"authid": args.authid or config.spawner_id, "secret": os.environ[args.secret_env]}}
         component = Component(transports=[transport_for(args.router)], realm=config.realm, authentication=authentication)
         component.on("join", service.on_join)
         component.on("leave", service.on_leave)

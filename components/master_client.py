@@ -40,15 +40,18 @@ class ForkMasterProtocol(JsonLinesProcess):
         elif op == "exited":
             self._on_exit(event["pid"], event["status"], event.get("oom", False))
 
-    def spawn(self, connection_file, cwd, env, log_file, sandbox=None):
-        """Fork one kernel in C{sandbox} (see L{components.sandbox}); the Deferred fires with its pid."""
+    def spawn(self, connection_file, cwd, env, log_file, sandbox=None, max_output_bytes=0):
+        """Fork one kernel in C{sandbox} (see L{components.sandbox}); the Deferred fires with its pid.
+
+        C{max_output_bytes}: the output cap the kernel applies to itself (L{components.kernel_streams}).
+        """
         if not self.running:
             return defer.fail(MasterDied("the fork master is not running"))
         self._next_ref += 1
         ref = str(self._next_ref)
         d = defer.Deferred()
         self._pending[ref] = d
-        self.send({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file, "sandbox": sandbox})
+        self.send({"op": "spawn", "ref": ref, "connection_file": connection_file, "cwd": cwd, "env": env, "log_file": log_file, "sandbox": sandbox, "max_output_bytes": max_output_bytes})
         return d
 
     def signal(self, pid, signum):

@@ -35,8 +35,12 @@ import sys
 import tempfile
 import time
 
-from components import huge_pages, sandbox
+from components import huge_pages, sandbox, syscall_filter
 from components.fork_master import _close_fds_from, _reseed, die_with_parent, preload
+from components.output_history import WithoutOutputTee, forget_outputs
+
+#: the children's PATH: this environment's bin first (see components.sandbox.kernel_path)
+KERNEL_PATH = sandbox.kernel_path()
 
 
 class OutputStream:
@@ -92,7 +96,7 @@ def build_shell():
         def finish_displayhook(self):
             pass
 
-    class Shell(InteractiveShell):
+    class Shell(WithoutOutputTee, InteractiveShell):
         error = None
 
         def enable_gui(self, gui=None):
@@ -102,6 +106,7 @@ def build_shell():
             self.error = {"output_type": "error", "ename": etype.__name__, "evalue": str(evalue), "traceback": stb}
             self.display_pub.emit(self.error)
 
+    forget_outputs()
     shell = Shell.instance(display_pub_class=Publisher, displayhook_class=Hook, colors="Linux", history_length=0)
     shell.history_manager.enabled = False
     if "matplotlib.pyplot" in sys.modules:
@@ -109,11 +114,27 @@ def build_shell():
     return shell
 
 
+#: output a child may emit past the cap, so that the spawner sees the cap passed and says so
+OUTPUT_SLACK_BYTES = 65536
+
+
 def execute(shell, request, out):
-    """Run one request in C{shell}, writing JSON lines (outputs, then the reply) to C{out}."""
+    """Run one request in C{shell}, writing JSON lines (outputs, then the reply) to C{out}.
+
+    Past C{request["max_output_bytes"]} (and a little more, so that the
+    spawner notices and adds its notice) outputs are dropped here, in the
+    child: a flood costs the child nothing but CPU time.
+    """
+    cap = request.get("max_output_bytes") or 0
+    budget = [cap + OUTPUT_SLACK_BYTES if cap else None]
 
     def emit(output):
-        out.write(json.dumps({"output": output}, default=repr) + "\n")
+        line = json.dumps({"output": output}, default=repr)
+        if budget[0] is not None:
+            if budget[0] <= 0:
+                return
+            budget[0] -= len(line)
+        out.write(line + "\n")
 
     shell.error = None
     shell.display_pub.emit = emit
@@ -158,7 +179,7 @@ def warm_up(shell):
     shell.error = None
 
 
-def run_child(shell, request, out_fd, spec, workdir):
+def run_child(shell, request, out_fd, spec, workdir, syscall_filter=None):
     """In the forked child: sandbox, run, stream outputs, exit."""
     code = 1
     try:
@@ -172,11 +193,11 @@ def run_child(shell, request, out_fd, spec, workdir):
         os.dup2(out_fd, 3)
         _close_fds_from(4)
         gc.disable()
-        sandbox.enter(spec)
+        sandbox.enter(spec, syscall_filter)
         die_with_parent(signal.SIGKILL)
         os.chdir(workdir)
         os.environ.clear()
-        os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
+        os.environ.update({"PATH": KERNEL_PATH, "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "MPLBACKEND": "module://matplotlib_inline.backend_inline"})
         _reseed()
         out = os.fdopen(3, "w", buffering=1)
         execute(shell, request, out)
@@ -191,8 +212,10 @@ def run_child(shell, request, out_fd, spec, workdir):
 class Template:
     """Forks one child per request and relays what it says; enforces timeouts."""
 
-    def __init__(self, shell, uids, limits, root, max_children):
+    def __init__(self, shell, uids, limits, root, max_children, child_sandbox=None, syscall_filter=None):
         self.shell = shell
+        self._child_sandbox = child_sandbox or {}
+        self._syscall_filter = syscall_filter
         self._free_uids = list(uids)
         self._limits = limits
         self._root = root
@@ -260,7 +283,12 @@ class Template:
             request = self._queue.pop(0)
             uid = self._free_uids.pop()
             workdir = tempfile.mkdtemp(dir=self._root)
-            spec = {"uid": uid if os.geteuid() == 0 else None, "gid": uid, "netns": False, "limits": dict(self._limits, cpu_s=int(request["timeout"]) + 1), "cgroup": None}
+            spec = {"uid": uid if os.geteuid() == 0 else None, "gid": uid, "netns": False, "limits": dict(self._limits, cpu_s=int(request["timeout"]) + 1), "cgroup": None,
+                    "seccomp": bool(self._child_sandbox.get("seccomp"))}
+            view = self._child_sandbox.get("filesystem")
+            if view:
+                # Its own directory only: the other runs' directories (under root) are hidden.
+                spec["filesystem"] = dict(view, keep=[workdir], hide=list(view.get("hide", ())) + [self._root])
             if spec["uid"] is not None:
                 os.chown(workdir, uid, uid)
             else:
@@ -269,10 +297,13 @@ class Template:
             pid = os.fork()
             if pid == 0:
                 os.close(r)
-                run_child(self.shell, request, w, spec, workdir)
+                run_child(self.shell, request, w, spec, workdir, self._syscall_filter)
             os.close(w)
             os.set_blocking(r, False)
-            state = {"id": request["id"], "pid": pid, "fd": r, "buf": b"", "outputs": [], "reply": None, "uid": uid, "workdir": workdir,
+            # What the template keeps of a child's output is bounded whatever the child writes
+            # (it is hostile: it may write to the pipe directly, without newlines).
+            keep = (request.get("max_output_bytes") or 0) * 2 + (1 << 20)
+            state = {"id": request["id"], "pid": pid, "fd": r, "buf": b"", "outputs": [], "reply": None, "uid": uid, "workdir": workdir, "room": keep,
                      "deadline": time.monotonic() + request["timeout"], "timed_out": False, "exited": False, "eof": False}
             self._children[pid] = state
             self._selector.register(r, selectors.EVENT_READ, state)
@@ -291,12 +322,23 @@ class Template:
         state["buf"] += chunk
         while b"\n" in state["buf"]:
             line, state["buf"] = state["buf"].split(b"\n", 1)
-            message = json.loads(line)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not the child's JSON: written by the user's code to the pipe itself
+            if not isinstance(message, dict):
+                continue
             if "output" in message:
-                state["outputs"].append(message["output"])
-                self.send({"op": "output", "id": state["id"], "output": message["output"]})
+                state["room"] -= len(line)
+                if state["room"] >= 0:
+                    state["outputs"].append(message["output"])
+                    self.send({"op": "output", "id": state["id"], "output": message["output"]})
             elif "reply" in message:
                 state["reply"] = message["reply"]
+        if len(state["buf"]) > state["room"] + (1 << 20):
+            state["buf"] = b""
+            state["timed_out"] = True  # a line that never ends: stop the child as if its time were up
+            _kill_group(state["pid"])
 
     def _reap(self):
         while self._children:
@@ -352,11 +394,14 @@ def main(argv=None):
     parser.add_argument("--limits", default="{}", help="JSON rlimits, as in the spawner config (limit_* without the prefix)")
     parser.add_argument("--isolate-network", action="store_true", help="run in a network namespace with loopback only")
     parser.add_argument("--max-children", type=int, default=32)
+    parser.add_argument("--sandbox", default="{}", help='JSON: {"filesystem": {"hide": [...], "scratch_mb": N} or null, "seccomp": bool}')
     args = parser.parse_args(argv)
     die_with_parent(signal.SIGTERM)
     if args.isolate_network:
         sandbox._unshare_network()
     preload([m for m in args.preload.split(",") if m])
+    child_sandbox = json.loads(args.sandbox)
+    children_filter = syscall_filter.build() if child_sandbox.get("seccomp") else None
     shell = build_shell()
     warm_up(shell)  # pay first-run costs once, not in every child
     # Children are short-lived: keep the collector off the shared heap, or its
@@ -371,7 +416,7 @@ def main(argv=None):
         uids = range(os.getuid(), os.getuid() + args.max_children)
     root = tempfile.mkdtemp(prefix="cell-oneshot-")
     os.chmod(root, 0o711)
-    template = Template(shell, uids, json.loads(args.limits), root, args.max_children)
+    template = Template(shell, uids, json.loads(args.limits), root, args.max_children, child_sandbox, children_filter)
     template.send({"op": "ready", "pid": os.getpid()})
     try:
         template.serve()

@@ -78,7 +78,7 @@ class OneShotTemplate(JsonLinesProcess):
 
         run.deferred = defer.Deferred(canceller=cancel)
         self._runs[run_id] = run
-        self.send({"op": "run", "id": run_id, "code": code, "timeout": timeout, "user_expressions": user_expressions or {}, "stop_on_error": stop_on_error})
+        self.send({"op": "run", "id": run_id, "code": code, "timeout": timeout, "user_expressions": user_expressions or {}, "stop_on_error": stop_on_error, "max_output_bytes": max_output_bytes})
         return run.deferred
 
     def processEnded(self, reason):
@@ -95,15 +95,16 @@ class OneShotTemplate(JsonLinesProcess):
             self.transport.closeStdin()
 
 
-def start_oneshot_template(reactor, config, isolate_network):
-    """Start the template for C{config} (a L{SpawnerConfig}); wait on C{.ready}."""
+def start_oneshot_template(reactor, config, policy):
+    """Start the template for C{config} (a L{SpawnerConfig}) with the children's sandbox of C{policy}; wait on C{.ready}."""
     proto = OneShotTemplate()
     limits = {name: getattr(config, "limit_" + name) for name in ("address_space_mb", "processes", "file_size_mb", "open_files")}
     args = [sys.executable, "-m", "components.oneshot", "--preload", ",".join(config.preload), "--limits", json.dumps(limits),
             "--max-children", str(config.oneshot_children)]
     if os.geteuid() == 0:
         args += ["--uids", "{}:{}".format(config.sandbox_uid_base + config.sandbox_uid_count, config.oneshot_children)]
-    if isolate_network:
+    if policy.status()["network_isolated"]:
         args.append("--isolate-network")
+    args += ["--sandbox", json.dumps({"filesystem": policy.filesystem_view([]) if policy.filesystem else None, "seccomp": policy.seccomp})]
     reactor.spawnProcess(proto, sys.executable, args, env=dict(os.environ), childFDs={0: "w", 1: "r", 2: "r"})
     return proto

@@ -13,10 +13,10 @@ import sqlite3
 import string
 import time
 
-from autobahn.twisted.wamp import ApplicationSession
 from twisted.internet import defer
 
 from components import arguments, errors, uris
+from components.backend_auth import BackendSession
 from components.config import from_mapping
 
 ID_ALPHABET = string.ascii_lowercase + string.digits
@@ -45,7 +45,13 @@ class PermalinkStore:
 
 class SqlitePermalinkStore(PermalinkStore):
     def __init__(self, path):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # Other users' code: the directory and every file SQLite makes in it (it gives its -wal
+        # and -shm files the database's mode) belong to the node's user alone.
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS permalinks (id TEXT PRIMARY KEY, code TEXT NOT NULL, language TEXT NOT NULL, created REAL NOT NULL)")
@@ -76,8 +82,10 @@ def _get_signature(id):
     pass
 
 
-class PermalinkService(ApplicationSession):
+class PermalinkService(BackendSession):
     """Serves cell.permalink.save(code, language="python") -> {id, url} and cell.permalink.get(id) -> {code, language}."""
+
+    backend_authid = "permalinks"
 
     @defer.inlineCallbacks
     def onJoin(self, details):

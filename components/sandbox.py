@@ -4,12 +4,15 @@ Two halves, one idea:
 
 - L{SandboxPolicy} (in the spawner) decides a kernel's cage: a uid/gid of its
   own from a configured range (never shared by two live kernels), a network
-  namespace with no route out, resource limits, a memory cgroup where the host
-  has one.  Where the spawner is not root it degrades loudly: same uid, host
-  network, limits only.
+  namespace with no route out, its own view of the file system, a syscall
+  filter, resource limits, a memory cgroup where the host has one.  Where the
+  spawner is not root, or the host lacks a feature (L{probe}), it degrades
+  loudly: the spawner logs it and ``cell.status`` reports the level.
 - L{enter} (in the forked child, before any kernel code runs) applies it:
-  new network namespace with only loopback, memory cgroup, rlimits, then the
-  irreversible drop to the kernel's uid and gid.
+  new network namespace with only loopback, memory cgroup, own mount
+  namespace (L{components.filesystem_view}), rlimits, the irreversible drop to
+  the kernel's uid and gid, and last the seccomp filter
+  (L{components.syscall_filter}).
 
 The kernel's ZMQ channels use the ``ipc`` transport (unix sockets in a
 directory the kernel owns), so a kernel needs no network at all.
@@ -22,10 +25,12 @@ import resource
 import socket
 import stat
 import struct
+import sys
 
-#: the C library, loaded once at import (in a fork master, before it forks): a child
-#: that loaded its own would copy the pages that loading touches (0.15 MB per kernel)
-LIBC = ctypes.CDLL(None, use_errno=True)
+from components import filesystem_view
+from components import syscall_filter as syscall_filters
+from components.libc import LIBC
+
 
 CLONE_NEWNET = 0x40000000
 CGROUP_MEMORY_ROOT = "/sys/fs/cgroup/memory"
@@ -43,12 +48,17 @@ class SandboxPolicy:
     """Builds each kernel's sandbox spec and hands out uids.
 
     @param config: the L{SpawnerConfig}.
+    @param hidden: directories kernels must not see (the node directory, the
+        spawner's roots of working and runtime directories).
+    @param features: what this host allows (L{probe}); probed when not given.
     """
 
-    def __init__(self, config, log=None, is_root=None):
+    def __init__(self, config, log=None, is_root=None, hidden=(), features=None):
         self.config = config
         self.is_root = (os.geteuid() == 0) if is_root is None else is_root
         self.full = self.is_root
+        self.hidden = tuple(hidden) + tuple(config.hidden_paths)
+        self.features = features if features is not None else probe()
         self._free_uids = list(range(config.sandbox_uid_base, config.sandbox_uid_base + config.sandbox_uid_count))
         self._free_uids.reverse()
         self.cgroup_root = None
@@ -70,9 +80,18 @@ class SandboxPolicy:
             )
         if not self.is_root:
             self.warnings.append(
-                "the spawner is not root: kernels run as the spawner's own user, share its network and have no memory "
-                "cgroup; only rlimits apply. Run the spawner as root for the full sandbox (docs/security.md)."
+                "the spawner is not root: kernels run as the spawner's own user, share its network, see its files and "
+                "have no memory cgroup; only rlimits and the syscall filter apply. Run the spawner as root for the full "
+                "sandbox (docs/security.md)."
             )
+        self.filesystem = self.is_root and config.sandbox_filesystem and self.features.get("filesystem") is True
+        self.seccomp = config.sandbox_seccomp and self.features.get("seccomp") is True
+        if self.is_root and config.sandbox_filesystem and not self.filesystem:
+            self.full = False
+            self.warnings.append("kernels share the host's view of the file system: {}".format(self.features.get("filesystem")))
+        if config.sandbox_seccomp and not self.seccomp:
+            self.full = False
+            self.warnings.append("kernels run without a syscall filter: {}".format(self.features.get("seccomp")))
         elif self.cgroup_root is None and config.memory_limit_mb:
             self.warnings.append("no writable memory cgroup (cgroup v1 at {}); memory is bounded by RLIMIT_AS only".format(CGROUP_MEMORY_ROOT))
 
@@ -83,17 +102,22 @@ class SandboxPolicy:
             "separate_uids": self.is_root,
             "network_isolated": self.is_root and not self.config.allow_network,
             "memory_cgroup": self.cgroup_root is not None,
+            "own_filesystem_view": self.filesystem,
+            "syscall_filter": self.seccomp,
         }
 
-    def allocate(self, kernel_name, uid=None):
+    def allocate(self, kernel_name, uid=None, keep=()):
         """A spec for one kernel process (see L{enter}); C{uid}: keep this kernel's uid (restarts).
 
+        C{keep}: the kernel's own directories, the only ones of the spawner's it sees.
         L{release} the uid when the kernel is dead and its last process is gone.
         """
         limits = {name: getattr(self.config, "limit_" + name) for name in RLIMITS}
         if not self.is_root:
             limits.pop("processes")  # per-uid: would count the spawner's own processes
-        spec = {"uid": None, "gid": None, "netns": False, "limits": limits, "cgroup": None, "memory_limit_mb": self.config.memory_limit_mb}
+        spec = {"uid": None, "gid": None, "netns": False, "limits": limits, "cgroup": None, "memory_limit_mb": self.config.memory_limit_mb, "seccomp": self.seccomp}
+        if self.filesystem:
+            spec["filesystem"] = self.filesystem_view(keep)
         if self.is_root:
             if uid is None and not self._free_uids:
                 return None
@@ -103,6 +127,10 @@ class SandboxPolicy:
             if self.cgroup_root is not None:
                 spec["cgroup"] = os.path.join(self.cgroup_root, kernel_name)
         return spec
+
+    def filesystem_view(self, keep):
+        """The C{filesystem} part of a spec: see L{components.filesystem_view.enter}."""
+        return {"keep": list(keep), "hide": list(self.hidden), "scratch_mb": self.config.disk_limit_mb or 256}
 
     def release(self, uid):
         if uid is not None:
@@ -139,12 +167,36 @@ def _world_readable(path):
     return bool(os.stat(path).st_mode & stat.S_IROTH)
 
 
-def enter(spec):
-    """In the forked child: apply C{spec}.  Raises if any step fails (the child then exits)."""
+def kernel_path(python_bin=None):
+    """The ``PATH`` of a kernel: its own environment's ``bin`` first, then the system's.
+
+    Only directories any user can enter and list are kept (a kernel runs as
+    another uid): a missing program then gets the shell's or IPython's usual
+    "not found" instead of ``PermissionError``, and ``python3``, ``pip`` and
+    the like are the kernel's own, not the system's.
+    """
+    first = python_bin or os.path.dirname(os.path.abspath(sys.executable))
+    candidates = [first, "/usr/local/bin", "/usr/bin", "/bin"]
+    kept = []
+    for directory in candidates:
+        if directory not in kept and os.path.isdir(directory) and _world_readable(directory):
+            kept.append(directory)
+    return os.pathsep.join(kept)
+
+
+def enter(spec, syscall_filter=None):
+    """In the forked child: apply C{spec}.  Raises if any step fails (the child then exits).
+
+    C{syscall_filter}: the filter the master built (L{components.syscall_filter.build}),
+    loaded last when C{spec["seccomp"]}.
+    """
     if spec.get("netns"):
         _unshare_network()
     if spec.get("cgroup"):
         _join_memory_cgroup(spec["cgroup"], spec["memory_limit_mb"])
+    view = spec.get("filesystem")
+    if view:
+        filesystem_view.enter(view["keep"], view["hide"], view["scratch_mb"])
     for name, value in spec["limits"].items():
         if value:
             amount = int(value * 1024 * 1024) if name.endswith("_mb") else int(value)
@@ -158,6 +210,50 @@ def enter(spec):
         os.setuid(spec["uid"])
         if os.getuid() != spec["uid"] or os.geteuid() != spec["uid"]:
             raise RuntimeError("could not drop privileges")
+    if spec.get("seccomp"):
+        if syscall_filter is None:
+            raise RuntimeError("the spec asks for a syscall filter and none was built")
+        syscall_filters.load(syscall_filter)
+
+
+def probe():
+    """What this host lets a kernel sandbox do: {feature: True or why not}.
+
+    Tried in a throwaway child process (``python -m components.sandbox
+    --probe``), so that nothing here changes the caller.
+    """
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run([sys.executable, "-m", "components.sandbox", "--probe"], capture_output=True, timeout=30, check=False)
+        return json.loads(out.stdout.decode() or "{}") or {"filesystem": "the probe failed", "seccomp": "the probe failed"}
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return {"filesystem": "the probe failed: {}".format(exc), "seccomp": "the probe failed: {}".format(exc)}
+
+
+def _probe_here():
+    import json
+
+    found = {}
+    if os.geteuid() != 0:
+        found["filesystem"] = "needs root"
+    else:
+        try:
+            filesystem_view.enter([], [], 1)
+            found["filesystem"] = True
+        except OSError as exc:
+            found["filesystem"] = "a private mount namespace failed ({})".format(exc)
+    try:
+        built = syscall_filters.build()
+        if built is None:
+            found["seccomp"] = "libseccomp is not installed"
+        else:
+            syscall_filters.load(built)
+            found["seccomp"] = True
+    except OSError as exc:
+        found["seccomp"] = "loading a seccomp filter failed ({})".format(exc)
+    sys.stdout.write(json.dumps(found))
 
 
 def _unshare_network():
@@ -225,3 +321,8 @@ def try_remove_cgroup(path):
     except OSError:
         return False
     return True
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--probe"]:
+        _probe_here()

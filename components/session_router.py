@@ -10,20 +10,22 @@ router) carries them to the spawner.
 
 import os
 
-from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 from twisted.internet import defer
 
 from components import arguments, errors, uris
+from components.backend_auth import BackendSession
 from components.config import RouterConfig, from_mapping
 from components.kernel import dead_event
 from components.placement import Placement
 from components.quotas import RateLimiter
 
 
-class SessionRouter(ApplicationSession):
+class SessionRouter(BackendSession):
     """See the module docstring.  Settings come from the component's ``extra``."""
+
+    backend_authid = "session_router"
 
     @defer.inlineCallbacks
     def onJoin(self, details):
@@ -257,9 +259,13 @@ def main(argv=None):
     parser.add_argument("--router", default="unix:.crossbar/backend.sock", help="ws://HOST:PORT/ws, rs://HOST:PORT or unix:PATH (a trusted backend transport)")
     parser.add_argument("--realm", default="cell")
     parser.add_argument("--extra", default="{}", help="JSON object: the component's settings (see docs/config.md)")
+    parser.add_argument("--node-dir", help="where the node key is (default: the directory of a unix:PATH socket, else the working directory)")
     args = parser.parse_args(argv)
     txaio.use_twisted()
-    component = Component(transports=[transport_for(args.router)], realm=args.realm, session_factory=SessionRouter, extra=json.loads(args.extra))
+    extra = json.loads(args.extra)
+    if args.node_dir or args.router.startswith("unix:"):
+        extra["cbdir"] = os.path.abspath(args.node_dir or os.path.dirname(os.path.abspath(args.router[len("unix:"):])))
+    component = Component(transports=[transport_for(args.router)], realm=args.realm, session_factory=SessionRouter, extra=extra)
     run([component], log_level="info")
 
 

@@ -23,7 +23,7 @@ class FakeMaster:
         self.signals = []
         self._next = 1000
 
-    def spawn(self, connection_file, cwd, env, log_file, sandbox=None):
+    def spawn(self, connection_file, cwd, env, log_file, sandbox=None, max_output_bytes=0):
         self._next += 1
         self.spawned.append(self._next)
         return defer.succeed(self._next)
