@@ -74,7 +74,8 @@ class Node:
 
     def start(self, timeout=90, ready=("spawner local joined", "session router ready")):
         self._log_offset = len(self.log()) if os.path.exists(self.log_path) else 0
-        self._log = open(self.log_path, "ab")
+        # The node's log is the node's: readable by its user only, as a deployment's journal is.
+        self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         self.proc = subprocess.Popen(
             [os.path.join(VENV_BIN, "crossbar"), "start", "--cbdir", self.cbdir, "--color", "false"],
             cwd=self.dir, env=self.env(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,

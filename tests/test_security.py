@@ -10,6 +10,7 @@ import os
 import psutil
 import pytest
 import pytest_twisted
+from twisted.internet import task
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 
@@ -254,21 +255,39 @@ async def test_fork_bomb_is_contained(strict_node):
     session.leave()
 
 
+FLOODS = ['while True: print("x" * 10000)', 'import sys\nwhile True: sys.stdout.write("x" * 10**6)']
+
+
 @sandboxed
+@pytest.mark.parametrize("flood", FLOODS, ids=["print", "write"])
 @pytest_twisted.ensureDeferred
-async def test_output_flood_is_cut_with_a_notice(strict_node):
+async def test_output_flood_is_cut_with_a_notice_and_the_kernel_lives_on(strict_node, flood):
+    """The cap bounds the kernel's own memory: it keeps its state and serves the next execute."""
     session = await connect(strict_node.url)
     kernel_id = await start_kernel(session)
+    kernel = psutil.Process(int(value(await run(session, kernel_id, "before = 41; import os; os.getpid()"))))
+    baseline = kernel.memory_info().rss
+    peak = [baseline]
+
+    def sample():
+        peak.append(kernel.memory_info().rss)
+
+    sampler = task.LoopingCall(sample)
+    sampler.start(0.05)
     progress = Recorder()
-    d = call(session, kernel_id, "execute", 'while True: print("x" * 10000)', timeout=2, deadline=60, options=CallOptions(on_progress=progress))
-    await progress.wait_for(lambda o: "output truncated" in o.get("text", ""), what="the truncation notice")
-    await bystander_is_served(strict_node)
-    result = await d
+    d = call(session, kernel_id, "execute", flood, timeout=2, deadline=60, options=CallOptions(on_progress=progress))
+    try:
+        await progress.wait_for(lambda o: "output truncated" in o.get("text", ""), what="the truncation notice")
+        await bystander_is_served(strict_node)
+        result = await d
+    finally:
+        sampler.stop()
     assert result["status"] == "timeout"
     text = "".join(o.get("text", "") for o in result["outputs"])
     assert "[output truncated" in text
     assert len(text) <= STRICT["max_output_bytes"] + 20000
-    assert value(await run(session, kernel_id, "'still here'")) == "'still here'"
+    assert max(peak) - baseline < 64 * 1024 * 1024, "the kernel's memory grew by {:.0f} MB during the flood".format((max(peak) - baseline) / 2**20)
+    assert value(await run(session, kernel_id, "before + 1")) == "42", "the kernel kept its state"
     session.leave()
 
 
