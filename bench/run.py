@@ -242,13 +242,18 @@ def direct_execute_samples(n):
 # -- cellserver ------------------------------------------------------------------------
 
 
-async def fork_to_ready_samples(reactor, n, sandboxed=False):
-    """Fork one kernel with the spawner's own classes and wait until it is ready.
+async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
+    """Fork one kernel with the spawner's own classes and wait until it is ready; also its USS then.
 
     C{sandboxed}: with the spawner's default sandbox (as root: its own uid, a network
-    namespace, a memory cgroup, rlimits), as a pool refill in a node runs; without it,
-    as the cold-start baseline runs.
+    namespace, a memory cgroup, rlimits, its own mount namespace, the seccomp filter),
+    as a pool refill in a node runs; without it, as the cold-start baseline runs.
+    C{layers=False}: the sandbox without the mount namespace and the seccomp filter,
+    to measure what those two add.
     """
+    import dataclasses
+
+    import psutil
     import zmq
 
     from components.config import SpawnerConfig
@@ -257,22 +262,25 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False):
     from components.sandbox import SandboxPolicy
 
     config = SpawnerConfig()
-    policy = SandboxPolicy(config) if sandboxed else None
+    if not layers:
+        config = dataclasses.replace(config, sandbox_filesystem=False, sandbox_seccomp=False)
+    root = tempfile.mkdtemp(prefix="cellbench-")
+    os.chmod(root, 0o711)
+    policy = SandboxPolicy(config, hidden=(root,)) if sandboxed else None
     master = start_fork_master(reactor, config.preload, lambda pid, status, oom: None)
     await master.ready
     context = zmq.Context()
-    root = tempfile.mkdtemp(prefix="cellbench-")
-    os.chmod(root, 0o711)
-    samples = []
+    samples, uss = [], []
     for _ in range(n):
         kernel = Kernel(reactor, config, master, context, root, root, on_iopub=lambda k, m: None, on_dead=lambda k, r: None, sandbox=policy)
         t0 = time.perf_counter()
         await kernel.start()
         samples.append(time.perf_counter() - t0)
+        uss.append(psutil.Process(kernel.pid).memory_full_info().uss / 2**20)
         kernel.shutdown("benchmark")
     await master.stop()
     context.destroy(linger=0)
-    return samples
+    return samples, uss
 
 
 def bench_config(config):
@@ -497,10 +505,15 @@ def main(argv=None):
     def run(reactor):
         async def go():
             print("cellserver: fork-to-ready x{} ...".format(n_fork), flush=True)
-            measured["fork"] = summary(await fork_to_ready_samples(reactor, n_fork))
+            samples, _ = await fork_to_ready_samples(reactor, n_fork)
+            measured["fork"] = summary(samples)
             if os.geteuid() == 0:
+                print("cellserver: fork-to-ready x{} with the sandbox minus mount namespace and seccomp ...".format(n_fork), flush=True)
+                samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True, layers=False)
+                measured["fork_sandboxed_without_layers"] = dict(summary(samples), uss_p50_mb=pct(uss, 50))
                 print("cellserver: fork-to-ready x{} with the default sandbox ...".format(n_fork), flush=True)
-                measured["fork_sandboxed"] = summary(await fork_to_ready_samples(reactor, n_fork, sandboxed=True))
+                samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True)
+                measured["fork_sandboxed"] = dict(summary(samples), uss_p50_mb=pct(uss, 50))
             print("cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(n_acq, n_exec), flush=True)
             out = await node_samples(reactor, n_acq, n_exec, n_flood, oneshot_s, n_density)
             measured["acquire"] = summary(out["acquire"])
@@ -528,7 +541,8 @@ def _report(cold, direct, measured, samples):
         ("fork-to-ready of one kernel", measured["fork"], "cold KernelManager start", cold),
     ]
     if "fork_sandboxed" in measured:
-        rows.append(("fork-to-ready, default sandbox (own uid, network namespace, memory cgroup)", measured["fork_sandboxed"], "cold KernelManager start (no sandbox)", cold))
+        rows.append(("fork-to-ready, default sandbox (own uid, network and mount namespaces, memory cgroup, seccomp)", measured["fork_sandboxed"], "cold KernelManager start (no sandbox)", cold))
+        rows.append(("fork-to-ready, default sandbox", measured["fork_sandboxed"], "the same without mount namespace and seccomp", measured["fork_sandboxed_without_layers"]))
     rows += [
         ("execute('1+1') round trip through the router", measured["rtt"], "direct jupyter_client execute", direct),
         ("output flood: 100000 printed lines, all received in order", measured["flood"], "direct jupyter_client iopub reader", measured["direct_flood"]),
@@ -546,6 +560,9 @@ def _report(cold, direct, measured, samples):
         oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"])
     text += "\n| density | value |\n|---|---|\n| idle kernels on one spawner | {} |\n| USS per forked kernel, p50 / max | {:.1f} / {:.1f} MB |\n| USS of a cold kernel with the same preload (baseline) | {:.1f} MB |\n".format(
         density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"])
+    if "fork_sandboxed" in measured:
+        text += "| USS of a just-ready kernel, default sandbox / without mount namespace and seccomp | {:.1f} / {:.1f} MB |\n".format(
+            measured["fork_sandboxed"]["uss_p50_mb"], measured["fork_sandboxed_without_layers"]["uss_p50_mb"])
     memory = measured["router_memory"]
     text += "\n| router memory (RSS of the router worker) | value |\n|---|---|\n| before any flood | {:.1f} MB |\n| after 3 floods, subscriber reading | {:.1f} MB |\n| peak over {} more floods with a second subscriber that stopped reading | {:.1f} MB |\n".format(
         memory["before_mb"], memory["after_reading_floods_mb"], memory["floods_with_stalled_subscriber"], memory["peak_with_stalled_subscriber_mb"])

@@ -299,3 +299,56 @@ def test_free_slots_send_a_forked_childs_allocations_to_fresh_pages():
     # Into the holes (about 5 a page), 20,000 objects copy ~4,000 pages; on fresh pages they fill ~400.
     assert measured["unfilled_kb"] > 8000
     assert measured["filled_kb"] < measured["unfilled_kb"] / 4
+
+
+def test_the_backend_authenticator_admits_only_the_node_key(tmp_path):
+    """components.backend_auth, with a node key made by Crossbar's own code."""
+    from autobahn.wamp.cryptosign import CryptosignKey
+    from autobahn.wamp.exception import ApplicationError
+    from crossbar.common.key import _maybe_generate_node_key
+
+    from components.backend_auth import create_authenticator, cryptosign_authentication
+
+    _maybe_generate_node_key(str(tmp_path))
+    authenticate = create_authenticator({"cbdir": str(tmp_path)})
+    node_pubkey = CryptosignKey.from_keyfile(str(tmp_path / "key.priv")).public_key()
+    stranger = CryptosignKey.from_bytes(b"\x01" * 32).public_key()
+    for extra in ({}, {"pubkey": stranger}):
+        with pytest.raises(ApplicationError) as refused:
+            authenticate("cell", "spawner_local", {"authextra": extra})
+        assert refused.value.error == ApplicationError.AUTHENTICATION_FAILED
+    assert authenticate("cell", "spawner_local", {"authextra": {"pubkey": node_pubkey}}) == {"pubkey": node_pubkey, "role": "backend", "authid": "spawner_local"}
+    # What a backend component presents is that same key.
+    credentials = cryptosign_authentication(str(tmp_path), "spawner_local")["cryptosign"]
+    assert CryptosignKey.from_bytes(bytes.fromhex(credentials["privkey"])).public_key() == node_pubkey
+
+
+def test_a_kernels_path_has_its_own_python_first_and_only_usable_directories():
+    import os
+    import shutil
+    import tempfile
+
+    from components.sandbox import kernel_path
+
+    root = tempfile.mkdtemp()  # not pytest's tmp_path: that one is closed to other users
+    try:
+        os.chmod(root, 0o755)
+        closed = os.path.join(root, "closed")
+        os.mkdir(closed, 0o700)
+        assert closed not in kernel_path(closed).split(os.pathsep)
+        opened = os.path.join(root, "bin")
+        os.mkdir(opened, 0o755)
+        path = kernel_path(opened).split(os.pathsep)
+        assert path[0] == opened and len(path) == len(set(path))
+        assert all(os.stat(d).st_mode & 0o005 == 0o005 for d in path)
+    finally:
+        shutil.rmtree(root)
+
+
+def test_ipython_keeps_no_copy_of_outputs():
+    from components.output_history import DiscardedOutputs
+
+    outputs = DiscardedOutputs()
+    outputs[3].append("x" * 1000)
+    outputs[3] = ["y"]
+    assert 3 not in outputs and outputs[3] == [] and len(outputs) == 0
