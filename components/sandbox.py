@@ -33,6 +33,7 @@ from components.libc import LIBC
 
 
 CLONE_NEWNET = 0x40000000
+PR_SET_DUMPABLE = 4
 CGROUP_MEMORY_ROOT = "/sys/fs/cgroup/memory"
 
 RLIMITS = {
@@ -210,6 +211,12 @@ def enter(spec, syscall_filter=None):
         os.setuid(spec["uid"])
         if os.getuid() != spec["uid"] or os.geteuid() != spec["uid"]:
             raise RuntimeError("could not drop privileges")
+        # The uid change left the process "non-dumpable": its /proc entries would belong to root, so
+        # the kernel's own processes (forked, not yet exec'd) would be hidden from it by hidepid.  It
+        # is an ordinary process of its uid now; ptrace stays refused by the syscall filter, and no
+        # core files are written.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        LIBC.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
     if spec.get("seccomp"):
         if syscall_filter is None:
             raise RuntimeError("the spec asks for a syscall filter and none was built")
