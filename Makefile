@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test bench check clean chromium reachable
+.PHONY: setup run test lint bench check clean chromium reachable
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,12 @@ run: setup
 check: setup
 	PATH=$(BIN):$$PATH $(BIN)/crossbar check --cbdir .crossbar
 
-test: setup chromium
+# Lint and format are part of the tests: `ruff format .` fixes what `--check` reports.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup chromium lint
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies

@@ -31,7 +31,12 @@ def pct(samples, p):
 
 
 def summary(samples):
-    return {"n": len(samples), "p50_ms": pct(samples, 50) * 1000, "p95_ms": pct(samples, 95) * 1000, "mean_ms": statistics.mean(samples) * 1000}
+    return {
+        "n": len(samples),
+        "p50_ms": pct(samples, 50) * 1000,
+        "p95_ms": pct(samples, 95) * 1000,
+        "mean_ms": statistics.mean(samples) * 1000,
+    }
 
 
 # -- baselines: plain jupyter_client -------------------------------------------------
@@ -46,7 +51,7 @@ def wait_iopub_ready(client):
     """
     import queue
 
-    from components.kernel import PROBE_INTERVAL_S
+    from components.worker.kernel import PROBE_INTERVAL_S
 
     sent = set()
     next_probe = time.monotonic()
@@ -141,7 +146,11 @@ def kernel_gateway_samples(n_start, n_exec):
         port = sock.getsockname()[1]
     base = "http://127.0.0.1:{}".format(port)
     log = open(os.path.join(tempfile.mkdtemp(prefix="cellbench-kg-"), "kg.log"), "wb")
-    proc = subprocess.Popen([jupyter, "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1", "--KernelGatewayApp.port={}".format(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [jupyter, "kernelgateway", "--KernelGatewayApp.ip=127.0.0.1", "--KernelGatewayApp.port={}".format(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -161,7 +170,17 @@ def kernel_gateway_samples(n_start, n_exec):
             starts, rtts = [], []
 
             async def execute(ws, code):
-                msg = session.msg("execute_request", {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+                msg = session.msg(
+                    "execute_request",
+                    {
+                        "code": code,
+                        "silent": False,
+                        "store_history": True,
+                        "user_expressions": {},
+                        "allow_stdin": False,
+                        "stop_on_error": True,
+                    },
+                )
                 msg["channel"] = "shell"
                 msg_id = msg["header"]["msg_id"]
                 await ws.write_message(json.dumps(msg, default=str))
@@ -176,7 +195,9 @@ def kernel_gateway_samples(n_start, n_exec):
 
             for i in range(n_start):
                 t0 = time.perf_counter()
-                request = urllib.request.Request(base + "/api/kernels", data=b"{}", method="POST", headers={"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    base + "/api/kernels", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+                )
                 kernel_id = json.loads(urllib.request.urlopen(request, timeout=60).read())["id"]
                 ws = await websocket_connect("ws://127.0.0.1:{}/api/kernels/{}/channels".format(port, kernel_id))
                 await execute(ws, "1+1")
@@ -188,7 +209,9 @@ def kernel_gateway_samples(n_start, n_exec):
                         if j >= 5:
                             rtts.append(time.perf_counter() - t1)
                 ws.close()
-                urllib.request.urlopen(urllib.request.Request(base + "/api/kernels/" + kernel_id, method="DELETE"), timeout=30).read()
+                urllib.request.urlopen(
+                    urllib.request.Request(base + "/api/kernels/" + kernel_id, method="DELETE"), timeout=30
+                ).read()
             return starts, rtts
 
         return asyncio.run(measure())
@@ -231,7 +254,11 @@ def direct_execute_samples(n):
         assert reply["parent_header"]["msg_id"] == msg_id
         while True:
             msg = client.get_iopub_msg(timeout=30)
-            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            if (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            ):
                 break
         samples.append(time.perf_counter() - t0)
     client.stop_channels()
@@ -256,10 +283,10 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
     import psutil
     import zmq
 
-    from components.config import SpawnerConfig
-    from components.kernel import Kernel
-    from components.master_client import start_fork_master
-    from components.sandbox import SandboxPolicy
+    from components.common.config import SpawnerConfig
+    from components.worker.kernel import Kernel, KernelHost
+    from components.worker.master_client import start_fork_master
+    from components.worker.sandbox_policy import SandboxPolicy
 
     config = SpawnerConfig()
     if not layers:
@@ -272,7 +299,11 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
     context = zmq.Context()
     samples, uss = [], []
     for _ in range(n):
-        kernel = Kernel(reactor, config, master, context, root, root, on_iopub=lambda k, m: None, on_dead=lambda k, r: None, sandbox=policy)
+        kernel = Kernel(
+            KernelHost(reactor, config, master, context, root, root, policy),
+            on_iopub=lambda k, m: None,
+            on_dead=lambda k, r: None,
+        )
         t0 = time.perf_counter()
         await kernel.start()
         samples.append(time.perf_counter() - t0)
@@ -297,7 +328,6 @@ def bench_config(config):
 
 
 async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_density):
-    from autobahn.wamp.types import CallOptions
     from twisted.internet import defer, task
 
     from tests.node import Node
@@ -317,7 +347,9 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
                 await task.deferLater(reactor, 0.05, lambda: None)
 
         acquire = []
-        for _ in range(n_acquire + 3):  # the first 3 are the node's warm-up, not counted (as for the execute round trip)
+        for _ in range(
+            n_acquire + 3
+        ):  # the first 3 are the node's warm-up, not counted (as for the execute round trip)
             await pool_full()
             t0 = time.perf_counter()
             kernel = await session.call("cell.kernel.start")
@@ -335,6 +367,19 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
             rtt.append(time.perf_counter() - t0)
             assert result["status"] == "ok"
         out["acquire"], out["rtt"] = acquire, rtt[5:]
+        # The same round trip with 1,000 files in the kernel's working directory: what the spawner
+        # learns of an execution's files is read off the reactor, so the directory's size should not show.
+        await session.call(
+            uri,
+            "import os\nos.makedirs('many', exist_ok=True)\nfor i in range(1000): open('many/f%d' % i, 'w').write('x')",
+        )
+        rtt_files = []
+        for i in range(n_execute + 5):
+            t0 = time.perf_counter()
+            result = await session.call(uri, "1+1")
+            rtt_files.append(time.perf_counter() - t0)
+            assert result["status"] == "ok"
+        out["rtt_1000_files"] = rtt_files[5:]
 
         print("cellserver: output flood x{} through the router to an iopub subscriber ...".format(n_flood), flush=True)
         flood = []
@@ -345,7 +390,12 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
             def on_event(msg, text=text, done=done):
                 if msg["header"]["msg_type"] == "stream":
                     text.append(msg["content"]["text"])
-                elif msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" and msg["parent_header"].get("msg_type") == "execute_request" and not done.called:
+                elif (
+                    msg["header"]["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"
+                    and msg["parent_header"].get("msg_type") == "execute_request"
+                    and not done.called
+                ):
                     done.callback(None)
 
             sub = await session.subscribe(on_event, kernel["iopub"])
@@ -359,7 +409,10 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
         out["router_memory"] = await router_memory_under_floods(reactor, node, session, kernel, uri, n_flood)
         await session.call("cell.kernel.{}.shutdown".format(kernel["kernel_id"]))
 
-        print("cellserver: one-shot cell.execute('1+1'), 16 concurrent sessions for {} s ...".format(oneshot_s), flush=True)
+        print(
+            "cellserver: one-shot cell.execute('1+1'), 16 concurrent sessions for {} s ...".format(oneshot_s),
+            flush=True,
+        )
         callers = [await connect(node.url, serializers=["msgpack"]) for _ in range(16)]
         latencies, errors = [], []
         deadline = time.perf_counter() + oneshot_s
@@ -377,7 +430,12 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
         t_start = time.perf_counter()
         await defer.gatherResults([defer.ensureDeferred(caller(s)) for s in callers])
         elapsed = time.perf_counter() - t_start
-        out["oneshot"] = {"per_s": len(latencies) / elapsed, "latencies": latencies, "errors": len(errors), "first_error": errors[0] if errors else None}
+        out["oneshot"] = {
+            "per_s": len(latencies) / elapsed,
+            "latencies": latencies,
+            "errors": len(errors),
+            "first_error": errors[0] if errors else None,
+        }
         for s in callers:
             s.leave()
 
@@ -423,7 +481,12 @@ async def router_memory_under_floods(reactor, node, session, kernel, uri, n_floo
         done = defer.Deferred()
 
         def on_event(msg):
-            if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle" and msg["parent_header"].get("msg_type") == "execute_request" and not done.called:
+            if (
+                msg["header"]["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+                and msg["parent_header"].get("msg_type") == "execute_request"
+                and not done.called
+            ):
                 done.callback(None)
 
         sub = await session.subscribe(on_event, kernel["iopub"])
@@ -447,7 +510,12 @@ async def router_memory_under_floods(reactor, node, session, kernel, uri, n_floo
         await flood_once(shared, "cell.kernel.{}.execute".format(shared["kernel_id"]))
         peak = max(peak, router_rss_mb(node))
     await session.call("cell.kernel.{}.shutdown".format(shared["kernel_id"]))
-    return {"before_mb": before, "after_reading_floods_mb": after_reading, "peak_with_stalled_subscriber_mb": peak, "floods_with_stalled_subscriber": 5}
+    return {
+        "before_mb": before,
+        "after_reading_floods_mb": after_reading,
+        "peak_with_stalled_subscriber_mb": peak,
+        "floods_with_stalled_subscriber": 5,
+    }
 
 
 def plot(measured, path):
@@ -456,7 +524,16 @@ def plot(measured, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    series = [(name, [x * 1000 for x in measured[key]]) for name, key in (("pool acquisition", "acquire_samples"), ("execute RTT (router)", "rtt_samples"), ("direct execute", "direct_samples"), ("one-shot (16 callers)", "oneshot_samples")) if measured.get(key)]
+    series = [
+        (name, [x * 1000 for x in measured[key]])
+        for name, key in (
+            ("pool acquisition", "acquire_samples"),
+            ("execute RTT (router)", "rtt_samples"),
+            ("direct execute", "direct_samples"),
+            ("one-shot (16 callers)", "oneshot_samples"),
+        )
+        if measured.get(key)
+    ]
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.boxplot([v for _, v in series], orientation="horizontal", showfliers=True)
     ax.set_yticks(range(1, len(series) + 1), [n for n, _ in series])
@@ -469,10 +546,17 @@ def plot(measured, path):
 
 
 def table(rows):
-    lines = ["| measure | p50 ms | p95 ms | n | baseline | baseline p50 ms | ratio (baseline p50 / ours p50) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| measure | p50 ms | p95 ms | n | baseline | baseline p50 ms | ratio (baseline p50 / ours p50) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, ours, base_name, base in rows:
         ratio = base["p50_ms"] / ours["p50_ms"]
-        lines.append("| {} | {:.2f} | {:.2f} | {} | {} | {:.2f} | {:.2f}x |".format(name, ours["p50_ms"], ours["p95_ms"], ours["n"], base_name, base["p50_ms"], ratio))
+        lines.append(
+            "| {} | {:.2f} | {:.2f} | {} | {} | {:.2f} | {:.2f}x |".format(
+                name, ours["p50_ms"], ours["p95_ms"], ours["n"], base_name, base["p50_ms"], ratio
+            )
+        )
     return "\n".join(lines)
 
 
@@ -498,9 +582,18 @@ def main(argv=None):
     from twisted.internet import defer, task
 
     measured = {}
-    from twisted.logger import FilteringLogObserver, LogLevel, LogLevelFilterPredicate, globalLogBeginner, textFileLogObserver
+    from twisted.logger import (
+        FilteringLogObserver,
+        LogLevel,
+        LogLevelFilterPredicate,
+        globalLogBeginner,
+        textFileLogObserver,
+    )
 
-    globalLogBeginner.beginLoggingTo([FilteringLogObserver(textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.warn)])], redirectStandardIO=False)
+    globalLogBeginner.beginLoggingTo(
+        [FilteringLogObserver(textFileLogObserver(sys.stderr), [LogLevelFilterPredicate(LogLevel.warn)])],
+        redirectStandardIO=False,
+    )
 
     def run(reactor):
         async def go():
@@ -508,26 +601,53 @@ def main(argv=None):
             samples, _ = await fork_to_ready_samples(reactor, n_fork)
             measured["fork"] = summary(samples)
             if os.geteuid() == 0:
-                print("cellserver: fork-to-ready x{} with the sandbox minus mount namespace and seccomp ...".format(n_fork), flush=True)
+                print(
+                    "cellserver: fork-to-ready x{} with the sandbox minus mount namespace and seccomp ...".format(
+                        n_fork
+                    ),
+                    flush=True,
+                )
                 samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True, layers=False)
                 measured["fork_sandboxed_without_layers"] = dict(summary(samples), uss_p50_mb=pct(uss, 50))
                 print("cellserver: fork-to-ready x{} with the default sandbox ...".format(n_fork), flush=True)
                 samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True)
                 measured["fork_sandboxed"] = dict(summary(samples), uss_p50_mb=pct(uss, 50))
-            print("cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(n_acq, n_exec), flush=True)
+            print(
+                "cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(
+                    n_acq, n_exec
+                ),
+                flush=True,
+            )
             out = await node_samples(reactor, n_acq, n_exec, n_flood, oneshot_s, n_density)
             measured["acquire"] = summary(out["acquire"])
             measured["rtt"] = summary(out["rtt"])
+            measured["rtt_1000_files"] = summary(out["rtt_1000_files"])
             measured["flood"] = summary(out["flood"])
             measured["direct_flood"] = direct_flood
             measured["router_memory"] = out["router_memory"]
             oneshot = out["oneshot"]
-            measured["oneshot"] = dict(summary(oneshot["latencies"]), per_s=oneshot["per_s"], errors=oneshot["errors"], first_error=oneshot["first_error"], p99_ms=pct(oneshot["latencies"], 99) * 1000)
+            measured["oneshot"] = dict(
+                summary(oneshot["latencies"]),
+                per_s=oneshot["per_s"],
+                errors=oneshot["errors"],
+                first_error=oneshot["first_error"],
+                p99_ms=pct(oneshot["latencies"], 99) * 1000,
+            )
             uss = out["density"]["uss_mb"]
-            measured["density"] = {"kernels": len(uss), "uss_p50_mb": pct(uss, 50), "uss_max_mb": max(uss), "cold_kernel_uss_mb": cold_uss}
+            measured["density"] = {
+                "kernels": len(uss),
+                "uss_p50_mb": pct(uss, 50),
+                "uss_max_mb": max(uss),
+                "cold_kernel_uss_mb": cold_uss,
+            }
             if kg is not None:
                 measured["kg_start"], measured["kg_execute"] = summary(kg[0]), summary(kg[1])
-            samples = {"acquire_samples": out["acquire"], "rtt_samples": out["rtt"], "direct_samples": direct_samples, "oneshot_samples": oneshot["latencies"]}
+            samples = {
+                "acquire_samples": out["acquire"],
+                "rtt_samples": out["rtt"],
+                "direct_samples": direct_samples,
+                "oneshot_samples": oneshot["latencies"],
+            }
             _report(cold, direct, measured, samples)
 
         return defer.ensureDeferred(go())
@@ -537,35 +657,82 @@ def main(argv=None):
 
 def _report(cold, direct, measured, samples):
     rows = [
-        ("kernel acquisition from warm pool (start -> first execute reply)", measured["acquire"], "cold KernelManager start", cold),
+        (
+            "kernel acquisition from warm pool (start -> first execute reply)",
+            measured["acquire"],
+            "cold KernelManager start",
+            cold,
+        ),
         ("fork-to-ready of one kernel", measured["fork"], "cold KernelManager start", cold),
     ]
     if "fork_sandboxed" in measured:
-        rows.append(("fork-to-ready, default sandbox (own uid, network and mount namespaces, memory cgroup, seccomp)", measured["fork_sandboxed"], "cold KernelManager start (no sandbox)", cold))
-        rows.append(("fork-to-ready, default sandbox", measured["fork_sandboxed"], "the same without mount namespace and seccomp", measured["fork_sandboxed_without_layers"]))
+        rows.append(
+            (
+                "fork-to-ready, default sandbox (own uid, network and mount namespaces, memory cgroup, seccomp)",
+                measured["fork_sandboxed"],
+                "cold KernelManager start (no sandbox)",
+                cold,
+            )
+        )
+        rows.append(
+            (
+                "fork-to-ready, default sandbox",
+                measured["fork_sandboxed"],
+                "the same without mount namespace and seccomp",
+                measured["fork_sandboxed_without_layers"],
+            )
+        )
     rows += [
         ("execute('1+1') round trip through the router", measured["rtt"], "direct jupyter_client execute", direct),
-        ("output flood: 100000 printed lines, all received in order", measured["flood"], "direct jupyter_client iopub reader", measured["direct_flood"]),
+        (
+            "execute('1+1'), 1,000 files in the kernel's directory",
+            measured["rtt_1000_files"],
+            "the same, empty directory",
+            measured["rtt"],
+        ),
+        (
+            "output flood: 100000 printed lines, all received in order",
+            measured["flood"],
+            "direct jupyter_client iopub reader",
+            measured["direct_flood"],
+        ),
     ]
     if "kg_start" in measured:
         rows += [
-            ("kernel acquisition from warm pool (start -> first execute reply)", measured["acquire"], "Kernel Gateway: POST /api/kernels -> first execute reply", measured["kg_start"]),
-            ("execute('1+1') round trip through the router", measured["rtt"], "Kernel Gateway WebSocket execute", measured["kg_execute"]),
+            (
+                "kernel acquisition from warm pool (start -> first execute reply)",
+                measured["acquire"],
+                "Kernel Gateway: POST /api/kernels -> first execute reply",
+                measured["kg_start"],
+            ),
+            (
+                "execute('1+1') round trip through the router",
+                measured["rtt"],
+                "Kernel Gateway WebSocket execute",
+                measured["kg_execute"],
+            ),
         ]
     text = table(rows)
     oneshot = measured["oneshot"]
     density = measured["density"]
     text += "\n\n| one-shot `cell.execute('1+1')`, 16 concurrent sessions | value |\n|---|---|\n"
     text += "| throughput | {:.1f} /s |\n| p50 / p95 / p99 latency | {:.0f} / {:.0f} / {:.0f} ms |\n| errors | {} |\n".format(
-        oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"])
+        oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"]
+    )
     text += "\n| density | value |\n|---|---|\n| idle kernels on one spawner | {} |\n| USS per forked kernel, p50 / max | {:.1f} / {:.1f} MB |\n| USS of a cold kernel with the same preload (baseline) | {:.1f} MB |\n".format(
-        density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"])
+        density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"]
+    )
     if "fork_sandboxed" in measured:
         text += "| USS of a just-ready kernel, default sandbox / without mount namespace and seccomp | {:.1f} / {:.1f} MB |\n".format(
-            measured["fork_sandboxed"]["uss_p50_mb"], measured["fork_sandboxed_without_layers"]["uss_p50_mb"])
+            measured["fork_sandboxed"]["uss_p50_mb"], measured["fork_sandboxed_without_layers"]["uss_p50_mb"]
+        )
     memory = measured["router_memory"]
     text += "\n| router memory (RSS of the router worker) | value |\n|---|---|\n| before any flood | {:.1f} MB |\n| after 3 floods, subscriber reading | {:.1f} MB |\n| peak over {} more floods with a second subscriber that stopped reading | {:.1f} MB |\n".format(
-        memory["before_mb"], memory["after_reading_floods_mb"], memory["floods_with_stalled_subscriber"], memory["peak_with_stalled_subscriber_mb"])
+        memory["before_mb"],
+        memory["after_reading_floods_mb"],
+        memory["floods_with_stalled_subscriber"],
+        memory["peak_with_stalled_subscriber_mb"],
+    )
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "results.md"), "w") as f:
         f.write(text + "\n")

@@ -1,271 +1,50 @@
-"""The session router: one per router, a Crossbar container component.
+"""The session router's entry points: Crossbar's classname, and a command line to run it outside Crossbar.
 
-It serves ``cell.kernel.start``, ``cell.execute`` and ``cell.status``; keeps
-the map session -> kernels (a leaving session's kernels are shut down);
-places new kernels on the spawner with the most free capacity; caps kernels
-per session; and learns spawners as they join and forgets them as they
-leave.  Per-kernel calls do not pass through it: the kernel relay (in the
-router) carries them to the spawner.
+The component itself is L{components.control.service.SessionRouter}.
 """
 
 import os
 
-from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
-from twisted.internet import defer
+from components.control.service import SessionRouter
 
-from components import arguments, errors, uris
-from components.backend_auth import BackendSession
-from components.config import RouterConfig, from_mapping
-from components.kernel import dead_event
-from components.placement import Placement
-from components.quotas import RateLimiter
-
-
-class SessionRouter(BackendSession):
-    """See the module docstring.  Settings come from the component's ``extra``."""
-
-    backend_authid = "session_router"
-
-    @defer.inlineCallbacks
-    def onJoin(self, details):
-        extra = dict(self.config.extra or {})
-        self.settings = from_mapping(RouterConfig, extra, ignore=("cbdir",))
-        self.quotas = self.settings.quotas()
-        from twisted.internet import reactor
-
-        self._oneshot_limits = {role: RateLimiter(reactor, q.max_oneshots_per_minute) for role, q in self.quotas.items()}
-        self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
-        self._reactor = reactor
-        self._left = set()
-        self._orphans = {}  # kernel_id -> the timer that shuts it down unless resumed
-        self._declared_dead = set()  # kernels of spawners that left: never to come back
-        with_details = RegisterOptions(details_arg="details")
-        yield self.register(self.kernel_owner, uris.KERNEL_OWNER)
-        yield self.register(self.authenticate, uris.AUTHENTICATE)
-        yield self.register(self.kernel_start, uris.KERNEL_START, options=with_details)
-        yield self.register(self.kernel_resume, uris.KERNEL_RESUME, options=with_details)
-        yield self.register(self.execute_once, uris.EXECUTE_ONCE, options=with_details)
-        yield self.register(self.status, uris.STATUS)
-        yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
-        yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
-        yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
-        yield self.discover_spawners()
-        self.log.info("session router ready; {n} spawner(s) known", n=len(self.placement.spawners))
-
-    @defer.inlineCallbacks
-    def discover_spawners(self):
-        """Find spawners that joined before us, through their ``info`` registrations."""
-        listing = yield self.call(uris.REGISTRATION_LIST)
-        for registration_id in listing.get("exact", []):
-            try:
-                registration = yield self.call(uris.REGISTRATION_GET, registration_id)
-            except ApplicationError:
-                continue
-            uri = registration.get("uri", "")
-            if uri.startswith(uris.SPAWNER_PREFIX) and uri.endswith(".info"):
-                try:
-                    info = yield self.call(uri)
-                except ApplicationError:
-                    continue
-                yield self.spawner_ready(info)
-
-    def kernel_owner(self, kernel_id):
-        """The session owning a kernel, or None: asked by the realm authorizer about subscriptions."""
-        entry = self.placement.kernels.get(kernel_id)
-        return entry[1] if entry is not None else None
-
-    def authenticate(self, realm, authid, details):
-        """Crossbar's dynamic WAMP-CRA authenticator: services and remote spawners.
-
-        Secrets come from the environment variables named in the config, never from the config itself.
-        """
-        for role, principals in (("service", self.settings.services), ("spawner", self.settings.spawners)):
-            if authid in principals:
-                secret = os.environ.get(principals[authid])
-                if not secret:
-                    raise ApplicationError("cell.error.not_authorized", "principal {} has no secret: set {} in the router's environment".format(authid, principals[authid]))
-                return {"secret": secret, "role": role}
-        raise ApplicationError("cell.error.not_authorized", "unknown principal {}".format(authid))
-
-    def _quota(self, role):
-        return self.quotas.get(role) or self.quotas["browser"]
-
-    @defer.inlineCallbacks
-    def spawner_ready(self, info):
-        """A spawner (re)joined: adopt the kernels it still runs, end the ones declared dead."""
-        spawner_id = info["id"]
-        known = self.placement.kernels_on(spawner_id)
-        self.placement.add_spawner(spawner_id, info["session"], host=info.get("host", ""), capacity=info.get("capacity", 0), pool_ready=info.get("pool_ready", 0))
-        self.log.info("spawner {id} on {host} available (capacity {capacity})", id=spawner_id, host=info.get("host"), capacity=info.get("capacity"))
-        running = {k["kernel_id"]: k["owner"] for k in info.get("kernel_list", [])}
-        for kernel_id in known - set(running):
-            self._forget(kernel_id)  # died while we could not hear about it
-        for kernel_id, owner in running.items():
-            if kernel_id in self._declared_dead:
-                self._declared_dead.discard(kernel_id)
-                self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "it was declared dead when its worker went away").addErrback(lambda _: None)
-                continue
-            self.placement.add_kernel(kernel_id, spawner_id, owner)
-            try:
-                yield self.call("wamp.session.get", owner)
-            except ApplicationError:
-                self._orphan(kernel_id, spawner_id)
-
-    def _orphan(self, kernel_id, spawner_id):
-        """The owner is gone: keep the kernel for resume_grace_s, then shut it down."""
-        if kernel_id in self._orphans:
-            return
-
-        def expire():
-            self._orphans.pop(kernel_id, None)
-            self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended and it was not resumed within {:.0f} s".format(self.settings.resume_grace_s)).addErrback(lambda _: None)
-            self.placement.forget_kernel(kernel_id)
-
-        self._orphans[kernel_id] = self._reactor.callLater(self.settings.resume_grace_s, expire)
-
-    def _forget(self, kernel_id):
-        timer = self._orphans.pop(kernel_id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
-        self.placement.forget_kernel(kernel_id)
-
-    def kernel_ended(self, event):
-        self._forget(event["kernel_id"])
-
-    def session_left(self, session_id, *args, **kwargs):
-        lost = self.placement.remove_spawner_by_session(session_id)
-        if lost is not None:
-            spawner_id, kernels = lost
-            self.log.warn("spawner {id} left; {n} kernel(s) lost", id=spawner_id, n=len(kernels))
-            for kernel_id, _ in kernels:
-                timer = self._orphans.pop(kernel_id, None)
-                if timer is not None and timer.active():
-                    timer.cancel()
-                self._declared_dead.add(kernel_id)
-                self.publish(uris.kernel_iopub(kernel_id), dead_event("its worker (spawner {}) went away".format(spawner_id)))
-            return
-        for limiter in self._oneshot_limits.values():
-            limiter.forget(session_id)
-        for kernel_id, spawner_id in self.placement.kernels_of(session_id):
-            self._orphan(kernel_id, spawner_id)
-        if self.placement.has_reservation(session_id):
-            self._left.add(session_id)
-
-    @defer.inlineCallbacks
-    def kernel_start(self, *args, **kwargs):
-        details = kwargs.pop("details")
-        if args or kwargs:
-            raise errors.InvalidArgument("cell.kernel.start takes no options yet; got {}".format(", ".join(sorted(kwargs)) or "positional arguments"))
-        owner = details.caller
-        if owner is None:
-            raise errors.InvalidArgument("the router did not disclose the caller; enable 'disclose.caller' for this role")
-        spawner = self.placement.reserve(owner, self._quota(details.caller_authrole).max_kernels_per_session)
-        try:
-            d = self.call(uris.spawner_procedure(spawner.spawner_id, "start_kernel"), owner, options=CallOptions(timeout=self.settings.start_timeout_s * 1000))
-            result = yield d
-        except ApplicationError as exc:
-            if exc.error.startswith("cell.error."):
-                raise
-            raise errors.Capacity("the worker could not start a kernel: {}".format(exc.error_message() or exc.error)) from None
-        finally:
-            self.placement.release(owner, spawner.spawner_id)
-        kernel_id = result["kernel_id"]
-        if owner in self._left:
-            self._left.discard(owner)
-            self.call(uris.spawner_procedure(spawner.spawner_id, "shutdown_kernel"), kernel_id, "its owner's session ended").addErrback(lambda _: None)
-            raise errors.NotFound("the session that asked for this kernel has left")
-        self.placement.add_kernel(kernel_id, spawner.spawner_id, owner)
-        return {"kernel_id": kernel_id, "iopub": result["iopub"], "resume_token": result["resume_token"]}
-
-    @defer.inlineCallbacks
-    def kernel_resume(self, *args, **kwargs):
-        """Re-bind a kernel to the calling session, given its resume token."""
-        details = kwargs.pop("details")
-        a = arguments.bind("cell.kernel.resume", _resume_signature, args, kwargs)
-        kernel_id = arguments.check_str("kernel_id", a["kernel_id"], 64)
-        token = arguments.check_str("token", a["token"], 256)
-        entry = self.placement.kernels.get(kernel_id)
-        if entry is None:
-            raise errors.NotFound("no kernel {} can be resumed: it was shut down, timed out or never existed".format(kernel_id))
-        spawner_id, old_owner = entry
-        owner = details.caller
-        if old_owner != owner:
-            owned = len(self.placement.kernels_of(owner))
-            cap = self._quota(details.caller_authrole).max_kernels_per_session
-            if owned >= cap:
-                raise errors.Capacity("this session already has {} kernels, the most one session may have".format(owned), limit=cap)
-        yield self.call(uris.spawner_procedure(spawner_id, "rebind_kernel"), kernel_id, token, owner)
-        timer = self._orphans.pop(kernel_id, None)
-        if timer is not None and timer.active():
-            timer.cancel()
-        self.placement.move_kernel(kernel_id, owner)
-        return {"kernel_id": kernel_id, "iopub": uris.kernel_iopub(kernel_id)}
-
-    def execute_once(self, *args, **kwargs):
-        details = kwargs.pop("details")
-        a = arguments.bind("cell.execute", _execute_once_signature, args, kwargs)
-        role = details.caller_authrole
-        quota = self._quota(role)
-        arguments.check_str("code", a["code"], quota.max_code_bytes)
-        limiter = self._oneshot_limits.get(role) or self._oneshot_limits["browser"]
-        if not limiter.allow(details.caller):
-            raise errors.Capacity(
-                "too many one-shot executions: this session may run {} per minute; slow down".format(quota.max_oneshots_per_minute),
-                limit=quota.max_oneshots_per_minute,
-            )
-        spawner = self.placement.choose()
-        options = CallOptions(on_progress=details.progress) if details.progress else None
-        call_kwargs = {k: v for k, v in a.items() if k != "code"}
-        return self.call(uris.spawner_procedure(spawner.spawner_id, "execute_once"), a["code"], options=options, **call_kwargs)
-
-    @defer.inlineCallbacks
-    def status(self):
-        spawners = []
-        for info in list(self.placement.spawners.values()):
-            try:
-                live = yield self.call(uris.spawner_procedure(info.spawner_id, "info"), options=CallOptions(timeout=2000))
-                info.pool_ready = live.get("pool_ready", info.pool_ready)
-                entry = {k: live[k] for k in ("id", "host", "kernels", "pool_ready", "capacity", "sandbox") if k in live}
-            except ApplicationError:
-                entry = {"id": info.spawner_id, "host": info.host, "kernels": len(info.kernels), "pool_ready": info.pool_ready, "capacity": info.capacity}
-            spawners.append(entry)
-        return {"spawners": spawners, "kernels": sum(s["kernels"] for s in spawners)}
-
-
-def _execute_once_signature(code, timeout=30, user_expressions=None, stop_on_error=True, files=None, return_files=False):
-    pass
-
-
-def _resume_signature(kernel_id, token):
-    pass
+__all__ = ["SessionRouter", "main"]
 
 
 def main(argv=None):
     """Run a session router outside Crossbar (e.g. to replace one, or on its own host)::
 
-        python -m components.session_router --router unix:.crossbar/backend.sock --extra '{...}'
+    python -m components.session_router --router unix:.crossbar/backend.sock --extra '{...}'
     """
     import argparse
     import json
-    import sys
 
     import txaio
     from autobahn.twisted.component import Component, run
 
-    from components.kernel_spawner import transport_for
+    from components.common.transports import transport_for
 
-    parser = argparse.ArgumentParser(prog="python -m components.session_router", description="cellserver session router")
-    parser.add_argument("--router", default="unix:.crossbar/backend.sock", help="ws://HOST:PORT/ws, rs://HOST:PORT or unix:PATH (a trusted backend transport)")
+    parser = argparse.ArgumentParser(
+        prog="python -m components.session_router", description="cellserver session router"
+    )
+    parser.add_argument(
+        "--router",
+        default="unix:.crossbar/backend.sock",
+        help="ws://HOST:PORT/ws, rs://HOST:PORT or unix:PATH (a trusted backend transport)",
+    )
     parser.add_argument("--realm", default="cell")
     parser.add_argument("--extra", default="{}", help="JSON object: the component's settings (see docs/config.md)")
-    parser.add_argument("--node-dir", help="where the node key is (default: the directory of a unix:PATH socket, else the working directory)")
+    parser.add_argument(
+        "--node-dir",
+        help="where the node key is (default: the directory of a unix:PATH socket, else the working directory)",
+    )
     args = parser.parse_args(argv)
     txaio.use_twisted()
     extra = json.loads(args.extra)
     if args.node_dir or args.router.startswith("unix:"):
-        extra["cbdir"] = os.path.abspath(args.node_dir or os.path.dirname(os.path.abspath(args.router[len("unix:"):])))
-    component = Component(transports=[transport_for(args.router)], realm=args.realm, session_factory=SessionRouter, extra=extra)
+        extra["cbdir"] = os.path.abspath(args.node_dir or os.path.dirname(os.path.abspath(args.router[len("unix:") :])))
+    component = Component(
+        transports=[transport_for(args.router)], realm=args.realm, session_factory=SessionRouter, extra=extra
+    )
     run([component], log_level="info")
 
 

@@ -18,3 +18,10 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     setattr(item, "rep_" + report.when, report)
+
+
+def pytest_collection_modifyitems(items):
+    """Everything not marked ``unit`` runs against a real node: mark it so (``pytest -m node`` / ``-m unit``)."""
+    for item in items:
+        if item.get_closest_marker("unit") is None:
+            item.add_marker(pytest.mark.node)

@@ -49,7 +49,11 @@ class Node:
         self.dir = os.path.join(str(tmpdir), "node")
         os.makedirs(self.dir)
         self.cbdir = os.path.join(self.dir, ".crossbar")
-        shutil.copytree(os.path.join(ROOT, ".crossbar"), self.cbdir, ignore=shutil.ignore_patterns("*.sock", "node.*", "*.log", "key.*"))
+        shutil.copytree(
+            os.path.join(ROOT, ".crossbar"),
+            self.cbdir,
+            ignore=shutil.ignore_patterns("*.sock", "node.*", "*.log", "key.*"),
+        )
         os.symlink(web_dir or os.path.join(ROOT, "web"), os.path.join(self.dir, "web"))
         if edit is not None:
             path = os.path.join(self.cbdir, "config.json")
@@ -78,13 +82,17 @@ class Node:
         self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
         self.proc = subprocess.Popen(
             [os.path.join(VENV_BIN, "crossbar"), "start", "--cbdir", self.cbdir, "--color", "false"],
-            cwd=self.dir, env=self.env(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=self.dir,
+            env=self.env(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("crossbar exited with {}:\n{}".format(self.proc.returncode, self.log()))
-            text = self.log()[self._log_offset:]
+            text = self.log()[self._log_offset :]
             if all(marker in text for marker in ready):
                 return self
             time.sleep(0.1)  # polling a log file for start-up, not synchronising a test

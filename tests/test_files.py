@@ -6,7 +6,7 @@ import os
 import pytest_twisted
 from autobahn.wamp.types import CallOptions
 
-from tests.test_kernels import call, expect_error, start_kernel
+from tests.helpers import call, expect_error, start_kernel
 from tests.wamp_client import Recorder, connect, within
 
 CHUNK = 1024 * 1024
@@ -15,7 +15,7 @@ CHUNK = 1024 * 1024
 async def upload(session, kernel_id, path, data):
     result = None
     for offset in range(0, max(len(data), 1), CHUNK):
-        piece = data[offset:offset + CHUNK]
+        piece = data[offset : offset + CHUNK]
         final = offset + CHUNK >= len(data)
         result = await call(session, kernel_id, "files.put", path, piece, offset=offset, final=final)
     return result
@@ -36,7 +36,9 @@ async def test_20_mib_round_trip_keeps_every_byte(node):
     sha = hashlib.sha256(data).hexdigest()
     result = await upload(session, kernel_id, "data/blob.bin", data)
     assert result == {"size": len(data), "sha256": sha}
-    inside = await call(session, kernel_id, "execute", "import hashlib; hashlib.sha256(open('data/blob.bin', 'rb').read()).hexdigest()")
+    inside = await call(
+        session, kernel_id, "execute", "import hashlib; hashlib.sha256(open('data/blob.bin', 'rb').read()).hexdigest()"
+    )
     assert inside["outputs"][0]["data"]["text/plain"] == repr(sha)
     back, result = await download(session, kernel_id, "data/blob.bin")
     assert result == {"size": len(data), "sha256": sha}
@@ -77,7 +79,12 @@ async def test_files_made_by_an_execution_are_announced_and_downloadable(node):
 async def test_traversal_attempts_are_refused_without_side_effects(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
-    await call(session, kernel_id, "execute", "import os; os.symlink('/', 'root'); os.symlink('/etc/passwd', 'pw'); os.mkfifo('pipe')")
+    await call(
+        session,
+        kernel_id,
+        "execute",
+        "import os; os.symlink('/', 'root'); os.symlink('/etc/passwd', 'pw'); os.mkfifo('pipe')",
+    )
     for path in ("../x", "/etc/passwd", "a/../../x", "root/etc/passwd", "pw", "pipe"):
         await expect_error(call(session, kernel_id, "files.get", path), "cell.error.invalid_argument")
     for path in ("../x", "/tmp/cell-escape", "root/tmp/cell-escape", "pw", "pipe"):
@@ -112,7 +119,9 @@ async def test_upload_limits_and_bad_arguments(node):
     kernel_id = await start_kernel(session)
     await expect_error(call(session, kernel_id, "files.put", "x.bin", b"abc", offset=10), "cell.error.invalid_argument")
     await expect_error(call(session, kernel_id, "files.put", "x.bin", 42), "cell.error.invalid_argument")
-    await expect_error(call(session, kernel_id, "files.put", "x.bin", b"x", offset=64 * 1024 * 1024), "cell.error.too_large")
+    await expect_error(
+        call(session, kernel_id, "files.put", "x.bin", b"x", offset=64 * 1024 * 1024), "cell.error.too_large"
+    )
     await expect_error(call(session, kernel_id, "files.get", "missing.txt"), "cell.error.not_found")
     await expect_error(call(session, kernel_id, "files.get"), "cell.error.invalid_argument")
     session.leave()

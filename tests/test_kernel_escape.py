@@ -11,16 +11,16 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 import time
 
 import psutil
 import pytest
 import pytest_twisted
 
+from tests.helpers import call, start_kernel
 from tests.node import ROOT, Node, processes_under
-from tests.test_kernels import call, start_kernel
 from tests.wamp_client import connect, within
 
 SNOOP = os.path.join(ROOT, "tests", "attacks", "snoop.py")
@@ -105,7 +105,13 @@ async def test_a_kernel_reaches_no_socket_file_or_saved_code_of_the_node(node):
     secret = await saved_secret(node)
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
-    result = await call(session, kernel_id, "execute", snoop_code(secret, since, node_secrets(node) + [os.path.join(node.cbdir, "backend.sock")]), deadline=150)
+    result = await call(
+        session,
+        kernel_id,
+        "execute",
+        snoop_code(secret, since, node_secrets(node) + [os.path.join(node.cbdir, "backend.sock")]),
+        deadline=150,
+    )
     assert_nothing_reached(report_of(result), node)
     session.leave()
 
@@ -126,12 +132,24 @@ def test_the_backend_socket_admits_only_the_node_key(node):
     """Even where the socket can be reached (here: as the node's own user), it grants nothing without the node key."""
     socket_path = os.path.join(node.cbdir, "backend.sock")
     env = dict(os.environ, PYTHONPATH=ROOT)
-    stranger = subprocess.run([sys.executable, SNOOP, "--no-walk", "00", "0", socket_path], capture_output=True, text=True, timeout=60, env=env)
+    stranger = subprocess.run(
+        [sys.executable, SNOOP, "--no-walk", "00", "0", socket_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     attempts = json.loads(stranger.stdout)["attempts"]
     assert len(attempts) == 6 and all(outcome.startswith("refused") for outcome in attempts.values()), attempts
     # The control: the same probe signing with the node's key does join, so the refusals above mean something.
     key = os.path.join(node.cbdir, "key.priv")
-    owner = subprocess.run([sys.executable, SNOOP, "--no-walk", "--key", key, "00", "0", socket_path], capture_output=True, text=True, timeout=60, env=env)
+    owner = subprocess.run(
+        [sys.executable, SNOOP, "--no-walk", "--key", key, "00", "0", socket_path],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     attempts = json.loads(owner.stdout)["attempts"]
     assert {outcome for key, outcome in attempts.items() if key.endswith("cryptosign")} == {"JOINED as backend"}
     assert all(outcome.startswith("refused") for key, outcome in attempts.items() if key.endswith("anonymous"))
@@ -140,7 +158,12 @@ def test_the_backend_socket_admits_only_the_node_key(node):
 @sandboxed
 def test_the_node_directory_and_database_belong_to_the_node_user(node):
     """What an admin would check with ls -l: no group or other bits on the node's private state."""
-    for path in (node.cbdir, os.path.join(node.cbdir, "data"), os.path.join(node.cbdir, "key.priv"), os.path.join(node.cbdir, "data", "permalinks.sqlite")):
+    for path in (
+        node.cbdir,
+        os.path.join(node.cbdir, "data"),
+        os.path.join(node.cbdir, "key.priv"),
+        os.path.join(node.cbdir, "data", "permalinks.sqlite"),
+    ):
         assert os.stat(path).st_mode & 0o077 == 0, "{} is open to other users: {:o}".format(path, os.stat(path).st_mode)
 
 
@@ -167,7 +190,9 @@ async def test_a_kernel_sees_only_its_own_processes_and_cannot_trace_or_unshare(
     )
     result = await call(session, kernel_id, "execute", code)
     assert result["status"] == "ok", result
-    traced, trace_error, unshared, unshare_error, pids, owners, uid, child_pid = json.loads(result["outputs"][0]["text"])
+    traced, trace_error, unshared, unshare_error, pids, owners, uid, child_pid = json.loads(
+        result["outputs"][0]["text"]
+    )
     assert traced == -1 and trace_error == "Operation not permitted"
     assert unshared == -1 and unshare_error == "Operation not permitted"
     assert child_pid in pids, "a kernel lists its own processes"
@@ -195,7 +220,9 @@ async def test_a_kernel_writes_only_its_directory_and_its_own_tmp(node):
     assert outcome.pop("/dev/shm/mine") is True and outcome.pop("/var/tmp/mine") is True
     assert set(outcome.values()) == {"Read-only file system"}, outcome
     # The other kernel's /tmp is its own: it does not see what a wrote there.
-    seen = (await call(session, b, "execute", "import os; os.path.exists('/tmp/mine.txt')"))["outputs"][0]["data"]["text/plain"]
+    seen = (await call(session, b, "execute", "import os; os.path.exists('/tmp/mine.txt')"))["outputs"][0]["data"][
+        "text/plain"
+    ]
     assert seen == "False"
     session.leave()
 

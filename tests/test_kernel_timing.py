@@ -12,9 +12,11 @@ from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from components import errors
-from components.config import SpawnerConfig
-from components.kernel import Kernel
+from components.common import errors
+from components.common.config import SpawnerConfig
+from components.worker.kernel import Kernel, KernelHost
+
+pytestmark = pytest.mark.unit
 
 
 class FakeMaster:
@@ -54,10 +56,25 @@ class FakeChannels:
         return [r for r in self.requests if r[1] == msg_type][-1][3]
 
     def iopub(self, parent_id, msg_type, content):
-        self.on_iopub({"header": {"msg_type": msg_type}, "parent_header": {"msg_id": parent_id}, "metadata": {}, "content": content})
+        self.on_iopub(
+            {
+                "header": {"msg_type": msg_type},
+                "parent_header": {"msg_id": parent_id},
+                "metadata": {},
+                "content": content,
+            }
+        )
 
     def reply(self, parent_id, msg_type, content):
-        self.on_reply("shell", {"header": {"msg_type": msg_type}, "parent_header": {"msg_id": parent_id}, "metadata": {}, "content": content})
+        self.on_reply(
+            "shell",
+            {
+                "header": {"msg_type": msg_type},
+                "parent_header": {"msg_id": parent_id},
+                "metadata": {},
+                "content": content,
+            },
+        )
 
 
 class KernelTimingTests(SynchronousTestCase):
@@ -66,7 +83,15 @@ class KernelTimingTests(SynchronousTestCase):
 
         self.clock = Clock()
         self.master = FakeMaster()
-        self.config = SpawnerConfig(execute_timeout_s=300, interrupt_grace_s=2, idle_timeout_s=100, max_lifespan_s=1000, heartbeat_interval_s=2, heartbeat_timeout_s=6, start_timeout_s=30)
+        self.config = SpawnerConfig(
+            execute_timeout_s=300,
+            interrupt_grace_s=2,
+            idle_timeout_s=100,
+            max_lifespan_s=1000,
+            heartbeat_interval_s=2,
+            heartbeat_timeout_s=6,
+            start_timeout_s=30,
+        )
         self.channels = []
         self.published = []
         self.dead = []
@@ -78,10 +103,18 @@ class KernelTimingTests(SynchronousTestCase):
             self.channels.append(channels)
             return channels
 
-        self.kernel = Kernel(
-            self.clock, self.config, self.master, None, root, root,
-            on_iopub=lambda k, m: self.published.append(m), on_dead=lambda k, r: self.dead.append(r),
+        host = KernelHost(
+            self.clock,
+            self.config,
+            self.master,
+            None,
+            root,
+            root,
             channels_factory=factory,
+            run_blocking=lambda f, *args: defer.maybeDeferred(f, *args),
+        )
+        self.kernel = Kernel(
+            host, on_iopub=lambda k, m: self.published.append(m), on_dead=lambda k, r: self.dead.append(r)
         )
 
     def make_ready(self):
@@ -100,7 +133,7 @@ class KernelTimingTests(SynchronousTestCase):
         d = self.kernel.start()
         channels = self.channels[-1]
         self.assertNoResult(d)
-        from components.kernel import PROBE_INTERVAL_S
+        from components.worker.kernel import PROBE_INTERVAL_S
 
         self.clock.advance(PROBE_INTERVAL_S)
         self.clock.advance(PROBE_INTERVAL_S)
@@ -150,7 +183,9 @@ class KernelTimingTests(SynchronousTestCase):
         d = self.kernel.execute("import time; time.sleep(100)", timeout=5)
         msg_id = channels.last("execute_request")
         self.run_for(5, channels)
-        channels.reply(msg_id, "execute_reply", {"status": "error", "ename": "KeyboardInterrupt", "evalue": "", "traceback": []})
+        channels.reply(
+            msg_id, "execute_reply", {"status": "error", "ename": "KeyboardInterrupt", "evalue": "", "traceback": []}
+        )
         channels.iopub(msg_id, "status", {"execution_state": "idle"})
         self.assertEqual(self.successResultOf(d)["status"], "timeout")
         self.assertEqual(len(self.master.spawned), 1)
@@ -164,7 +199,7 @@ class KernelTimingTests(SynchronousTestCase):
 
     def test_a_caller_timeout_cannot_exceed_the_server_limit(self):
         channels = self.make_ready()
-        d = self.kernel.execute("x", timeout=10 ** 6)
+        d = self.kernel.execute("x", timeout=10**6)
         self.run_for(self.config.execute_timeout_s - 1, channels)
         self.assertEqual(self.master.signals, [])
         self.run_for(1, channels)
@@ -225,9 +260,9 @@ class KernelTimingTests(SynchronousTestCase):
 
     def test_exit_reasons_name_the_limit(self):
         self.make_ready()
-        self.assertIn("CPU time limit of 600 s", self.kernel._exit_reason(-24, False))
-        self.assertIn("memory limit of 1024 MB", self.kernel._exit_reason(-9, True))
-        self.assertIn("status 3", self.kernel._exit_reason(3, False))
+        self.assertIn("CPU time limit of 600 s", self.kernel.process.exit_reason(-24, False))
+        self.assertIn("memory limit of 1024 MB", self.kernel.process.exit_reason(-9, True))
+        self.assertIn("status 3", self.kernel.process.exit_reason(3, False))
 
     def test_exit_of_a_replaced_process_is_ignored(self):
         self.make_ready()
@@ -254,7 +289,7 @@ class FakePoolKernel:
 
 
 def test_pool_refills_after_its_delay_and_hands_out_at_once():
-    from components.pool import KernelPool
+    from components.worker.pool import KernelPool
 
     successResultOf = SynchronousTestCase().successResultOf
     clock = Clock()

@@ -6,33 +6,11 @@ import signal
 import psutil
 import pytest
 import pytest_twisted
-from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions
 
+from tests.helpers import call, expect_error, pool_is_full, start_kernel
 from tests.node import processes_under
 from tests.wamp_client import Recorder, connect, within
-
-
-async def start_kernel(session):
-    result = await within(session.call("cell.kernel.start"), 30, "cell.kernel.start")
-    assert len(result["kernel_id"]) == 32
-    assert result["iopub"] == "cell.kernel.{}.iopub".format(result["kernel_id"])
-    return result["kernel_id"]
-
-
-def call(session, kernel_id, name, *args, deadline=30, options=None, **kwargs):
-    d = session.call("cell.kernel.{}.{}".format(kernel_id, name), *args, options=options, **kwargs)
-    return within(d, deadline, name)
-
-
-async def expect_error(d, uri):
-    try:
-        await d
-    except ApplicationError as exc:
-        assert exc.error == uri, "expected {}, got {}: {}".format(uri, exc.error, exc.error_message())
-        assert exc.error_message(), "an error must carry a message a person can act on"
-        return exc
-    raise AssertionError("expected the error {}".format(uri))
 
 
 @pytest_twisted.ensureDeferred
@@ -46,9 +24,20 @@ async def test_execute_gives_outputs_and_iopub_in_order(node):
     assert result["execution_count"] == 1, "the pool's warm-up leaves no trace in the history"
     assert result["outputs"] == [
         {"output_type": "stream", "name": "stdout", "text": "hi\n"},
-        {"output_type": "execute_result", "execution_count": result["execution_count"], "data": {"text/plain": "2"}, "metadata": {}},
+        {
+            "output_type": "execute_result",
+            "execution_count": result["execution_count"],
+            "data": {"text/plain": "2"},
+            "metadata": {},
+        },
     ]
-    await events.wait_for(lambda e: e["header"]["msg_type"] == "status" and e["content"]["execution_state"] == "idle" and e["parent_header"].get("msg_type") == "execute_request")
+    await events.wait_for(
+        lambda e: (
+            e["header"]["msg_type"] == "status"
+            and e["content"]["execution_state"] == "idle"
+            and e["parent_header"].get("msg_type") == "execute_request"
+        )
+    )
     kinds = [t for t in events.msg_types() if t in ("status", "stream", "execute_result")]
     assert kinds[0] == "status" and events.events[0]["content"]["execution_state"] == "busy"
     assert kinds.index("stream") < kinds.index("execute_result") < len(kinds) - 1
@@ -58,7 +47,7 @@ async def test_execute_gives_outputs_and_iopub_in_order(node):
 
 @pytest_twisted.ensureDeferred
 async def test_iopub_reaches_whoever_subscribes_later_or_again(node):
-    """The spawner publishes only topics someone subscribes to (components/iopub_listeners.py): a subscriber
+    """The spawner publishes only topics someone subscribes to (components/worker/iopub_listeners.py): a subscriber
     arriving after the kernel has run, or leaving and coming back, still gets every message."""
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
@@ -75,7 +64,10 @@ async def test_iopub_reaches_whoever_subscribes_later_or_again(node):
         result = await call(session, kernel_id, "execute", code)
         assert result["status"] == "ok"
         await events.wait_for(input_of(code), what="the execute_input of {}".format(code))
-        await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_result" and e["content"]["data"]["text/plain"] == code, what="the result of {}".format(code))
+        await events.wait_for(
+            lambda e: e["header"]["msg_type"] == "execute_result" and e["content"]["data"]["text/plain"] == code,
+            what="the result of {}".format(code),
+        )
         await subscription.unsubscribe()
         await call(session, kernel_id, "execute", "'nobody listens again'")
     session.leave()
@@ -122,7 +114,9 @@ async def test_top_level_await_and_aggressive_reset_work_in_a_forked_kernel(node
     result = await call(session, kernel_id, "execute", "%reset -f --aggressive")
     assert result["status"] == "ok"
     result = await call(session, kernel_id, "execute", "import sys\n('wave' in sys.modules, 'numpy' in sys.modules)")
-    assert result["outputs"][0]["data"]["text/plain"] == "(False, True)", "the user's import is dropped, the preloaded ones stay"
+    assert result["outputs"][0]["data"]["text/plain"] == "(False, True)", (
+        "the user's import is dropped, the preloaded ones stay"
+    )
     session.leave()
 
 
@@ -143,7 +137,9 @@ async def test_error_has_ename_evalue_traceback(node):
 async def test_matplotlib_plot_gives_png(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
-    result = await call(session, kernel_id, "execute", "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()")
+    result = await call(
+        session, kernel_id, "execute", "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()"
+    )
     assert result["status"] == "ok", result
     pngs = [o for o in result["outputs"] if o["output_type"] == "display_data" and "image/png" in o["data"]]
     assert len(pngs) == 1
@@ -158,7 +154,14 @@ async def test_input_round_trips_and_progress_streams(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
     progress = Recorder()
-    d = call(session, kernel_id, "execute", 'print("before")\nname = input("Name? ")\nprint("hello", name)', allow_stdin=True, options=CallOptions(on_progress=progress))
+    d = call(
+        session,
+        kernel_id,
+        "execute",
+        'print("before")\nname = input("Name? ")\nprint("hello", name)',
+        allow_stdin=True,
+        options=CallOptions(on_progress=progress),
+    )
     request = await progress.wait_for(lambda o: o["output_type"] == "input_request", what="the input_request")
     assert request == {"output_type": "input_request", "prompt": "Name? ", "password": False}
     assert progress.events[0] == {"output_type": "stream", "name": "stdout", "text": "before\n"}
@@ -215,7 +218,9 @@ async def test_one_shot_execute_returns_outputs_and_leaves_no_kernel(node):
     session = await connect(node.url)
     before = await session.call("cell.status")
     progress = Recorder()
-    result = await within(session.call("cell.execute", "print('one'); 6*7", options=CallOptions(on_progress=progress)), 30, "cell.execute")
+    result = await within(
+        session.call("cell.execute", "print('one'); 6*7", options=CallOptions(on_progress=progress)), 30, "cell.execute"
+    )
     assert result["status"] == "ok"
     assert result["outputs"][0] == {"output_type": "stream", "name": "stdout", "text": "one\n"}
     assert result["outputs"][1]["data"]["text/plain"] == "42"
@@ -237,18 +242,6 @@ async def test_status_reports_the_spawner(node):
     assert spawner["sandbox"]["level"] in ("full", "reduced")
     assert spawner["capacity"] > 0
     session.leave()
-
-
-def kernel_pids():
-    """Pids of forked kernels (children of the fork master)."""
-    pids = set()
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if "components.fork_master" in " ".join(proc.info["cmdline"] or []):
-                pids.update(child.pid for child in proc.children())
-        except psutil.Error:
-            pass
-    return pids
 
 
 @pytest_twisted.ensureDeferred
@@ -312,15 +305,14 @@ def _ppid(process):
         return None
 
 
-THREAD_NICENESS = (
-    "import os; sorted({int(open('/proc/self/task/%s/stat' % t).read().rsplit(')', 1)[1].split()[16]) for t in os.listdir('/proc/self/task')})"
-)
+THREAD_NICENESS = "import os; sorted({int(open('/proc/self/task/%s/stat' % t).read().rsplit(')', 1)[1].split()[16]) for t in os.listdir('/proc/self/task')})"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="pool kernels are niced only when the spawner is root (CI runs as root)")
 @pytest_twisted.ensureDeferred
 async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_priority(node):
     session = await connect(node.url)
+    await pool_is_full(session)  # a kernel still starting has not lowered its priority yet
     spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
     kernels = [p for p in processes_under(spawner.pid, "fork_master") if _ppid(p) not in (spawner.pid, None)]
     niced = {p.pid for p in kernels if _niceness(p) == 10}
@@ -329,5 +321,7 @@ async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_pr
     result = await call(session, kernel_id, "execute", "import os; os.getpid()")
     assert int(result["outputs"][0]["data"]["text/plain"]) in niced, "the kernel handed out came from the niced pool"
     result = await call(session, kernel_id, "execute", THREAD_NICENESS)
-    assert result["outputs"][0]["data"]["text/plain"] == "[0]", "every thread of a handed-out kernel is back at niceness 0"
+    assert result["outputs"][0]["data"]["text/plain"] == "[0]", (
+        "every thread of a handed-out kernel is back at niceness 0"
+    )
     session.leave()

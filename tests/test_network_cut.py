@@ -10,11 +10,9 @@ import uuid
 import psutil
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
 
+from tests.helpers import call, until
 from tests.node import ROOT, Node
-from tests.test_kernels import call
-from tests.test_resume import until
 from tests.wamp_client import Recorder, connect, within
 
 HOST_IP, WORKER_IP = "10.77.0.1", "10.77.0.2"
@@ -66,9 +64,27 @@ async def test_cut_link_declares_kernels_dead_and_they_never_come_back(tmp_path,
         node.start(ready=("session router ready",))
         url = "ws://{}:{}/ws".format(HOST_IP, node.port)
         worker = subprocess.Popen(
-            ["ip", "netns", "exec", netns, sys.executable, "-m", "components.kernel_spawner", "--router", url, "--id", "nsworker",
-             "--secret-env", SECRET_ENV, "--config", '{"pool_size": 1}'],
-            cwd=ROOT, env=node.env(), stdout=open(os.path.join(node.dir, "nsworker.log"), "wb"), stderr=subprocess.STDOUT,
+            [
+                "ip",
+                "netns",
+                "exec",
+                netns,
+                sys.executable,
+                "-m",
+                "components.kernel_spawner",
+                "--router",
+                url,
+                "--id",
+                "nsworker",
+                "--secret-env",
+                SECRET_ENV,
+                "--config",
+                '{"pool_size": 1}',
+            ],
+            cwd=ROOT,
+            env=node.env(),
+            stdout=open(os.path.join(node.dir, "nsworker.log"), "wb"),
+            stderr=subprocess.STDOUT,
         )
         session = await connect(node.url)
 
@@ -88,9 +104,17 @@ async def test_cut_link_declares_kernels_dead_and_they_never_come_back(tmp_path,
 
         sh("ip", "link", "set", host_if, "down")  # the cut
         cut_at = time.monotonic()
-        dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=HEARTBEAT_DEADLINE_S, what="the dead event after the cut")
+        dead = await events.wait_for(
+            lambda e: e["content"].get("execution_state") == "dead",
+            seconds=HEARTBEAT_DEADLINE_S,
+            what="the dead event after the cut",
+        )
         assert "nsworker" in dead["content"]["reason"]
-        await within(pending, max(0.1, HEARTBEAT_DEADLINE_S - (time.monotonic() - cut_at)), "the pending execute failing within the heartbeat deadline")
+        await within(
+            pending,
+            max(0.1, HEARTBEAT_DEADLINE_S - (time.monotonic() - cut_at)),
+            "the pending execute failing within the heartbeat deadline",
+        )
         assert failures and failures[0].value.error == "cell.error.kernel_died", failures
         assert "went away" in failures[0].value.args[0], failures[0].value.args
         await until(lambda: spawners([]), 5, "the worker leaving cell.status")

@@ -7,16 +7,19 @@ import subprocess
 import psutil
 import pytest_twisted
 
-from tests.node import ROOT, VENV_BIN, Node, processes_under
-from tests.test_kernels import call, start_kernel
-from tests.wamp_client import connect, within
+from tests.helpers import call, start_kernel
+from tests.node import VENV_BIN, Node, processes_under
+from tests.wamp_client import connect
 
 
 def test_crossbar_check_accepts_the_config(tmp_path):
     node = Node(tmp_path)
     result = subprocess.run(
         [os.path.join(VENV_BIN, "crossbar"), "check", "--cbdir", node.cbdir],
-        env=node.env(), capture_output=True, text=True, timeout=120,
+        env=node.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "configuration looks good" in result.stdout
@@ -45,7 +48,9 @@ async def _kernel_pids(node, n=2):
     pids = []
     for _ in range(n):
         kernel_id = await start_kernel(session)
-        result = await call(session, kernel_id, "execute", "import os, subprocess; p = subprocess.Popen(['sleep', '600']); os.getpid()")
+        result = await call(
+            session, kernel_id, "execute", "import os, subprocess; p = subprocess.Popen(['sleep', '600']); os.getpid()"
+        )
         pids.append(int(result["outputs"][0]["data"]["text/plain"]))
     return session, pids
 

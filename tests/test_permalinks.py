@@ -2,8 +2,8 @@
 
 import pytest_twisted
 
-from components.permalinks import ID_ALPHABET, SqlitePermalinkStore
-from tests.test_kernels import expect_error
+from components.control.permalinks import ID_ALPHABET, SqlitePermalinkStore
+from tests.helpers import expect_error
 from tests.wamp_client import connect, within
 
 

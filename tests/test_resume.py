@@ -10,10 +10,9 @@ import sys
 import psutil
 import pytest
 import pytest_twisted
-from twisted.internet import reactor, task
 
+from tests.helpers import call, expect_error, holds, kernel_pids, until
 from tests.node import ROOT, Node, processes_under
-from tests.test_kernels import call, expect_error, kernel_pids
 from tests.wamp_client import Recorder, connect, within
 
 GRACE_S = 3
@@ -38,22 +37,6 @@ async def start(session):
     return result
 
 
-async def until(predicate, seconds, what):
-    """Poll C{predicate} (a check of observable state) every 0.1 s, up to a deadline."""
-    for _ in range(int(seconds * 10)):
-        if await predicate():
-            return
-        await task.deferLater(reactor, 0.1, lambda: None)  # poll
-    raise AssertionError("{} did not happen within {} s".format(what, seconds))
-
-
-async def holds(predicate, seconds, what):
-    """Poll C{predicate} every 0.1 s for C{seconds}: it must stay true the whole time (proving an absence)."""
-    for _ in range(int(seconds * 10)):
-        assert await predicate(), "{} stopped holding".format(what)
-        await task.deferLater(reactor, 0.1, lambda: None)  # poll
-
-
 @pytest_twisted.ensureDeferred
 async def test_a_new_session_resumes_a_kernel_with_its_token(grace_node):
     first = await connect(grace_node.url)
@@ -70,14 +53,20 @@ async def test_a_new_session_resumes_a_kernel_with_its_token(grace_node):
     result = await call(second, kernel["kernel_id"], "execute", "x")
     assert result["outputs"][0]["data"]["text/plain"] == "42"
     await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_result")
-    pid = int((await call(second, kernel["kernel_id"], "execute", "import os; os.getpid()"))["outputs"][0]["data"]["text/plain"])
+    pid = int(
+        (await call(second, kernel["kernel_id"], "execute", "import os; os.getpid()"))["outputs"][0]["data"][
+            "text/plain"
+        ]
+    )
 
     async def alive():
         return pid in kernel_pids()
 
     await holds(alive, GRACE_S + 1, "the resumed kernel's process")
     result = await call(second, kernel["kernel_id"], "execute", "x + 1")
-    assert result["outputs"][0]["data"]["text/plain"] == "43", "a resumed kernel is not shut down by the old grace timer"
+    assert result["outputs"][0]["data"]["text/plain"] == "43", (
+        "a resumed kernel is not shut down by the old grace timer"
+    )
     second.leave()
 
 
@@ -96,7 +85,9 @@ async def test_a_kernel_not_resumed_within_the_grace_period_is_gone(grace_node):
 
     await until(gone, GRACE_S + 10, "the kernel process ending")
     other = await connect(grace_node.url)
-    await expect_error(other.call("cell.kernel.resume", kernel["kernel_id"], kernel["resume_token"]), "cell.error.not_found")
+    await expect_error(
+        other.call("cell.kernel.resume", kernel["kernel_id"], kernel["resume_token"]), "cell.error.not_found"
+    )
     other.leave()
 
 
@@ -113,8 +104,19 @@ def external_session_router(config):
 
 def run_session_router(node, extra, name):
     return subprocess.Popen(
-        [sys.executable, "-m", "components.session_router", "--router", "unix:" + os.path.join(node.cbdir, "backend.sock"), "--extra", json.dumps(extra)],
-        cwd=ROOT, env=node.env(), stdout=open(os.path.join(node.dir, name + ".log"), "wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "components.session_router",
+            "--router",
+            "unix:" + os.path.join(node.cbdir, "backend.sock"),
+            "--extra",
+            json.dumps(extra),
+        ],
+        cwd=ROOT,
+        env=node.env(),
+        stdout=open(os.path.join(node.dir, name + ".log"), "wb"),
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -147,7 +149,9 @@ async def test_session_router_restart_keeps_kernels_and_their_owners(tmp_path):
         routers[0].send_signal(signal.SIGKILL)
         routers[0].wait(10)
         result = await call(session, kernel["kernel_id"], "execute", "y * 6")
-        assert result["outputs"][0]["data"]["text/plain"] == "42", "kernels keep working while the session router is away"
+        assert result["outputs"][0]["data"]["text/plain"] == "42", (
+            "kernels keep working while the session router is away"
+        )
         routers.append(run_session_router(node, extras, "router2"))
 
         async def kernel_known():
@@ -196,8 +200,23 @@ async def test_router_restart_loses_no_kernel_and_the_owner_resumes(tmp_path):
     try:
         node.start(ready=("session router ready",))
         worker = subprocess.Popen(
-            [sys.executable, "-m", "components.kernel_spawner", "--router", node.url, "--id", "w3", "--secret-env", "CELL_SPAWNER_W3_SECRET", "--config", '{"pool_size": 1}'],
-            cwd=ROOT, env=node.env(), stdout=open(os.path.join(node.dir, "w3.log"), "wb"), stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "components.kernel_spawner",
+                "--router",
+                node.url,
+                "--id",
+                "w3",
+                "--secret-env",
+                "CELL_SPAWNER_W3_SECRET",
+                "--config",
+                '{"pool_size": 1}',
+            ],
+            cwd=ROOT,
+            env=node.env(),
+            stdout=open(os.path.join(node.dir, "w3.log"), "wb"),
+            stderr=subprocess.STDOUT,
         )
         session = await connect(node.url)
 

@@ -10,12 +10,12 @@ import os
 import psutil
 import pytest
 import pytest_twisted
-from twisted.internet import task
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
+from twisted.internet import task
 
+from tests.helpers import call, expect_error, start_kernel
 from tests.node import Node, processes_under
-from tests.test_kernels import call, expect_error, start_kernel
 from tests.wamp_client import Recorder, connect, within
 
 STRICT = {
@@ -96,10 +96,18 @@ async def test_a_stranger_cannot_touch_my_kernel_even_knowing_its_id(node):
 @pytest_twisted.ensureDeferred
 async def test_clients_cannot_register_publish_or_use_meta_procedures(node):
     session = await connect(node.url)
-    await expect_denied(session.register(lambda: None, "cell.kernel.{}.".format("1" * 32), options=RegisterOptions(match="prefix")))
+    await expect_denied(
+        session.register(lambda: None, "cell.kernel.{}.".format("1" * 32), options=RegisterOptions(match="prefix"))
+    )
     await expect_denied(session.register(lambda: None, "cell.anything"))
-    await expect_denied(session.register(lambda: None, "cell.backend.kernel.{}.".format("2" * 32), options=RegisterOptions(match="prefix")))
-    await expect_denied(session.publish("cell.kernel.{}.iopub".format("0" * 32), {}, options=PublishOptions(acknowledge=True)))
+    await expect_denied(
+        session.register(
+            lambda: None, "cell.backend.kernel.{}.".format("2" * 32), options=RegisterOptions(match="prefix")
+        )
+    )
+    await expect_denied(
+        session.publish("cell.kernel.{}.iopub".format("0" * 32), {}, options=PublishOptions(acknowledge=True))
+    )
     await expect_denied(session.call("wamp.session.list"))
     await expect_denied(session.call("cell.spawner.local.start_kernel", 1))
     await expect_denied(session.call("cell.authorize", {"authrole": "backend"}, "x", "call"))
@@ -152,7 +160,12 @@ async def test_kernels_are_distinct_unprivileged_users(strict_node):
 async def test_no_tcp_connection_leaves_a_kernel(strict_node):
     session = await connect(strict_node.url)
     kernel_id = await start_kernel(session)
-    addresses = ["127.0.0.1"] + [a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family.name == "AF_INET" and not a.address.startswith("127.")]
+    addresses = ["127.0.0.1"] + [
+        a.address
+        for addrs in psutil.net_if_addrs().values()
+        for a in addrs
+        if a.family.name == "AF_INET" and not a.address.startswith("127.")
+    ]
     code = (
         "import socket\nfailures = []\n"
         "for host in {!r}:\n"
@@ -171,7 +184,15 @@ async def test_no_tcp_connection_leaves_a_kernel(strict_node):
 async def test_a_kernel_cannot_kill_others_or_read_their_files(strict_node):
     session = await connect(strict_node.url)
     a, b = await start_kernel(session), await start_kernel(session)
-    info = json.loads(value(await run(session, a, "import os, json; open('secret.txt', 'w').write('s3cret'); json.dumps([os.getpid(), os.getcwd()])"))[1:-1])
+    info = json.loads(
+        value(
+            await run(
+                session,
+                a,
+                "import os, json; open('secret.txt', 'w').write('s3cret'); json.dumps([os.getpid(), os.getcwd()])",
+            )
+        )[1:-1]
+    )
     pid_a, cwd_a = info
     spawner = processes_under(strict_node.proc.pid, "components.kernel_spawner")[0]
     code = (
@@ -286,7 +307,9 @@ async def test_output_flood_is_cut_with_a_notice_and_the_kernel_lives_on(strict_
     text = "".join(o.get("text", "") for o in result["outputs"])
     assert "[output truncated" in text
     assert len(text) <= STRICT["max_output_bytes"] + 20000
-    assert max(peak) - baseline < 64 * 1024 * 1024, "the kernel's memory grew by {:.0f} MB during the flood".format((max(peak) - baseline) / 2**20)
+    assert max(peak) - baseline < 64 * 1024 * 1024, "the kernel's memory grew by {:.0f} MB during the flood".format(
+        (max(peak) - baseline) / 2**20
+    )
     assert value(await run(session, kernel_id, "before + 1")) == "42", "the kernel kept its state"
     session.leave()
 
@@ -330,5 +353,12 @@ async def test_one_shots_are_sandboxed_and_share_nothing(node):
     assert value(await once("import os; os.path.exists('left.txt')")) == "False"
     assert value(await once("import random; random.random() != 0.8444218515250481")) == "True"
     # The template warms itself up on sample cells before forking: none of that shows either.
-    assert value(await once("(repr(_), Out, [k for k in dir() if not k.startswith('_') and k not in ('In', 'Out', 'exit', 'quit', 'get_ipython', 'open')])")) == "(\"''\", {}, [])"
+    assert (
+        value(
+            await once(
+                "(repr(_), Out, [k for k in dir() if not k.startswith('_') and k not in ('In', 'Out', 'exit', 'quit', 'get_ipython', 'open')])"
+            )
+        )
+        == "(\"''\", {}, [])"
+    )
     session.leave()

@@ -2,10 +2,12 @@
 
 import pytest
 
-from components import errors
-from components.config import ConfigError, RouterConfig, SpawnerConfig, from_mapping
-from components.outputs import OutputCollector, to_output
-from components.placement import Placement
+from components.common import errors
+from components.common.config import ConfigError, RouterConfig, SpawnerConfig, from_mapping
+from components.control.placement import Placement
+from components.worker.outputs import OutputCollector, to_output
+
+pytestmark = pytest.mark.unit
 
 
 def fold(*messages):
@@ -16,7 +18,12 @@ def fold(*messages):
 
 
 def test_consecutive_streams_of_one_name_merge():
-    assert fold(("stream", {"name": "stdout", "text": "a"}), ("stream", {"name": "stdout", "text": "b"}), ("stream", {"name": "stderr", "text": "c"}), ("stream", {"name": "stdout", "text": "d"})) == [
+    assert fold(
+        ("stream", {"name": "stdout", "text": "a"}),
+        ("stream", {"name": "stdout", "text": "b"}),
+        ("stream", {"name": "stderr", "text": "c"}),
+        ("stream", {"name": "stdout", "text": "d"}),
+    ) == [
         {"output_type": "stream", "name": "stdout", "text": "ab"},
         {"output_type": "stream", "name": "stderr", "text": "c"},
         {"output_type": "stream", "name": "stdout", "text": "d"},
@@ -24,14 +31,20 @@ def test_consecutive_streams_of_one_name_merge():
 
 
 def test_clear_output_now_and_with_wait():
-    assert fold(("stream", {"name": "stdout", "text": "a"}), ("clear_output", {"wait": False}), ("stream", {"name": "stdout", "text": "b"})) == [
-        {"output_type": "stream", "name": "stdout", "text": "b"}
-    ]
+    assert fold(
+        ("stream", {"name": "stdout", "text": "a"}),
+        ("clear_output", {"wait": False}),
+        ("stream", {"name": "stdout", "text": "b"}),
+    ) == [{"output_type": "stream", "name": "stdout", "text": "b"}]
     waited = fold(("stream", {"name": "stdout", "text": "a"}), ("clear_output", {"wait": True}))
-    assert waited == [{"output_type": "stream", "name": "stdout", "text": "a"}], "wait=True keeps the output until the next one"
-    assert fold(("stream", {"name": "stdout", "text": "a"}), ("clear_output", {"wait": True}), ("stream", {"name": "stdout", "text": "b"})) == [
-        {"output_type": "stream", "name": "stdout", "text": "b"}
-    ]
+    assert waited == [{"output_type": "stream", "name": "stdout", "text": "a"}], (
+        "wait=True keeps the output until the next one"
+    )
+    assert fold(
+        ("stream", {"name": "stdout", "text": "a"}),
+        ("clear_output", {"wait": True}),
+        ("stream", {"name": "stdout", "text": "b"}),
+    ) == [{"output_type": "stream", "name": "stdout", "text": "b"}]
 
 
 def test_update_display_data_replaces_by_display_id():
@@ -48,8 +61,17 @@ def test_update_display_data_replaces_by_display_id():
 
 def test_execute_result_and_error_shapes():
     assert to_output("execute_result", {"execution_count": 3, "data": {"text/plain": "2"}, "metadata": {}}) == {
-        "output_type": "execute_result", "execution_count": 3, "data": {"text/plain": "2"}, "metadata": {}}
-    assert to_output("error", {"ename": "E", "evalue": "v", "traceback": ["t"]}) == {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["t"]}
+        "output_type": "execute_result",
+        "execution_count": 3,
+        "data": {"text/plain": "2"},
+        "metadata": {},
+    }
+    assert to_output("error", {"ename": "E", "evalue": "v", "traceback": ["t"]}) == {
+        "output_type": "error",
+        "ename": "E",
+        "evalue": "v",
+        "traceback": ["t"],
+    }
     assert to_output("status", {"execution_state": "idle"}) is None
 
 
@@ -95,7 +117,9 @@ def test_config_refuses_unknown_and_bad_values():
     with pytest.raises(ConfigError):
         from_mapping(SpawnerConfig, {"pool_size": -1})
     assert from_mapping(SpawnerConfig, {"preload": "numpy,sympy"}).preload == ("numpy", "sympy")
-    router = from_mapping(RouterConfig, {"cbdir": "/x", "roles": {"browser": {"max_kernels_per_session": 2}}}, ignore=("cbdir",))
+    router = from_mapping(
+        RouterConfig, {"cbdir": "/x", "roles": {"browser": {"max_kernels_per_session": 2}}}, ignore=("cbdir",)
+    )
     assert router.quotas()["browser"].max_kernels_per_session == 2
     assert router.quotas()["service"].max_kernels_per_session == 32
     with pytest.raises(ConfigError, match="max_kernals"):
@@ -103,7 +127,7 @@ def test_config_refuses_unknown_and_bad_values():
 
 
 def test_authorizer_rules():
-    from components.authorization import decide, owner_needed
+    from components.router.authorization import decide, owner_needed
 
     mine = {"session": 100, "authrole": "browser", "authid": "x"}
     other = {"session": 200, "authrole": "browser", "authid": "y"}
@@ -111,16 +135,26 @@ def test_authorizer_rules():
     assert owner_needed(mine, topic, "subscribe") == "k" * 32
     assert owner_needed(mine, "cell.kernel.{}.execute".format("k" * 32), "call") is None
     assert decide(mine, topic, "subscribe", owner=100)["allow"] is True
-    assert decide(mine, topic, "subscribe", owner=100)["cache"] is False, "per-session answers must not be cached per role"
+    assert decide(mine, topic, "subscribe", owner=100)["cache"] is False, (
+        "per-session answers must not be cached per role"
+    )
     assert decide(other, topic, "subscribe", owner=100)["allow"] is False
     assert decide(other, topic, "subscribe", owner=None)["allow"] is False, "no such kernel"
     assert decide(other, "cell.kernel.start", "call")["allow"] is True
     assert decide(other, "cell.kernel.start", "call")["disclose"] is True
     assert decide(other, "cell.kernel.start", "call")["cache"] is True, "a fixed URI: cached"
     kernel_call = decide(other, "cell.kernel.{}.execute".format("k" * 32), "call")
-    assert kernel_call["allow"] and kernel_call["disclose"] and not kernel_call["cache"], "a new URI with every kernel: never cached"
-    for uri, action in (("cell.kernel.start", "register"), (topic, "publish"), ("wamp.session.list", "call"), ("cell.spawner.a.start_kernel", "call"),
-                        ("cell.backend.kernel.{}.execute".format("k" * 32), "call"), ("cell.made.up." + "z" * 20, "call")):
+    assert kernel_call["allow"] and kernel_call["disclose"] and not kernel_call["cache"], (
+        "a new URI with every kernel: never cached"
+    )
+    for uri, action in (
+        ("cell.kernel.start", "register"),
+        (topic, "publish"),
+        ("wamp.session.list", "call"),
+        ("cell.spawner.a.start_kernel", "call"),
+        ("cell.backend.kernel.{}.execute".format("k" * 32), "call"),
+        ("cell.made.up." + "z" * 20, "call"),
+    ):
         answer = decide(mine, uri, action, owner=100)
         assert answer["allow"] is False and answer["cache"] is False, (uri, action)
     spawner = {"session": 5, "authrole": "spawner", "authid": "w2"}
@@ -135,7 +169,7 @@ def test_authorizer_rules():
 def test_rate_limiter_admits_bursts_then_the_rate():
     from twisted.internet.task import Clock
 
-    from components.quotas import RateLimiter
+    from components.control.quotas import RateLimiter
 
     clock = Clock()
     limiter = RateLimiter(clock, per_minute=60)  # 1 per second, bursts of 15
@@ -147,22 +181,24 @@ def test_rate_limiter_admits_bursts_then_the_rate():
     assert not limiter.allow("s")
 
 
-def test_relay_splits_kernel_procedures():
-    from components.kernel_relay import split_procedure
+def test_kernel_uris_split_in_one_place():
+    from components.common.uris import split_kernel_uri
+    from components.router.authorization import kernel_of
 
-    assert split_procedure("cell.kernel.abc.execute") == ("abc", "execute")
-    assert split_procedure("cell.kernel.abc.files.get") == ("abc", "files.get")
-    assert split_procedure("cell.kernel.abc") == (None, None)
-    assert split_procedure("cell.kernel..execute") == (None, None)
-    assert split_procedure("cell.status") == (None, None)
+    assert split_kernel_uri("cell.kernel.abc.execute") == ("abc", "execute")
+    assert split_kernel_uri("cell.kernel.abc.files.get") == ("abc", "files.get")
+    assert split_kernel_uri("cell.kernel.abc") == (None, None)
+    assert split_kernel_uri("cell.kernel..execute") == (None, None)
+    assert split_kernel_uri("cell.status") == (None, None)
+    assert kernel_of("cell.kernel.abc.iopub") == "abc" and kernel_of("cell.kernel.abc") is None
 
 
 def test_relay_says_router_errors_in_the_contracts_terms():
     from autobahn.wamp.exception import ApplicationError
     from twisted.python.failure import Failure
 
-    from components import errors
-    from components.kernel_relay import translate_failure
+    from components.common import errors
+    from components.router.kernel_relay import translate_failure
 
     def translated(error):
         try:
@@ -180,17 +216,19 @@ def test_relay_says_router_errors_in_the_contracts_terms():
 
 
 def test_huge_page_ranges_are_private_anonymous_and_aligned():
-    from components.huge_pages import anonymous_writable_ranges
+    from components.child.huge_pages import anonymous_writable_ranges
 
-    maps = "\n".join((
-        "55d0c0000000-55d0c0a00000 rw-p 00000000 00:00 0          [heap]",
-        "7f0000100000-7f0000700000 rw-p 00000000 00:00 0 ",
-        "7f0001000000-7f0001100000 rw-p 00000000 00:00 0 ",  # under 2 MiB once aligned
-        "7f0002000000-7f0004000000 rw-s 00000000 00:05 12         /dev/zero (deleted)",  # shared
-        "7f0006000000-7f0008000000 r--p 00000000 08:01 3          /usr/lib/libc.so.6",
-        "7f000a000000-7f000c000000 rw-p 00000000 08:01 3          /usr/lib/libfoo.so",  # file-backed
-    ))
-    assert list(anonymous_writable_ranges(maps)) == [(0x55d0c0000000, 0x55d0c0a00000), (0x7f0000200000, 0x7f0000600000)]
+    maps = "\n".join(
+        (
+            "55d0c0000000-55d0c0a00000 rw-p 00000000 00:00 0          [heap]",
+            "7f0000100000-7f0000700000 rw-p 00000000 00:00 0 ",
+            "7f0001000000-7f0001100000 rw-p 00000000 00:00 0 ",  # under 2 MiB once aligned
+            "7f0002000000-7f0004000000 rw-s 00000000 00:05 12         /dev/zero (deleted)",  # shared
+            "7f0006000000-7f0008000000 r--p 00000000 08:01 3          /usr/lib/libc.so.6",
+            "7f000a000000-7f000c000000 rw-p 00000000 08:01 3          /usr/lib/libfoo.so",  # file-backed
+        )
+    )
+    assert list(anonymous_writable_ranges(maps)) == [(0x55D0C0000000, 0x55D0C0A00000), (0x7F0000200000, 0x7F0000600000)]
 
 
 class FakeMetaSession:
@@ -220,12 +258,14 @@ class FakeMetaSession:
 
 
 def test_iopub_listeners_publish_everything_until_synced_then_only_what_is_subscribed():
-    from components.iopub_listeners import IopubListeners
+    from components.worker.iopub_listeners import IopubListeners
 
     a, b, c = "cell.kernel.a.iopub", "cell.kernel.b.iopub", "cell.kernel.c.iopub"
     listeners = IopubListeners()
     assert listeners.wanted(a) and listeners.wanted(b), "before the first sync nothing is known: publish"
-    session = FakeMetaSession({1: {"id": 1, "uri": a, "match": "exact"}, 2: {"id": 2, "uri": "cell.status", "match": "exact"}})
+    session = FakeMetaSession(
+        {1: {"id": 1, "uri": a, "match": "exact"}, 2: {"id": 2, "uri": "cell.status", "match": "exact"}}
+    )
     listeners.sync(session, [a, b])
     assert listeners.wanted(a) and not listeners.wanted(b) and not listeners.wanted(c)
     listeners.created({"id": 3, "uri": b, "match": "exact"})
@@ -244,7 +284,7 @@ def test_iopub_listeners_publish_everything_until_synced_then_only_what_is_subsc
 
 
 def test_iopub_listeners_sync_reads_prefix_subscriptions_and_skips_vanished_ones():
-    from components.iopub_listeners import IopubListeners
+    from components.worker.iopub_listeners import IopubListeners
 
     session = FakeMetaSession({7: {"id": 7, "uri": "cell.kernel.x", "match": "prefix"}}, vanished=[8])
     listeners = IopubListeners()
@@ -254,7 +294,7 @@ def test_iopub_listeners_sync_reads_prefix_subscriptions_and_skips_vanished_ones
 
 FREE_SLOTS_PROBE = r'''
 import gc, json, os, sys
-from components.free_slots import FreeSlots
+from components.child.free_slots import FreeSlots
 
 def private_kb():
     with open("/proc/self/smaps_rollup") as f:
@@ -291,7 +331,9 @@ def test_free_slots_send_a_forked_childs_allocations_to_fresh_pages():
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", FREE_SLOTS_PROBE], cwd=root, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", FREE_SLOTS_PROBE], cwd=root, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
     assert measured["blocks"] >= 40000, "the freed objects' blocks were filled"
@@ -302,12 +344,13 @@ def test_free_slots_send_a_forked_childs_allocations_to_fresh_pages():
 
 
 def test_the_backend_authenticator_admits_only_the_node_key(tmp_path):
-    """components.backend_auth, with a node key made by Crossbar's own code."""
+    """components.common.node_key, with a node key made by Crossbar's own code."""
     from autobahn.wamp.cryptosign import CryptosignKey
     from autobahn.wamp.exception import ApplicationError
     from crossbar.common.key import _maybe_generate_node_key
 
-    from components.backend_auth import create_authenticator, cryptosign_authentication
+    from components.common.node_key import cryptosign_authentication
+    from components.router.backend_authenticator import create_authenticator
 
     _maybe_generate_node_key(str(tmp_path))
     authenticate = create_authenticator({"cbdir": str(tmp_path)})
@@ -317,7 +360,11 @@ def test_the_backend_authenticator_admits_only_the_node_key(tmp_path):
         with pytest.raises(ApplicationError) as refused:
             authenticate("cell", "spawner_local", {"authextra": extra})
         assert refused.value.error == ApplicationError.AUTHENTICATION_FAILED
-    assert authenticate("cell", "spawner_local", {"authextra": {"pubkey": node_pubkey}}) == {"pubkey": node_pubkey, "role": "backend", "authid": "spawner_local"}
+    assert authenticate("cell", "spawner_local", {"authextra": {"pubkey": node_pubkey}}) == {
+        "pubkey": node_pubkey,
+        "role": "backend",
+        "authid": "spawner_local",
+    }
     # What a backend component presents is that same key.
     credentials = cryptosign_authentication(str(tmp_path), "spawner_local")["cryptosign"]
     assert CryptosignKey.from_bytes(bytes.fromhex(credentials["privkey"])).public_key() == node_pubkey
@@ -328,7 +375,7 @@ def test_a_kernels_path_has_its_own_python_first_and_only_usable_directories():
     import shutil
     import tempfile
 
-    from components.sandbox import kernel_path
+    from components.child.sandbox import kernel_path
 
     root = tempfile.mkdtemp()  # not pytest's tmp_path: that one is closed to other users
     try:
@@ -346,9 +393,63 @@ def test_a_kernels_path_has_its_own_python_first_and_only_usable_directories():
 
 
 def test_ipython_keeps_no_copy_of_outputs():
-    from components.output_history import DiscardedOutputs
+    from components.child.output_history import DiscardedOutputs
 
     outputs = DiscardedOutputs()
     outputs[3].append("x" * 1000)
     outputs[3] = ["y"]
     assert 3 not in outputs and outputs[3] == [] and len(outputs) == 0
+
+
+def _ownership():
+    from twisted.internet.task import Clock
+
+    from components.control.ownership import Ownership
+
+    clock = Clock()
+    placement = Placement(4)
+    placement.add_spawner("w1", session=100, capacity=8)
+    shut, lost = [], []
+    ownership = Ownership(
+        clock,
+        placement,
+        60,
+        lambda spawner, kernel, reason: shut.append((spawner, kernel, reason)),
+        lambda kernel, reason: lost.append((kernel, reason)),
+    )
+    placement.add_kernel("k1", "w1", owner=1)
+    placement.add_kernel("k2", "w1", owner=1)
+    return clock, placement, ownership, shut, lost
+
+
+def test_an_orphan_is_shut_down_after_the_grace_unless_resumed():
+    clock, placement, ownership, shut, _ = _ownership()
+    ownership.owner_left(1)
+    assert ownership.is_orphaned("k1") and ownership.is_orphaned("k2")
+    clock.advance(30)
+    ownership.resumed("k1", 2)
+    clock.advance(29.9)
+    assert shut == []
+    clock.advance(0.1)
+    assert [(s, k) for s, k, _ in shut] == [("w1", "k2")] and "resumed within 60 s" in shut[0][2]
+    assert placement.kernels_of(2) == [("k1", "w1")] and "k2" not in placement.kernels
+    assert not clock.getDelayedCalls()
+
+
+def test_a_worker_that_leaves_has_its_kernels_declared_dead_and_ended_when_it_returns():
+    clock, placement, ownership, shut, lost = _ownership()
+    ownership.owner_left(1)
+    ownership.worker_left("w1", ["k1", "k2"])
+    assert [k for k, _ in lost] == ["k1", "k2"] and "spawner w1" in lost[0][1]
+    assert not clock.getDelayedCalls(), "an orphan of a vanished worker waits for nothing"
+    assert ownership.worker_returned("w1", "k1") is True
+    assert ownership.worker_returned("w1", "k1") is False, "ended once"
+    assert [(s, k) for s, k, _ in shut] == [("w1", "k1")]
+
+
+def test_a_kernel_that_ended_is_forgotten_and_its_timer_stops():
+    clock, placement, ownership, shut, _ = _ownership()
+    ownership.orphan("k1", "w1")
+    ownership.ended("k1")
+    clock.advance(120)
+    assert shut == [] and "k1" not in placement.kernels

@@ -14,8 +14,15 @@ from tests.node import ROOT, Node
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +76,9 @@ def test_typed_code_runs_with_shift_enter_and_streams_line_by_line(page, web_nod
 
     open_page(page, web_node)
     page.click(".CodeMirror")
-    page.keyboard.type("import time\nfor i in range(3):\nprint('line', i)\ntime.sleep(1)")  # the editor indents the loop body
+    page.keyboard.type(
+        "import time\nfor i in range(3):\nprint('line', i)\ntime.sleep(1)"
+    )  # the editor indents the loop body
     page.keyboard.press("Shift+Enter")
     output = page.locator(".cell-output")
     expect(output).to_contain_text("line 0")
@@ -125,7 +134,10 @@ def test_untrusted_html_runs_no_script(page, web_node):
     from playwright.sync_api import expect
 
     open_page(page, web_node)
-    run(page, "from IPython.display import HTML, display\ndisplay(HTML('<b id=\"safe\">kept</b><img src=x onerror=\"window.__pwned=1\"><script>window.__pwned=2</script>'))")
+    run(
+        page,
+        'from IPython.display import HTML, display\ndisplay(HTML(\'<b id="safe">kept</b><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>\'))',
+    )
     expect(page.locator(".output-html #safe")).to_have_text("kept")
     expect(page.locator(".cell-status")).to_have_text("")
     assert page.evaluate("window.__pwned") is None
@@ -164,7 +176,9 @@ def test_embedded_cells_on_a_page_from_another_origin(page, web_node, tmp_path):
         "<!doctype html><html><body><h1>Someone else's page</h1><div id='a'></div><div id='b'></div>"
         "<script src='http://127.0.0.1:{port}/embed.js'></script>"
         "<script>cellserver.makeCell({{element: '#a', code: 'x = 6*7\\nprint(x)', autoeval: true, linked: true}});"
-        "cellserver.makeCell({{element: '#b', code: 'print(x + 1)', linked: true}});</script></body></html>".format(port=web_node.port)
+        "cellserver.makeCell({{element: '#b', code: 'print(x + 1)', linked: true}});</script></body></html>".format(
+            port=web_node.port
+        )
     )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(host))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -183,9 +197,14 @@ def test_upload_a_csv_run_code_on_it_and_download_the_png(page, web_node):
     from playwright.sync_api import expect
 
     open_page(page, web_node)
-    page.set_input_files(".cell-upload", files=[{"name": "data.csv", "mimeType": "text/csv", "buffer": b"x,y\n1,2\n2,4\n3,9\n"}])
+    page.set_input_files(
+        ".cell-upload", files=[{"name": "data.csv", "mimeType": "text/csv", "buffer": b"x,y\n1,2\n2,4\n3,9\n"}]
+    )
     expect(page.locator(".notice-upload")).to_contain_text("Uploaded data.csv")
-    run(page, "import csv, matplotlib.pyplot as plt\nrows = list(csv.DictReader(open('data.csv')))\nplt.plot([int(r['x']) for r in rows], [int(r['y']) for r in rows])\nplt.savefig('plot.png')\nprint(len(rows), 'rows')")
+    run(
+        page,
+        "import csv, matplotlib.pyplot as plt\nrows = list(csv.DictReader(open('data.csv')))\nplt.plot([int(r['x']) for r in rows], [int(r['y']) for r in rows])\nplt.savefig('plot.png')\nprint(len(rows), 'rows')",
+    )
     expect(page.locator(".cell-output")).to_contain_text("3 rows")
     link = page.locator(".cell-file-link", has_text="plot.png")
     expect(link).to_have_count(1)

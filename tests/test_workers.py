@@ -10,8 +10,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 
-from tests.node import Node, ROOT
-from tests.test_kernels import call, start_kernel
+from tests.helpers import call, start_kernel
+from tests.node import ROOT, Node
 from tests.wamp_client import Recorder, connect, within
 
 SECRET_ENV = "CELL_SPAWNER_W2_SECRET"
@@ -27,8 +27,23 @@ def start_w2(node):
     """The second worker host's spawner, joining over TCP as principal w2."""
     log = open(os.path.join(node.dir, "w2.log"), "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "components.kernel_spawner", "--router", node.url, "--id", "w2", "--secret-env", SECRET_ENV, "--config", '{"pool_size": 1, "max_kernels": 32}'],
-        cwd=ROOT, env=dict(node.env()), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "components.kernel_spawner",
+            "--router",
+            node.url,
+            "--id",
+            "w2",
+            "--secret-env",
+            SECRET_ENV,
+            "--config",
+            '{"pool_size": 1, "max_kernels": 32}',
+        ],
+        cwd=ROOT,
+        env=dict(node.env()),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -84,13 +99,18 @@ async def test_remote_spawner_joins_takes_work_and_its_loss_is_reported(two_work
     dead = []
     for kernel_id, recorder in events.items():
         try:
-            event = await recorder.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=max(0.1, 5 - (time.monotonic() - killed_at)))
+            event = await recorder.wait_for(
+                lambda e: e["content"].get("execution_state") == "dead",
+                seconds=max(0.1, 5 - (time.monotonic() - killed_at)),
+            )
             dead.append((kernel_id, event["content"]["reason"]))
         except AssertionError:
             pass
     assert len(dead) == 1 and "w2" in dead[0][1], dead
     lost = dead[0][0]
-    await within(pending[lost], max(0.1, 5 - (time.monotonic() - killed_at)), "the pending call on the killed worker failing")
+    await within(
+        pending[lost], max(0.1, 5 - (time.monotonic() - killed_at)), "the pending call on the killed worker failing"
+    )
     assert failures[lost].error == "cell.error.kernel_died" and "went away" in failures[lost].args[0], failures[lost]
     await wait_for_spawners(session, ["local"], seconds=10)
     survivor = next(k for k in kernels if k != lost)

@@ -37,7 +37,7 @@ def connect(url, realm="cell", serializers=None, authid=None, secret=None):
 
     Anonymous (role ``browser``) unless C{authid}/C{secret} are given (WAMP-CRA).
     """
-    from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer, CBORSerializer
+    from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 
     joined, left = defer.Deferred(), defer.Deferred()
     config = ComponentConfig(realm=realm, extra={"joined": joined, "left": left, "authid": authid, "secret": secret})

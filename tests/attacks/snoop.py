@@ -67,7 +67,9 @@ class Probe(ApplicationSession):
 
     def onConnect(self):
         if self._authmethod == "cryptosign":
-            self.join("cell", authmethods=["cryptosign"], authid="spawner_local", authextra={"pubkey": self._key.public_key()})
+            self.join(
+                "cell", authmethods=["cryptosign"], authid="spawner_local", authextra={"pubkey": self._key.public_key()}
+            )
         else:
             self.join("cell")
 
@@ -88,7 +90,9 @@ class Probe(ApplicationSession):
 async def try_join(path, serializer, authmethod):
     loop = asyncio.get_running_loop()
     done = loop.create_future()
-    factory = WampRawSocketClientFactory(lambda: Probe(ComponentConfig("cell"), done, authmethod), serializer=serializer)
+    factory = WampRawSocketClientFactory(
+        lambda: Probe(ComponentConfig("cell"), done, authmethod), serializer=serializer
+    )
     try:
         transport, _ = await asyncio.wait_for(loop.create_unix_connection(factory, path), 3)
     except (OSError, asyncio.TimeoutError) as exc:
@@ -117,13 +121,17 @@ async def main(paths, no_walk):
             readable.append(path)
         except OSError:
             pass
-    print(json.dumps({
-        "sockets_found": sockets,
-        "attempts": attempts,
-        "files_checked": len(recent),
-        "files_with_secret": [p for p in recent if holds_secret(p)],
-        "readable": readable,
-    }))
+    print(
+        json.dumps(
+            {
+                "sockets_found": sockets,
+                "attempts": attempts,
+                "files_checked": len(recent),
+                "files_with_secret": [p for p in recent if holds_secret(p)],
+                "readable": readable,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

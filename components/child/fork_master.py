@@ -1,0 +1,274 @@
+"""The preloaded master process that forks kernels.
+
+Started by the spawner as ``python -m components.child.fork_master``.  It imports
+ipykernel, IPython and the preload list once, *before* any ZMQ context or
+thread exists, then serves fork requests.  Each child becomes one ipykernel
+in its own session and process group, with its own working directory and
+fresh random state, and dies with the master (``PR_SET_PDEATHSIG``).
+
+Protocol: one JSON object per line.  Requests on stdin::
+
+    {"op": "spawn", "ref": str, "connection_file": str, "cwd": str,
+     "env": {str: str}, "log_file": str, "sandbox": {...},   # see components.child.sandbox
+     "max_output_bytes": int}                        # per request and stream, in the kernel
+    {"op": "signal", "pid": int, "signum": int}      # to the kernel's process group
+                                                     # (SIGKILL: and to everything in its cgroup)
+
+Events on stdout::
+
+    {"op": "ready", "pid": int, "preload_s": float, "preloaded": [str]}
+    {"op": "spawned", "ref": str, "pid": int}
+    {"op": "exited", "pid": int, "status": int, "oom": bool}
+                                                     # status as os.waitstatus_to_exitcode
+
+When stdin closes (the spawner went away, however it died) the master kills
+every kernel's process group and exits.  It never writes anything else to
+stdout: children redirect their fds before running any kernel code.
+"""
+
+import argparse
+import gc
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+from components.child import process_setup, sandbox
+from components.child.control_loop import ControlLoop
+from components.child.free_slots import FreeSlots
+
+
+def preload(modules):
+    """Import what every kernel needs, so forked children share it.
+
+    debugpy is kept out on purpose: importing it in the master made forked
+    kernels stop answering (see docs/architecture.md), and a public kernel
+    has no use for a debugger.  Blocking its import makes ipykernel run
+    without the debugger.
+    """
+    sys.modules["debugpy"] = None
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # What IPKernelApp.initialize() would otherwise import in every child (measured:
+    # the modules it imported in a child; 25 ms of a kernel's start).
+    import bdb  # noqa: F401
+    import code  # noqa: F401
+    import faulthandler  # noqa: F401
+    import pdb  # noqa: F401
+
+    import ipykernel.debugger  # noqa: F401
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.zmqshell  # noqa: F401
+    import IPython  # noqa: F401
+    import IPython.core.completerlib  # noqa: F401
+    import IPython.core.debugger  # noqa: F401
+    import IPython.core.magic_arguments  # noqa: F401
+    import IPython.core.magics.execution  # noqa: F401
+    import IPython.core.oinspect  # noqa: F401
+    import IPython.extensions.storemagic  # noqa: F401
+    import IPython.utils.module_paths  # noqa: F401
+    import IPython.utils.wildcard  # noqa: F401
+    import tornado.gen  # noqa: F401
+    import tornado.locks  # noqa: F401
+    import tornado.platform.asyncio  # noqa: F401
+    import tornado.queues  # noqa: F401
+
+    import components.child.kernel_app  # noqa: F401
+    import components.child.kernel_streams  # noqa: F401
+
+    loaded = []
+    for name in modules:
+        try:
+            __import__(name)
+        except ImportError as exc:
+            _log("preload of {!r} skipped: {}".format(name, exc))
+            continue
+        loaded.append(name)
+        if name == "matplotlib":
+            _warm_matplotlib()
+        if name == "numpy":
+            import numpy.random  # noqa: F401  (lazy in numpy 2; every child's reseed would import it: 12 ms)
+    return loaded
+
+
+def _warm_matplotlib():
+    """Draw one figure so that a kernel's first plot does not pay for fonts."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(2, 2))
+    plt.plot([0, 1], [0, 1])
+    fig.savefig(io.BytesIO(), format="png")
+    plt.close(fig)
+    # The font list stays cached; the open FreeType faces do not survive a fork anyway
+    # (matplotlib empties that cache in every child), and freeing them there copied
+    # 0.4 MB of the master's pages into each kernel.
+    import matplotlib.font_manager
+
+    get_font = getattr(matplotlib.font_manager, "_get_font", None)
+    if hasattr(get_font, "cache_clear"):
+        get_font.cache_clear()
+
+
+def _log(text):
+    sys.stderr.write("fork_master: {}\n".format(text))
+    sys.stderr.flush()
+
+
+class ForkMaster:
+    """Serves spawn and signal requests; reaps children and reports exits."""
+
+    def __init__(self, stdin_fd, stdout_fd, syscall_filter=None):
+        self._syscall_filter = syscall_filter
+        self._out = stdout_fd
+        self._children = {}  # pid -> cgroup path or None
+        self._stale_cgroups = []
+        self._loop = ControlLoop(self._handle, lambda: self._shutdown(0), stdin_fd)
+
+    def send(self, event):
+        data = (json.dumps(event) + "\n").encode()
+        while data:
+            n = os.write(self._out, data)
+            data = data[n:]
+
+    def serve(self):
+        """Serve requests until stdin closes (L{ControlLoop}); never returns."""
+        self._loop.run(self._after_wake, lambda: 1.0 if self._stale_cgroups else None)
+
+    def _after_wake(self):
+        self._reap()
+        self._stale_cgroups = [c for c in self._stale_cgroups if not sandbox.try_remove_cgroup(c)]
+
+    def _handle(self, request):
+        op = request.get("op")
+        if op == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                self._become_kernel(request)  # never returns
+            self._children[pid] = (request.get("sandbox") or {}).get("cgroup")
+            self.send({"op": "spawned", "ref": request["ref"], "pid": pid})
+        elif op == "signal":
+            pid = request["pid"]
+            if pid in self._children:
+                self._signal_kernel(pid, request["signum"])
+        else:
+            _log("unknown request {!r}".format(request))
+
+    def _reap(self):
+        while self._children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            cgroup = self._children[pid]
+            # Whatever the kernel left running (its group, its cgroup) goes with it.
+            self._signal_kernel(pid, signal.SIGKILL)
+            del self._children[pid]
+            oom = False
+            if cgroup:
+                oom = sandbox.cgroup_oom_killed(cgroup)
+                self._stale_cgroups.append(cgroup)
+            self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status), "oom": oom})
+
+    def _signal_kernel(self, pid, signum):
+        _signal_group(pid, signum)
+        cgroup = self._children.get(pid)
+        if cgroup and signum == signal.SIGKILL:
+            for other in sandbox.cgroup_pids(cgroup):
+                try:
+                    os.kill(other, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def _shutdown(self, code):
+        for pid in list(self._children):
+            self._signal_kernel(pid, signal.SIGKILL)
+        os._exit(code)
+
+    def _become_kernel(self, request):
+        """In the child: turn into an ipykernel.  Never returns."""
+        code = 1
+        try:
+            master_pid = os.getppid()
+            os.setsid()
+            self._loop.close_in_child()
+            process_setup.redirect_stdio(request["log_file"])
+            process_setup.close_fds_from(3)
+            spec = request.get("sandbox") or {"limits": {}}
+            if spec.get("nice"):
+                os.nice(spec["nice"])  # a pool kernel; the spawner (root) restores it on hand-out
+            sandbox.enter(spec, self._syscall_filter)
+            # After the uid change, which clears it.
+            process_setup.die_with_parent(signal.SIGKILL)
+            if os.getppid() != master_pid:
+                os._exit(1)
+            os.umask(0o077)
+            os.chdir(request["cwd"])
+            process_setup.replace_environ(request["env"])
+            process_setup.reseed()
+            process_setup.one_malloc_arena()
+            sys.argv = ["cellserver-kernel"]
+            from components.child.kernel_app import ForkedKernelApp, config_for
+            from components.child.kernel_streams import KernelOutStream
+
+            KernelOutStream.output_cap_chars = request.get("max_output_bytes") or 0
+            app = ForkedKernelApp.instance(
+                config=config_for(request["connection_file"], "matplotlib.pyplot" in sys.modules)
+            )
+            app.initialize([])
+            app.start()
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+
+
+def _signal_group(pid, signum):
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preload", default="numpy,sympy,matplotlib", help="comma-separated modules to import once")
+    args = parser.parse_args(argv)
+    # SIGTERM, not SIGKILL: the master's handler kills every kernel's process
+    # group (kernels' own children included) before it exits.
+    process_setup.die_with_parent(signal.SIGTERM)
+    started = time.monotonic()
+    loaded = preload([m for m in args.preload.split(",") if m])
+    from components.child import syscall_filter
+    from components.child.kernel_app import ForkedKernelApp
+
+    ForkedKernelApp.forget_outputs()
+    ForkedKernelApp.warm_up("matplotlib.pyplot" in sys.modules)
+    kernel_filter = syscall_filter.build()  # each child loads it (components.child.sandbox.enter)
+    ForkedKernelApp.snapshot_modules()  # after anything that may import
+    # Everything alive now is shared with every kernel: keep the children's garbage
+    # collections from walking (and so copying) it, and their allocations off its pages.
+    gc.collect()
+    slots = FreeSlots().fill()
+    gc.freeze()
+    _log("filled {} free pymalloc blocks and {} free malloc chunks".format(slots.blocks, slots.chunks))
+    if threading.active_count() != 1:
+        _log("WARNING: {} threads exist after preload; forking may be unsafe".format(threading.active_count()))
+    master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno(), kernel_filter)
+    master.send({"op": "ready", "pid": os.getpid(), "preload_s": time.monotonic() - started, "preloaded": loaded})
+    master.serve()
+
+
+if __name__ == "__main__":
+    main()

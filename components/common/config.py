@@ -1,0 +1,151 @@
+"""Configuration of the spawner and the session router, parsed once.
+
+Every knob has a safe default here and is documented in docs/config.md.
+Unknown keys are refused, so a typo in ``.crossbar/config.json`` fails at
+start-up instead of being silently ignored.
+"""
+
+import dataclasses
+
+
+class ConfigError(ValueError):
+    """A configuration value is unknown or invalid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SpawnerConfig:
+    spawner_id: str = "local"
+    realm: str = "cell"
+    #: warm kernels kept ready to hand out
+    pool_size: int = 4
+    #: niceness of pool kernels until they are handed out, so that refilling the pool does not
+    #: slow kernels at work (only when the spawner is root: nobody else could undo it); 0 = off
+    pool_nice: int = 10
+    #: how long after handing out a kernel the pool starts refilling (the CPU goes to that kernel first)
+    pool_refill_delay_s: float = 0.1
+    #: kernels handed out at once (the warm pool comes on top)
+    max_kernels: int = 32
+    #: modules the fork master imports once for every kernel
+    preload: tuple = ("numpy", "sympy", "matplotlib")
+    #: where kernels' working directories go (a fresh temporary directory if empty)
+    work_root: str = ""
+    #: wall-clock limit of one execute when the caller gives none (and the cap on what callers give)
+    execute_timeout_s: float = 300.0
+    #: wall-clock limit of a one-shot ``cell.execute`` when the caller gives none, and its cap
+    oneshot_timeout_s: float = 30.0
+    oneshot_timeout_max_s: float = 120.0
+    #: after a timeout interrupt, how long the kernel has to stop before it is replaced
+    interrupt_grace_s: float = 2.0
+    #: a kernel with no call for this long is shut down
+    idle_timeout_s: float = 900.0
+    #: a kernel is shut down this long after it was handed out, whatever it does
+    max_lifespan_s: float = 7200.0
+    #: heartbeat ping period, and silence after which a kernel is declared dead
+    heartbeat_interval_s: float = 2.0
+    heartbeat_timeout_s: float = 10.0
+    #: how long a forked kernel may take to answer before it is given up
+    start_timeout_s: float = 30.0
+    #: how long complete/inspect may take
+    request_timeout_s: float = 10.0
+    #: one-shot cell.execute runs at once in the template (0: one-shots use pool kernels)
+    oneshot_children: int = 16
+    #: how long kernels outlive a lost router connection (a restarted router may claim them)
+    router_grace_s: float = 60.0
+    #: largest code accepted by execute (bytes of UTF-8)
+    max_code_bytes: int = 256 * 1024
+    # -- sandbox (docs/security.md) --
+    #: let kernels reach the network (default: a network namespace with loopback only)
+    allow_network: bool = False
+    #: kernels run as uids base .. base+count-1 (one per live kernel) when the spawner is root
+    sandbox_uid_base: int = 100000
+    sandbox_uid_count: int = 4096
+    #: each kernel in its own mount namespace: system read-only, private /tmp, node state absent, own /proc
+    sandbox_filesystem: bool = True
+    #: each kernel behind a seccomp filter refusing what no notebook needs (ptrace, mount, namespaces, bpf, ...)
+    sandbox_seccomp: bool = True
+    #: more directories kernels must not see (the node directory and the spawner's own roots are always hidden)
+    hidden_paths: tuple = ()
+    #: per-kernel memory (a memory cgroup where the host has one); 0 = none
+    memory_limit_mb: int = 1024
+    #: per-process rlimits; 0 = none
+    limit_cpu_s: int = 600
+    limit_address_space_mb: int = 4096
+    limit_processes: int = 64
+    limit_file_size_mb: int = 64
+    limit_open_files: int = 256
+    #: disk use of a kernel's working directory
+    disk_limit_mb: int = 256
+    #: output kept and forwarded per execution, and iopub messages per second per kernel
+    max_output_bytes: int = 2 * 1024 * 1024
+    max_iopub_messages_per_s: int = 200
+    #: past the output cap: "truncate" (keep running) or "interrupt"
+    on_output_limit: str = "truncate"
+    # -- files (docs/api.md, "Files") --
+    #: chunk size of files.get progressive results
+    file_chunk_bytes: int = 256 * 1024
+    #: largest file one upload may make, and largest file a download may fetch
+    max_upload_file_bytes: int = 64 * 1024 * 1024
+    max_download_bytes: int = 64 * 1024 * 1024
+    #: most files in a working directory (uploads past it are refused)
+    max_files: int = 1000
+    #: files.get without progressive results, and files returned inline by cell.execute, up to this many bytes
+    max_inline_file_bytes: int = 8 * 1024 * 1024
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in (int, float) and (not isinstance(value, (int, float)) or value < 0):
+                raise ConfigError("{} must be a non-negative number, not {!r}".format(field.name, value))
+        if self.on_output_limit not in ("truncate", "interrupt"):
+            raise ConfigError(
+                "on_output_limit must be 'truncate' or 'interrupt', not {!r}".format(self.on_output_limit)
+            )
+        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ConfigError("heartbeat_timeout_s must be larger than heartbeat_interval_s")
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterConfig:
+    #: how long placing a kernel on a spawner may take
+    start_timeout_s: float = 30.0
+    #: a kernel whose owner's session ended is kept this long for cell.kernel.resume
+    resume_grace_s: float = 60.0
+    #: quotas per role: {"browser": {"max_kernels_per_session": 4, ...}, "service": {...}}
+    roles: dict = dataclasses.field(default_factory=dict)
+    #: WAMP-CRA principals of role "service": {authid: name of the environment variable holding its secret}
+    services: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
+    #: WAMP-CRA principals of role "spawner" (remote workers): {spawner id: environment variable name}
+    spawners: dict = dataclasses.field(default_factory=dict)
+
+    def quotas(self):
+        """The L{RoleQuota} of each role, defaults overlaid with the configured values."""
+        from components.control.quotas import DEFAULT_ROLES, RoleQuota
+
+        result = dict(DEFAULT_ROLES)
+        for role, values in self.roles.items():
+            base = dataclasses.asdict(result.get(role, RoleQuota()))
+            unknown = set(values) - set(base)
+            if unknown:
+                raise ConfigError("unknown quota(s) for role {}: {}".format(role, ", ".join(sorted(unknown))))
+            base.update(values)
+            result[role] = RoleQuota(**base)
+        return result
+
+    def __post_init__(self):
+        self.quotas()
+
+
+def from_mapping(cls, mapping, ignore=()):
+    """Build C{cls} from a dict (a component's ``extra``), refusing unknown keys."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in (mapping or {}).items() if k not in ignore}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(
+            "unknown {} setting(s): {}; known: {}".format(cls.__name__, ", ".join(unknown), ", ".join(sorted(names)))
+        )
+    for name in ("preload", "hidden_paths"):
+        if name in values and isinstance(values[name], (list, str)):
+            listed = values[name]
+            values[name] = tuple(listed.split(",") if isinstance(listed, str) else listed)
+    return cls(**values)

@@ -1,0 +1,126 @@
+"""Who runs where: the session router's view of spawners, kernels and owners.
+
+Pure bookkeeping, no I/O, so that placement and quotas are unit-tested
+directly.  A kernel is counted against its owner from the moment its start
+is asked (a reservation), so concurrent starts cannot pass the cap.
+"""
+
+import dataclasses
+
+from components.common import errors
+
+
+@dataclasses.dataclass
+class SpawnerInfo:
+    spawner_id: str
+    session: int
+    host: str = ""
+    capacity: int = 0
+    pool_ready: int = 0
+    kernels: set = dataclasses.field(default_factory=set)
+    reserved: int = 0
+
+    @property
+    def free(self):
+        return self.capacity - len(self.kernels) - self.reserved
+
+
+class Placement:
+    """Spawners, the kernels placed on them, and the sessions that own them."""
+
+    def __init__(self, max_kernels_per_session):
+        self.max_kernels_per_session = max_kernels_per_session
+        self.spawners = {}
+        self.kernels = {}  # kernel_id -> (spawner_id, owner)
+        self._owned = {}  # owner -> set of kernel ids
+        self._reserved = {}  # owner -> starts in flight
+
+    def add_spawner(self, spawner_id, session, host="", capacity=0, pool_ready=0, **_):
+        info = self.spawners.get(spawner_id)
+        if info is None or info.session != session:
+            info = self.spawners[spawner_id] = SpawnerInfo(spawner_id, session)
+        info.host, info.capacity, info.pool_ready = host, capacity, pool_ready
+        return info
+
+    def remove_spawner_by_session(self, session):
+        """Forget the spawner behind C{session}; return (spawner_id, [(kernel_id, owner)]) or None."""
+        for spawner_id, info in list(self.spawners.items()):
+            if info.session == session:
+                del self.spawners[spawner_id]
+                lost = [(k, self.kernels[k][1]) for k in info.kernels if k in self.kernels]
+                for kernel_id, _ in lost:
+                    self.forget_kernel(kernel_id)
+                return spawner_id, lost
+        return None
+
+    def reserve(self, owner, cap=None):
+        """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none."""
+        cap = self.max_kernels_per_session if cap is None else cap
+        owned = len(self._owned.get(owner, ())) + self._reserved.get(owner, 0)
+        if owned >= cap:
+            raise errors.Capacity(
+                "this session already has {} kernels, the most one session may have; shut one down first".format(owned),
+                limit=cap,
+            )
+        spawner = self.choose()
+        self._reserved[owner] = self._reserved.get(owner, 0) + 1
+        spawner.reserved += 1
+        return spawner
+
+    def choose(self):
+        """The spawner with the most free capacity."""
+        candidates = [s for s in self.spawners.values() if s.free > 0]
+        if not candidates:
+            raise errors.Capacity(
+                "no kernel can be had now: every worker is full or none is connected; try again later"
+            )
+        return max(candidates, key=lambda s: (s.free, s.pool_ready))
+
+    def release(self, owner, spawner_id):
+        """Undo L{reserve} (always called, whether the start worked or not)."""
+        left = self._reserved.get(owner, 0) - 1
+        if left > 0:
+            self._reserved[owner] = left
+        else:
+            self._reserved.pop(owner, None)
+        spawner = self.spawners.get(spawner_id)
+        if spawner is not None:
+            spawner.reserved = max(0, spawner.reserved - 1)
+
+    def add_kernel(self, kernel_id, spawner_id, owner):
+        self.kernels[kernel_id] = (spawner_id, owner)
+        self._owned.setdefault(owner, set()).add(kernel_id)
+        spawner = self.spawners.get(spawner_id)
+        if spawner is not None:
+            spawner.kernels.add(kernel_id)
+
+    def forget_kernel(self, kernel_id):
+        entry = self.kernels.pop(kernel_id, None)
+        if entry is None:
+            return None
+        spawner_id, owner = entry
+        owned = self._owned.get(owner)
+        if owned is not None:
+            owned.discard(kernel_id)
+            if not owned:
+                del self._owned[owner]
+        spawner = self.spawners.get(spawner_id)
+        if spawner is not None:
+            spawner.kernels.discard(kernel_id)
+        return entry
+
+    def move_kernel(self, kernel_id, new_owner):
+        """Re-bind a kernel to another session (cell.kernel.resume)."""
+        spawner_id, _ = self.forget_kernel(kernel_id)
+        self.add_kernel(kernel_id, spawner_id, new_owner)
+
+    def kernels_on(self, spawner_id):
+        spawner = self.spawners.get(spawner_id)
+        return set(spawner.kernels) if spawner is not None else set()
+
+    def has_reservation(self, owner):
+        """Whether a start for C{owner} is in flight."""
+        return owner in self._reserved
+
+    def kernels_of(self, owner):
+        return [(k, self.kernels[k][0]) for k in self._owned.get(owner, ())]

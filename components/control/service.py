@@ -1,0 +1,290 @@
+"""The session router: one per router, a Crossbar container component.
+
+It serves ``cell.kernel.start``, ``cell.execute`` and ``cell.status``; keeps
+the map session -> kernels (a leaving session's kernels are shut down);
+places new kernels on the spawner with the most free capacity; caps kernels
+per session; and learns spawners as they join and forgets them as they
+leave.  Per-kernel calls do not pass through it: the kernel relay (in the
+router) carries them to the spawner.
+"""
+
+import os
+import uuid
+from datetime import datetime, timezone
+
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, RegisterOptions
+from twisted.internet import defer
+
+from components.common import arguments, errors, uris
+from components.common.config import RouterConfig, from_mapping
+from components.common.node_key import BackendSession
+from components.control.ownership import Ownership
+from components.control.placement import Placement
+from components.control.quotas import RateLimiter
+
+
+class SessionRouter(BackendSession):
+    """See the module docstring.  Settings come from the component's ``extra``."""
+
+    backend_authid = "session_router"
+
+    @defer.inlineCallbacks
+    def onJoin(self, details):
+        extra = dict(self.config.extra or {})
+        self.settings = from_mapping(RouterConfig, extra, ignore=("cbdir",))
+        self.quotas = self.settings.quotas()
+        from twisted.internet import reactor
+
+        self._oneshot_limits = {
+            role: RateLimiter(reactor, q.max_oneshots_per_minute) for role, q in self.quotas.items()
+        }
+        self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
+        self._reactor = reactor
+        self._left = set()
+        self.ownership = Ownership(
+            reactor, self.placement, self.settings.resume_grace_s, self._shutdown_kernel, self._announce_lost
+        )
+        with_details = RegisterOptions(details_arg="details")
+        yield self.register(self.kernel_owner, uris.KERNEL_OWNER)
+        yield self.register(self.authenticate, uris.AUTHENTICATE)
+        for uri, handler in (
+            (uris.KERNEL_START, self.kernel_start),
+            (uris.KERNEL_RESUME, self.kernel_resume),
+            (uris.EXECUTE_ONCE, self.execute_once),
+        ):
+            yield self.register(arguments.endpoint(uri, handler, with_details=True), uri, options=with_details)
+        yield self.register(self.status, uris.STATUS)
+        yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
+        yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
+        yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
+        yield self.discover_spawners()
+        self.log.info("session router ready; {n} spawner(s) known", n=len(self.placement.spawners))
+
+    @defer.inlineCallbacks
+    def discover_spawners(self):
+        """Find spawners that joined before us, through their ``info`` registrations."""
+        listing = yield self.call(uris.REGISTRATION_LIST)
+        for registration_id in listing.get("exact", []):
+            try:
+                registration = yield self.call(uris.REGISTRATION_GET, registration_id)
+            except ApplicationError:
+                continue
+            uri = registration.get("uri", "")
+            if uri.startswith(uris.SPAWNER_PREFIX) and uri.endswith(".info"):
+                try:
+                    info = yield self.call(uri)
+                except ApplicationError:
+                    continue
+                yield self.spawner_ready(info)
+
+    def kernel_owner(self, kernel_id):
+        """The session owning a kernel, or None: asked by the realm authorizer about subscriptions."""
+        entry = self.placement.kernels.get(kernel_id)
+        return entry[1] if entry is not None else None
+
+    def authenticate(self, realm, authid, details):
+        """Crossbar's dynamic WAMP-CRA authenticator: services and remote spawners.
+
+        Secrets come from the environment variables named in the config, never from the config itself.
+        """
+        for role, principals in (("service", self.settings.services), ("spawner", self.settings.spawners)):
+            if authid in principals:
+                secret = os.environ.get(principals[authid])
+                if not secret:
+                    raise ApplicationError(
+                        "cell.error.not_authorized",
+                        "principal {} has no secret: set {} in the router's environment".format(
+                            authid, principals[authid]
+                        ),
+                    )
+                return {"secret": secret, "role": role}
+        raise ApplicationError("cell.error.not_authorized", "unknown principal {}".format(authid))
+
+    def _quota(self, role):
+        return self.quotas.get(role) or self.quotas["browser"]
+
+    @defer.inlineCallbacks
+    def spawner_ready(self, info):
+        """A spawner (re)joined: adopt the kernels it still runs, end the ones declared dead."""
+        spawner_id = info["id"]
+        known = self.placement.kernels_on(spawner_id)
+        self.placement.add_spawner(
+            spawner_id,
+            info["session"],
+            host=info.get("host", ""),
+            capacity=info.get("capacity", 0),
+            pool_ready=info.get("pool_ready", 0),
+        )
+        self.log.info(
+            "spawner {id} on {host} available (capacity {capacity})",
+            id=spawner_id,
+            host=info.get("host"),
+            capacity=info.get("capacity"),
+        )
+        running = {k["kernel_id"]: k["owner"] for k in info.get("kernel_list", [])}
+        for kernel_id in known - set(running):
+            self.ownership.ended(kernel_id)  # died while we could not hear about it
+        for kernel_id, owner in running.items():
+            if self.ownership.worker_returned(spawner_id, kernel_id):
+                continue
+            self.placement.add_kernel(kernel_id, spawner_id, owner)
+            try:
+                yield self.call(uris.SESSION_GET, owner)
+            except ApplicationError:
+                self.ownership.orphan(kernel_id, spawner_id)
+
+    def _shutdown_kernel(self, spawner_id, kernel_id, reason):
+        d = self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, reason)
+        d.addErrback(self._log_failure, "could not shut down kernel {} on spawner {}".format(kernel_id, spawner_id))
+
+    def _announce_lost(self, kernel_id, reason):
+        self.publish(uris.kernel_iopub(kernel_id), kernel_lost_event(reason))
+
+    def _log_failure(self, failure, what):
+        self.log.warn("{what}: {error}", what=what, error=failure.getErrorMessage())
+
+    def kernel_ended(self, event):
+        self.ownership.ended(event["kernel_id"])
+
+    def session_left(self, session_id, *args, **kwargs):
+        lost = self.placement.remove_spawner_by_session(session_id)
+        if lost is not None:
+            spawner_id, kernels = lost
+            self.log.warn("spawner {id} left; {n} kernel(s) lost", id=spawner_id, n=len(kernels))
+            self.ownership.worker_left(spawner_id, [kernel_id for kernel_id, _ in kernels])
+            return
+        for limiter in self._oneshot_limits.values():
+            limiter.forget(session_id)
+        self.ownership.owner_left(session_id)
+        if self.placement.has_reservation(session_id):
+            self._left.add(session_id)
+
+    @defer.inlineCallbacks
+    def kernel_start(self, details):
+        """``cell.kernel.start()``: a warm kernel for the caller."""
+        owner = details.caller
+        if owner is None:
+            raise errors.InvalidArgument(
+                "the router did not disclose the caller; enable 'disclose.caller' for this role"
+            )
+        spawner = self.placement.reserve(owner, self._quota(details.caller_authrole).max_kernels_per_session)
+        try:
+            d = self.call(
+                uris.spawner_procedure(spawner.spawner_id, "start_kernel"),
+                owner,
+                options=CallOptions(timeout=self.settings.start_timeout_s * 1000),
+            )
+            result = yield d
+        except ApplicationError as exc:
+            if exc.error.startswith("cell.error."):
+                raise
+            raise errors.Capacity(
+                "the worker could not start a kernel: {}".format(exc.error_message() or exc.error)
+            ) from None
+        finally:
+            self.placement.release(owner, spawner.spawner_id)
+        kernel_id = result["kernel_id"]
+        if owner in self._left:
+            self._left.discard(owner)
+            self._shutdown_kernel(spawner.spawner_id, kernel_id, "its owner's session ended")
+            raise errors.NotFound("the session that asked for this kernel has left")
+        self.placement.add_kernel(kernel_id, spawner.spawner_id, owner)
+        return {"kernel_id": kernel_id, "iopub": result["iopub"], "resume_token": result["resume_token"]}
+
+    @defer.inlineCallbacks
+    def kernel_resume(self, details, kernel_id, token):
+        """``cell.kernel.resume(kernel_id, token)``: re-bind a kernel to the calling session."""
+        kernel_id = arguments.check_str("kernel_id", kernel_id, 64)
+        token = arguments.check_str("token", token, 256)
+        entry = self.placement.kernels.get(kernel_id)
+        if entry is None:
+            raise errors.NotFound(
+                "no kernel {} can be resumed: it was shut down, timed out or never existed".format(kernel_id)
+            )
+        spawner_id, old_owner = entry
+        owner = details.caller
+        if old_owner != owner:
+            owned = len(self.placement.kernels_of(owner))
+            cap = self._quota(details.caller_authrole).max_kernels_per_session
+            if owned >= cap:
+                raise errors.Capacity(
+                    "this session already has {} kernels, the most one session may have".format(owned), limit=cap
+                )
+        yield self.call(uris.spawner_procedure(spawner_id, "rebind_kernel"), kernel_id, token, owner)
+        self.ownership.resumed(kernel_id, owner)
+        return {"kernel_id": kernel_id, "iopub": uris.kernel_iopub(kernel_id)}
+
+    def execute_once(
+        self, details, code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False
+    ):
+        """``cell.execute``: quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None)."""
+        role = details.caller_authrole
+        quota = self._quota(role)
+        arguments.check_str("code", code, quota.max_code_bytes)
+        limiter = self._oneshot_limits.get(role) or self._oneshot_limits["browser"]
+        if not limiter.allow(details.caller):
+            raise errors.Capacity(
+                "too many one-shot executions: this session may run {} per minute; slow down".format(
+                    quota.max_oneshots_per_minute
+                ),
+                limit=quota.max_oneshots_per_minute,
+            )
+        spawner = self.placement.choose()
+        options = CallOptions(on_progress=details.progress) if details.progress else None
+        return self.call(
+            uris.spawner_procedure(spawner.spawner_id, "execute_once"),
+            code,
+            options=options,
+            timeout=timeout,
+            user_expressions=user_expressions,
+            stop_on_error=stop_on_error,
+            files=files,
+            return_files=return_files,
+        )
+
+    @defer.inlineCallbacks
+    def status(self):
+        spawners = []
+        for info in list(self.placement.spawners.values()):
+            try:
+                live = yield self.call(
+                    uris.spawner_procedure(info.spawner_id, "info"), options=CallOptions(timeout=2000)
+                )
+                info.pool_ready = live.get("pool_ready", info.pool_ready)
+                entry = {
+                    k: live[k] for k in ("id", "host", "kernels", "pool_ready", "capacity", "sandbox") if k in live
+                }
+            except ApplicationError:
+                entry = {
+                    "id": info.spawner_id,
+                    "host": info.host,
+                    "kernels": len(info.kernels),
+                    "pool_ready": info.pool_ready,
+                    "capacity": info.capacity,
+                }
+            spawners.append(entry)
+        return {"spawners": spawners, "kernels": sum(s["kernels"] for s in spawners)}
+
+
+def kernel_lost_event(reason):
+    """The last iopub message of a kernel whose worker vanished: ``status: dead`` with a C{reason}.
+
+    Every other message on a kernel's topic comes from the kernel or its
+    spawner (built there by ``jupyter_client.session.Session``); this one is
+    published by the control plane, which by rule loads no jupyter_client
+    (it imports ZMQ), so it is written out here, in the protocol's shape.
+    """
+    return {
+        "header": {
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": "status",
+            "session": "cellserver",
+            "username": "cellserver",
+            "date": datetime.now(timezone.utc).isoformat(),
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"execution_state": "dead", "reason": reason},
+    }

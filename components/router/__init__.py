@@ -1,0 +1,1 @@
+"""Runs inside the Crossbar router process (router components and its authenticator): the relay and the authorizer."""

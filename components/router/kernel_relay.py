@@ -1,0 +1,85 @@
+"""The kernel relay: clients' calls to ``cell.kernel.<id>.*``, carried to the kernel's spawner.
+
+It runs inside the router process (a Crossbar *router component*, joined
+over an in-memory transport), so the extra hop costs no serialization and
+no socket.  Why it exists at all: when a worker host vanishes, Crossbar
+itself answers the calls in flight to it with ``wamp.error.canceled``, and
+calls to a kernel nobody registered with ``wamp.error.no_such_procedure``.
+Clients are promised ``cell.error.kernel_died`` and ``cell.error.not_found``
+with a message they can act on; the relay is the one place that says so.
+
+It is stateless: the spawner registers each kernel under
+``cell.backend.kernel.<id>.`` and checks ownership against the original
+caller, which the relay passes on as WAMP ``forward_for`` (Crossbar then
+discloses the client, not the relay, to the spawner).  Progressive results
+are passed through as they come, and a client cancelling its call cancels
+the relayed call (which interrupts the kernel).
+"""
+
+from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, RegisterOptions
+from twisted.internet import defer
+
+from components.common import errors, uris
+
+#: Crossbar's answers that the relay turns into the public contract.
+NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
+CANCELED = "wamp.error.canceled"
+
+
+class KernelRelay(ApplicationSession):
+    """See the module docstring."""
+
+    @defer.inlineCallbacks
+    def onJoin(self, details):
+        yield self.register(
+            self.relay, uris.KERNEL_PREFIX, options=RegisterOptions(match="prefix", details_arg="details")
+        )
+        self.log.info("kernel relay ready on {prefix}*", prefix=uris.KERNEL_PREFIX)
+
+    def relay(self, *args, **kwargs):
+        details = kwargs.pop("details")
+        kernel_id, name = uris.split_kernel_uri(details.procedure)
+        if kernel_id is None:
+            raise errors.NotFound(
+                "{} is not a kernel procedure; kernels have {}".format(
+                    details.procedure, ", ".join(uris.KERNEL_PROCEDURES)
+                )
+            )
+        if details.caller is None:
+            raise errors.InvalidArgument(
+                "the router did not disclose the caller; enable 'disclose.caller' for this role"
+            )
+        options = CallOptions(
+            on_progress=details.progress or None,
+            forward_for=[
+                {
+                    "session": details.caller,
+                    "authid": details.caller_authid or "",
+                    "authrole": details.caller_authrole or "",
+                }
+            ],
+        )
+        d = self.call(uris.kernel_backend_prefix(kernel_id) + name, *args, options=options, **kwargs)
+        d.addErrback(translate_failure, kernel_id)
+        return d
+
+
+def translate_failure(failure, kernel_id):
+    """The router's own errors for a relayed call, said in the public contract's terms."""
+    failure.trap(ApplicationError)
+    error = failure.value.error
+    if error == NO_SUCH_PROCEDURE:
+        raise errors.NotFound(
+            "no kernel {} is running (it may have been shut down, timed out or died); start a new one with {}".format(
+                kernel_id, uris.KERNEL_START
+            )
+        )
+    if error == CANCELED:
+        raise errors.KernelDied(
+            "the worker running kernel {} went away while this call was in flight; the kernel is gone, start a new one with {}".format(
+                kernel_id, uris.KERNEL_START
+            )
+        )
+    return failure

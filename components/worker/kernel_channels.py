@@ -1,0 +1,118 @@
+"""The ZMQ side of one kernel process: its five channels, spoken through
+``jupyter_client.session.Session``, integrated into the Twisted reactor.
+
+It knows the wire protocol and nothing about executions or WAMP: requests go
+out with L{KernelChannels.request}; replies, iopub and stdin messages come
+back through the callbacks given to the constructor, as message dicts whose
+dates are ISO strings (ready for any WAMP serializer).
+"""
+
+import zmq
+from jupyter_client.jsonutil import squash_dates
+from jupyter_client.session import Session
+
+from components.worker.zmq_twisted import ZmqReader
+
+#: We connect before the forked kernel has bound its sockets; ZMQ retries every
+#: RECONNECT_IVL (100 ms by default), which alone dominated fork-to-ready.
+RECONNECT_IVL_MS = 5
+
+
+def _ipc(connection, port_name):
+    return "ipc://{}-{}".format(connection["ip"], connection[port_name])
+
+
+class KernelChannels:
+    """Shell, control, stdin, iopub and heartbeat sockets of one kernel.
+
+    @param on_reply: called with C{(channel, msg)} for shell/control replies.
+    @param on_iopub: called with each iopub C{msg}.
+    @param on_stdin: called with each stdin request C{msg} (``input_request``).
+    @param on_pong: called when the heartbeat echoes.
+    @param max_iopub_content_bytes: iopub messages with a larger content are
+        not parsed; their content becomes C{{"oversized_bytes": n}}.
+    """
+
+    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong, max_iopub_content_bytes=0):
+        self.session = Session(
+            key=connection["key"].encode(), signature_scheme=connection["signature_scheme"], username="cellserver"
+        )
+        self._on_reply = on_reply
+        self._on_iopub = on_iopub
+        self._on_stdin = on_stdin
+        self._on_pong = on_pong
+        self._max_iopub = max_iopub_content_bytes
+        identity = self.session.bsession
+
+        def dealer(port_name):
+            sock = context.socket(zmq.DEALER)
+            sock.linger = 0
+            sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+            sock.identity = identity
+            sock.connect(_ipc(connection, port_name))
+            return sock
+
+        iopub = context.socket(zmq.SUB)
+        iopub.linger = 0
+        iopub.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        iopub.connect(_ipc(connection, "iopub_port"))
+        hb = context.socket(zmq.REQ)
+        hb.linger = 0
+        hb.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        hb.setsockopt(zmq.REQ_RELAXED, 1)
+        hb.setsockopt(zmq.REQ_CORRELATE, 1)
+        hb.connect(_ipc(connection, "hb_port"))
+
+        self._readers = {
+            "shell": ZmqReader(reactor, dealer("shell_port"), lambda f: self._receive("shell", f), "shell"),
+            "control": ZmqReader(reactor, dealer("control_port"), lambda f: self._receive("control", f), "control"),
+            "stdin": ZmqReader(reactor, dealer("stdin_port"), lambda f: self._receive("stdin", f), "stdin"),
+            "iopub": ZmqReader(reactor, iopub, lambda f: self._receive("iopub", f), "iopub"),
+            "hb": ZmqReader(reactor, hb, lambda f: self._on_pong(), "hb"),
+        }
+        self.closed = False
+
+    def request(self, channel, msg_type, content, parent=None):
+        """Send a request on C{channel}; return its msg_id."""
+        msg = self.session.send(self._readers[channel], msg_type, content, parent=parent)
+        return msg["header"]["msg_id"]
+
+    def ping(self):
+        """Send one heartbeat ping; L{on_pong} fires when it comes back."""
+        self._readers["hb"].send_multipart([b"ping"])
+
+    def _receive(self, channel, frames):
+        try:
+            _, msg_list = self.session.feed_identities(frames, copy=True)
+            msg = self.session.deserialize(msg_list, content=False, copy=True)
+            raw = msg["content"]
+            if channel == "iopub" and self._max_iopub and len(raw) > self._max_iopub:
+                # A flood can make one message hundreds of MB: never parse it.
+                content = {"oversized_bytes": len(raw)}
+            else:
+                content = self.session.unpack(raw)
+        except Exception:
+            return  # unsigned, badly signed or malformed: dropped, never trusted
+        msg = {
+            "header": squash_dates(msg["header"]),
+            "parent_header": squash_dates(msg["parent_header"]),
+            "metadata": msg["metadata"],
+            "content": content,
+        }
+        if channel == "iopub":
+            self._on_iopub(msg)
+        elif channel == "stdin":
+            # The kernel flushed its output to iopub before asking for input, but the two
+            # sockets are read separately: take what iopub already holds first, so the
+            # caller sees the prompt after the output that preceded it.
+            self._readers["iopub"].read_pending()
+            self._on_stdin(msg)
+        else:
+            self._on_reply(channel, msg)
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            for reader in self._readers.values():
+                reader.close()

@@ -1,0 +1,132 @@
+"""The per-kernel WAMP procedures: argument checks, ownership, then the L{Kernel} call.
+
+A kernel's procedures (``execute``, ``input``, ``files.get``, ...) are the
+methods of L{KernelProcedures} marked with L{arguments.procedure}: each
+method's own signature, after C{kernel} and C{details}, is what callers may
+pass, and L{arguments.bind} checks a call against it.
+"""
+
+from components.common import arguments, errors, uris
+from components.worker.downloads import FileDownload
+
+
+class KernelProcedures:
+    """The per-kernel WAMP procedures, one method each (C{files.get} is C{files_get}).
+
+    Each method takes the L{Kernel} and the call's details, then exactly the
+    arguments callers may pass; L{call} checks the caller owns the kernel and
+    binds the call's arguments to that signature.
+    """
+
+    def __init__(self, config, flow=None):
+        self._config = config
+        self._flow = flow
+        self._handlers = {name: getattr(self, name.replace(".", "_")) for name in uris.KERNEL_PROCEDURES}
+
+    def call(self, kernel, name, args, kwargs, details):
+        if kernel.owner != details.caller:
+            raise errors.NotFound("no kernel {} is yours".format(kernel.kernel_id))
+        handler = self._handlers.get(name)
+        if handler is None:
+            raise errors.NotFound(
+                "kernels have no procedure {!r}; they have {}".format(name, ", ".join(uris.KERNEL_PROCEDURES))
+            )
+        return handler(kernel, details, **arguments.bind(name, handler, args, kwargs, skip=2))
+
+    def _code(self, code):
+        return arguments.check_str("code", code, self._config.max_code_bytes)
+
+    def execute(
+        self, kernel, details, code, allow_stdin=False, timeout=None, user_expressions=None, stop_on_error=True
+    ):
+        return kernel.execute(
+            self._code(code),
+            allow_stdin=arguments.check_bool("allow_stdin", allow_stdin),
+            timeout=arguments.check_timeout("timeout", timeout),
+            user_expressions=arguments.check_user_expressions("user_expressions", user_expressions),
+            stop_on_error=arguments.check_bool("stop_on_error", stop_on_error),
+            progress=details.progress or None,
+        )
+
+    def input(self, kernel, details, value):
+        return kernel.input(arguments.check_str("value", value, self._config.max_code_bytes))
+
+    def interrupt(self, kernel, details):
+        kernel.interrupt()
+
+    def restart(self, kernel, details):
+        return kernel.restart()
+
+    def shutdown(self, kernel, details):
+        return kernel.shutdown()
+
+    def complete(self, kernel, details, code, cursor_pos):
+        return kernel.shell_request(
+            "complete_request", {"code": self._code(code), "cursor_pos": arguments.check_int("cursor_pos", cursor_pos)}
+        )
+
+    def inspect(self, kernel, details, code, cursor_pos, detail_level=0):
+        if detail_level not in (0, 1) or isinstance(detail_level, bool):
+            raise errors.InvalidArgument("detail_level must be 0 or 1, not {!r}".format(detail_level))
+        content = {
+            "code": self._code(code),
+            "cursor_pos": arguments.check_int("cursor_pos", cursor_pos),
+            "detail_level": detail_level,
+        }
+        return kernel.shell_request("inspect_request", content)
+
+    def files_list(self, kernel, details, path=""):
+        kernel.touch()
+        return kernel.files.list(path)
+
+    def files_get(self, kernel, details, path):
+        """The file's bytes: progressive chunks (if asked for) then {size, sha256} (see L{FileDownload})."""
+        kernel.touch()
+        f, size = kernel.files.open_read(path)
+        config = self._config
+        if size > config.max_download_bytes:
+            f.close()
+            raise errors.TooLarge(
+                "{!r} is {} bytes; downloads are limited to {} bytes".format(path, size, config.max_download_bytes),
+                size=size,
+            )
+        if not details.progress and size > config.max_inline_file_bytes:
+            f.close()
+            raise errors.TooLarge(
+                "{!r} is {} bytes: ask for progressive results to receive it in chunks".format(path, size), size=size
+            )
+        return FileDownload(f, config.file_chunk_bytes, details.progress or None, self._flow).run()
+
+    def files_put(self, kernel, details, path, data, offset=0, final=True):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        if not isinstance(data, (bytes, bytearray)):
+            raise errors.InvalidArgument(
+                "data must be bytes (binary in msgpack/cbor, autobahn's binary encoding in JSON) or a string"
+            )
+        offset = arguments.check_int("offset", offset)
+        final = arguments.check_bool("final", final)
+        config = self._config
+        if offset + len(data) > config.max_upload_file_bytes:
+            raise errors.TooLarge(
+                "uploads are limited to {} bytes per file".format(config.max_upload_file_bytes),
+                limit=config.max_upload_file_bytes,
+            )
+        snapshot = kernel.files.snapshot()
+        if (
+            config.disk_limit_mb
+            and sum(size for size, _ in snapshot.values()) + len(data) > config.disk_limit_mb * 1024 * 1024
+        ):
+            raise errors.TooLarge(
+                "the kernel's working directory would exceed its disk limit of {} MB".format(config.disk_limit_mb)
+            )
+        if path not in snapshot and len(snapshot) >= config.max_files:
+            raise errors.TooLarge(
+                "the kernel's working directory already has {} files, the most allowed".format(len(snapshot))
+            )
+        kernel.touch()
+        size = kernel.files.write(path, data, offset)
+        result = {"size": size}
+        if final:
+            result["sha256"] = kernel.files.sha256(path)
+        return result

@@ -1,0 +1,215 @@
+"""The WAMP face of a worker host: the spawner's procedures, its kernels' registrations, iopub.
+
+L{SpawnerService} survives reconnects (autobahn makes a new session for each);
+it registers ``cell.spawner.<id>.*`` for the session router, one prefix
+registration ``cell.backend.kernel.<id>.`` per kernel (made while it waits in
+the pool), and publishes ``cell.kernel.<id>.iopub`` for topics someone
+subscribes to.
+"""
+
+import hmac
+
+from autobahn.wamp.types import PublishOptions, RegisterOptions
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from components.common import arguments, errors, uris
+from components.worker.downloads import TransportFlow
+from components.worker.iopub_listeners import IopubListeners
+from components.worker.procedures import KernelProcedures
+from components.worker.spawner import KernelSpawner
+
+
+class SpawnerService:
+    """The WAMP face of a L{KernelSpawner}; survives reconnects (sessions do not)."""
+
+    log = Logger()
+
+    def __init__(self, reactor, config):
+        self._reactor = reactor
+        self.config = config
+        self.session = None
+        self.spawner = KernelSpawner(
+            reactor, config, self._publish_iopub, self._kernel_ended, prepare_kernel=self._prepare_kernel
+        )
+        self._flow = TransportFlow()
+        self._procedures = KernelProcedures(config, self._flow)
+        self._registrations = {}
+        self._orphaned = None  # the timer that ends our kernels if the router stays away
+        self.listeners = IopubListeners()
+
+    def _publish_iopub(self, kernel, msg):
+        topic = uris.kernel_iopub(kernel.kernel_id)
+        if self.session is not None and self.session.is_attached() and self.listeners.wanted(topic):
+            self.session.publish(topic, msg)
+
+    def _prepare_kernel(self, kernel):
+        """Register a pool kernel's procedures before anyone asks for it: a start then costs no registration."""
+        if self.session is not None and self.session.is_attached():
+            return self._register_kernel(kernel)
+        return None  # registered when we (re)join
+
+    def _kernel_ended(self, kernel, reason, handed_out):
+        registration = self._registrations.pop(kernel.kernel_id, None)
+        if self.session is None or not self.session.is_attached():
+            return
+        if registration is not None and registration.active:
+            registration.unregister().addErrback(
+                self._log_failure, "could not unregister kernel {}".format(kernel.kernel_id)
+            )
+        if not handed_out:
+            return
+        self.session.publish(
+            uris.SPAWNER_ON_KERNEL_ENDED,
+            {"spawner": self.config.spawner_id, "kernel_id": kernel.kernel_id, "owner": kernel.owner, "reason": reason},
+            options=PublishOptions(acknowledge=False),
+        )
+
+    @defer.inlineCallbacks
+    def on_join(self, session, details):
+        """(Re)join: register our procedures and every kernel we still run, then announce them."""
+        self.session = session
+        # Downloads wait while the router connection's buffer is full (autobahn's WAMP protocol is the
+        # Twisted protocol of the connection; its transport is where the bytes queue).
+        self._flow.attach(getattr(session._transport, "transport", None))
+        if self._orphaned is not None and self._orphaned.active():
+            self._orphaned.cancel()
+        self._orphaned = None
+        sid = self.config.spawner_id
+        # Meta events are (session id, details) and (session id, subscription id).
+        yield session.subscribe(lambda _session, details: self.listeners.created(details), uris.SUBSCRIPTION_ON_CREATE)
+        yield session.subscribe(
+            lambda _session, subscription_id: self.listeners.deleted(subscription_id), uris.SUBSCRIPTION_ON_DELETE
+        )
+        register = session.register
+        yield register(self.start_kernel, uris.spawner_procedure(sid, "start_kernel"))
+        yield register(self.shutdown_kernel, uris.spawner_procedure(sid, "shutdown_kernel"))
+        yield register(self.rebind_kernel, uris.spawner_procedure(sid, "rebind_kernel"))
+        yield register(
+            arguments.endpoint("cell.execute", self.execute_once, with_details=True),
+            uris.spawner_procedure(sid, "execute_once"),
+            options=RegisterOptions(details_arg="details"),
+        )
+        yield register(self.info, uris.spawner_procedure(sid, "info"))
+        for kernel in list(self.spawner.kernels.values()) + self.spawner.pool.ready_kernels():
+            yield self._register_kernel(kernel)
+        yield self.listeners.sync(session, [uris.kernel_iopub(k) for k in self.spawner.kernels])
+        session.publish(uris.SPAWNER_ON_READY, self.info())
+        self.log.info(
+            "spawner {sid} joined realm {realm} as session {session} with {n} kernel(s)",
+            sid=sid,
+            realm=details.realm,
+            session=details.session,
+            n=len(self.spawner.kernels),
+        )
+
+    def on_leave(self, session, details):
+        """The router is gone.  Keep our kernels for C{router_grace_s}: a restarted
+        router (and the owners' resume tokens) may claim them; past it they end."""
+        self.session = None
+        self._registrations.clear()
+        self.listeners.reset()
+        grace = self.config.router_grace_s
+        if self.spawner.kernels:
+            self.log.warn(
+                "lost the router; keeping {n} kernel(s) for {grace} s", n=len(self.spawner.kernels), grace=grace
+            )
+        if self._orphaned is None or not self._orphaned.active():
+            self._orphaned = self._reactor.callLater(grace, self._router_stayed_away)
+
+    def _router_stayed_away(self):
+        self._orphaned = None
+        for kernel in list(self.spawner.kernels.values()):
+            kernel.shutdown("the spawner lost its router connection for {} s".format(self.config.router_grace_s))
+
+    def _log_failure(self, failure, what):
+        self.log.warn("{what}: {error}", what=what, error=failure.getErrorMessage())
+
+    def info(self):
+        info = self.spawner.status()
+        info["session"] = self.session._session_id if self.session is not None else None
+        info["kernel_list"] = [{"kernel_id": k.kernel_id, "owner": k.owner} for k in self.spawner.kernels.values()]
+        return info
+
+    @defer.inlineCallbacks
+    def _register_kernel(self, kernel):
+        """One prefix registration serves all of a kernel's procedures."""
+
+        def handler(*args, **kwargs):
+            details = kwargs.pop("details")
+            name = details.procedure[len(uris.kernel_backend_prefix(kernel.kernel_id)) :]
+            return self._procedures.call(kernel, name, args, kwargs, details)
+
+        registration = yield self.session.register(
+            handler,
+            uris.kernel_backend_prefix(kernel.kernel_id),
+            options=RegisterOptions(match="prefix", details_arg="details"),
+        )
+        if kernel.state == "dead":
+            registration.unregister().addErrback(
+                self._log_failure, "could not unregister kernel {}".format(kernel.kernel_id)
+            )
+        else:
+            self._registrations[kernel.kernel_id] = registration
+        return registration
+
+    @defer.inlineCallbacks
+    def start_kernel(self, owner):
+        kernel = yield self.spawner.acquire(owner)
+        if kernel.kernel_id not in self._registrations:  # forked on demand, not from the pool
+            try:
+                yield self._register_kernel(kernel)
+            except Exception:
+                kernel.shutdown("its procedures could not be registered")
+                raise
+        if kernel.state == "dead":
+            raise errors.KernelDied("the kernel died while starting: {}".format(kernel.dead_reason))
+        return {
+            "kernel_id": kernel.kernel_id,
+            "iopub": uris.kernel_iopub(kernel.kernel_id),
+            "spawner": self.config.spawner_id,
+            "resume_token": kernel.resume_token,
+        }
+
+    def rebind_kernel(self, kernel_id, token, owner):
+        """Give a kernel to a new session that shows its resume token."""
+        kernel = self.spawner.kernels.get(kernel_id)
+        if (
+            kernel is None
+            or not isinstance(token, str)
+            or not hmac.compare_digest(token.encode(), kernel.resume_token.encode())
+        ):
+            raise errors.NotFound("no kernel {} can be resumed with this token".format(kernel_id))
+        kernel.owner = owner
+        kernel.touch()
+        return True
+
+    def shutdown_kernel(self, kernel_id, reason="its owner left"):
+        kernel = self.spawner.kernels.get(kernel_id)
+        if kernel is not None:
+            kernel.shutdown(reason)
+        return kernel is not None
+
+    def execute_once(
+        self, details, code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False
+    ):
+        """``cell.spawner.<id>.execute_once``: what ``cell.execute`` runs (the session router forwards the caller's arguments)."""
+        files = files or {}
+        if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, (bytes, bytearray, str)) for k, v in files.items()
+        ):
+            raise errors.InvalidArgument("files must map relative paths to bytes")
+        if sum(len(v) for v in files.values()) > self.config.max_inline_file_bytes:
+            raise errors.TooLarge(
+                "input files are limited to {} bytes in all".format(self.config.max_inline_file_bytes)
+            )
+        timeout = arguments.check_timeout("timeout", timeout)
+        return self.spawner.execute_once(
+            arguments.check_str("code", code, self.config.max_code_bytes),
+            min(timeout or self.config.oneshot_timeout_s, self.config.oneshot_timeout_max_s),
+            arguments.check_user_expressions("user_expressions", user_expressions),
+            arguments.check_bool("stop_on_error", stop_on_error),
+            details.progress or None,
+            files,
+            arguments.check_bool("return_files", return_files),
+        )

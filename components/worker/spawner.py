@@ -1,0 +1,187 @@
+"""The kernels of one worker host, without WAMP: the fork master, the warm pool, the kernels handed out.
+
+L{KernelSpawner} is the host model the WAMP face (L{components.worker.service})
+drives: it starts the fork master and the one-shot template, keeps the pool
+full, hands out kernels and runs one-shot executions.
+"""
+
+import os
+import shutil
+import socket
+import tempfile
+
+import zmq
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from components.common import errors
+from components.worker.kernel import Kernel, KernelHost
+from components.worker.master_client import start_fork_master
+from components.worker.oneshot_client import start_oneshot_template
+from components.worker.pool import KernelPool
+from components.worker.sandbox_policy import SandboxPolicy
+
+
+class KernelSpawner:
+    """Kernels of one host, without WAMP: the fork master, the pool, the kernels handed out.
+
+    @param on_iopub: called with C{(kernel, msg)} for each iopub message of an owned kernel.
+    @param on_kernel_ended: called with C{(kernel, reason, handed_out)} when a kernel is dead.
+    @param prepare_kernel: called with each kernel before it joins the warm pool.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, config, on_iopub, on_kernel_ended, prepare_kernel=None):
+        self._reactor = reactor
+        self.config = config
+        self._on_iopub = on_iopub
+        self._on_kernel_ended = on_kernel_ended
+        self.kernels = {}
+        self._by_pid = {}
+        self._all = set()
+        self._own_work_root = not config.work_root
+        self.work_root = config.work_root or tempfile.mkdtemp(prefix="cell-work-")
+        os.makedirs(self.work_root, exist_ok=True)
+        self.runtime_root = tempfile.mkdtemp(prefix="cellrt-")
+        # Kernels (other uids) may pass through to their own directory, but not list their neighbours.
+        os.chmod(self.work_root, 0o711)
+        os.chmod(self.runtime_root, 0o711)
+        self.master = None
+        self.oneshot = None
+        self.zmq_context = None
+        self.host = None
+        self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root))
+        for warning in self.sandbox.warnings:
+            self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
+        self.pool = KernelPool(
+            reactor,
+            config.pool_size,
+            self._make_kernel,
+            self._room,
+            prepare=prepare_kernel,
+            refill_delay_s=config.pool_refill_delay_s,
+        )
+
+    @defer.inlineCallbacks
+    def start(self):
+        """Start the fork master, then fill the pool; fires when the master is ready."""
+        self.master = start_fork_master(self._reactor, self.config.preload, self._process_exited)
+        info = yield self.master.ready
+        self.log.info(
+            "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
+            pid=info["pid"],
+            s=info["preload_s"],
+            mods=info["preloaded"],
+        )
+        self.zmq_context = zmq.Context()
+        self.host = KernelHost(
+            self._reactor, self.config, self.master, self.zmq_context, self.work_root, self.runtime_root, self.sandbox
+        )
+        self.pool.refill()
+        if self.config.oneshot_children:
+            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox)
+            yield self.oneshot.ready
+            self.log.info("one-shot template ready")
+
+    def _room(self):
+        return self.config.max_kernels + self.config.pool_size - len(self._all)
+
+    def _make_kernel(self):
+        kernel = Kernel(self.host, on_iopub=self._on_iopub, on_dead=self._kernel_dead, on_pid=self._remember_pid)
+        self._all.add(kernel)
+        return kernel
+
+    def _remember_pid(self, kernel, pid):
+        self._by_pid[pid] = kernel
+
+    def _process_exited(self, pid, status, oom):
+        kernel = self._by_pid.pop(pid, None)
+        if kernel is not None:
+            kernel.process_exited(pid, status, oom)
+
+    def _kernel_dead(self, kernel, reason):
+        self._all.discard(kernel)
+        self.pool.discard(kernel)
+        handed_out = self.kernels.pop(kernel.kernel_id, None) is not None
+        self._on_kernel_ended(kernel, reason, handed_out)
+        self.pool.refill()
+
+    @defer.inlineCallbacks
+    def acquire(self, owner):
+        """A ready kernel handed to C{owner}."""
+        if len(self.kernels) >= self.config.max_kernels:
+            raise errors.Capacity(
+                "spawner {} runs its maximum of {} kernels; try again later".format(
+                    self.config.spawner_id, self.config.max_kernels
+                )
+            )
+        kernel = yield self.pool.acquire()
+        self.kernels[kernel.kernel_id] = kernel
+        kernel.assign(owner)
+        return kernel
+
+    @defer.inlineCallbacks
+    def execute_once(self, code, timeout, user_expressions, stop_on_error, progress, files=None, return_files=False):
+        """Run C{code} in a fresh kernel that is thrown away afterwards.
+
+        C{files} ({path: bytes}) are written into its directory first; with
+        C{return_files}, the files the run made come back inline (up to
+        C{max_inline_file_bytes} in all; larger ones are listed without data).
+        """
+        if not files and not return_files and self.oneshot is not None and self.oneshot.running:
+            result = yield self.oneshot.run(
+                code, timeout, user_expressions, stop_on_error, progress, self.config.max_output_bytes
+            )
+            return result
+        kernel = yield self.pool.acquire()
+        try:
+            for path, data in (files or {}).items():
+                kernel.files.write(path, data.encode() if isinstance(data, str) else data, 0)
+            result = yield kernel.execute(
+                code,
+                timeout=timeout,
+                user_expressions=user_expressions,
+                stop_on_error=stop_on_error,
+                progress=progress,
+                kill_on_timeout=True,
+            )
+            if return_files and kernel.state != "dead":
+                budget = self.config.max_inline_file_bytes
+                for entry in result.get("files", []):
+                    if entry["size"] <= budget:
+                        f, _ = kernel.files.open_read(entry["name"])
+                        with f:
+                            entry["data"] = f.read()
+                        budget -= entry["size"]
+                    else:
+                        entry["truncated"] = True
+        finally:
+            kernel.shutdown("one-shot execution finished")
+        return result
+
+    def status(self):
+        return {
+            "id": self.config.spawner_id,
+            "host": socket.gethostname(),
+            "kernels": len(self.kernels),
+            "pool_ready": self.pool.ready_count,
+            "capacity": self.config.max_kernels,
+            "sandbox": self.sandbox.status(),
+        }
+
+    @defer.inlineCallbacks
+    def stop(self):
+        """Kill every kernel and the fork master."""
+        self.pool.close()
+        for kernel in list(self._all):
+            kernel.shutdown("the spawner is stopping")
+        if self.oneshot is not None:
+            self.oneshot.stop()
+        if self.master is not None:
+            yield self.master.stop()
+        if self.zmq_context is not None:
+            self.zmq_context.destroy(linger=0)
+        shutil.rmtree(self.runtime_root, ignore_errors=True)
+        if self._own_work_root:
+            shutil.rmtree(self.work_root, ignore_errors=True)

@@ -1,0 +1,139 @@
+"""What ends a kernel that does not end itself: heartbeat silence, idle time, lifespan, processes, disk.
+
+A L{Watchdog} keeps one kernel's clocks (from the clock passed in) and, on
+each heartbeat tick, the checks a kernel cannot enforce on itself: the
+number of tasks in its memory cgroup (a fork bomb) and, every fifth tick,
+its working directory's disk use.  When one fires it calls C{on_expired}
+with a reason a person can read; the L{Kernel} then dies with that reason.
+"""
+
+import os
+
+from components.child.sandbox import cgroup_task_count
+
+#: disk use is checked on every this many heartbeat ticks (it walks the directory)
+DISK_CHECK_TICKS = 5
+
+
+class Watchdog:
+    """@param busy: whether the kernel has calls in flight (an idle kernel is one without).
+    @param ping: sends one heartbeat ping.
+    """
+
+    def __init__(self, clock, config, on_expired, busy, ping):
+        self._clock = clock
+        self._config = config
+        self._on_expired = on_expired
+        self._busy = busy
+        self._ping = ping
+        self._timers = {}
+        self._last_pong = None
+        self._ticks = 0
+        self.cgroup = None
+        self.cwd = None
+
+    # -- clocks --
+
+    def _start(self, name, seconds, fn):
+        self._cancel(name)
+        self._timers[name] = self._clock.callLater(seconds, self._fire, name, fn)
+
+    def _fire(self, name, fn):
+        self._timers.pop(name, None)
+        fn()
+
+    def _cancel(self, name):
+        timer = self._timers.pop(name, None)
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def stop(self):
+        for name in list(self._timers):
+            self._cancel(name)
+
+    # -- heartbeat --
+
+    def watch_heartbeat(self):
+        """The process is ready: ping it every interval, and check its limits."""
+        self._last_pong = self._clock.seconds()
+        self._start("heartbeat", self._config.heartbeat_interval_s, self._beat)
+
+    def stop_heartbeat(self):
+        self._cancel("heartbeat")
+
+    def pong(self):
+        self._last_pong = self._clock.seconds()
+
+    def _beat(self):
+        silent = self._clock.seconds() - self._last_pong
+        if silent > self._config.heartbeat_timeout_s:
+            self._on_expired("the kernel stopped answering its heartbeat for {:.0f} s".format(silent))
+            return
+        self._ticks += 1
+        reason = self._process_limit() or (self._disk_limit() if self._ticks % DISK_CHECK_TICKS == 0 else None)
+        if reason:
+            self._on_expired(reason)
+            return
+        self._ping()
+        self._start("heartbeat", self._config.heartbeat_interval_s, self._beat)
+
+    # -- ownership clocks --
+
+    def assigned(self):
+        """Handed to an owner: the lifespan starts, and the idle clock."""
+        lifespan = self._config.max_lifespan_s
+        self._start(
+            "lifespan",
+            lifespan,
+            lambda: self._on_expired("the kernel reached its maximum lifespan of {:.0f} s".format(lifespan)),
+        )
+        self.touch()
+
+    def touch(self):
+        """Activity: the idle clock starts again."""
+        self._start("idle", self._config.idle_timeout_s, self._idle)
+
+    def _idle(self):
+        if self._busy():
+            self.touch()
+        else:
+            self._on_expired("the kernel was idle for {:.0f} s".format(self._config.idle_timeout_s))
+
+    # -- limits the kernel cannot enforce on itself --
+
+    def _process_limit(self):
+        limit = self._config.limit_processes
+        if self.cgroup and limit and cgroup_task_count(self.cgroup) >= limit:
+            return "the kernel reached its limit of {} processes and threads (a fork bomb?)".format(limit)
+        return None
+
+    def _disk_limit(self):
+        if self.cwd is None or not self._config.disk_limit_mb:
+            return None
+        return disk_limit_reason(disk_use(self.cwd), self._config.disk_limit_mb)
+
+
+def disk_limit_reason(used_bytes, limit_mb):
+    if used_bytes > limit_mb * 1024 * 1024:
+        return "the kernel's working directory exceeded its disk limit of {} MB".format(limit_mb)
+    return None
+
+
+def disk_use(path):
+    """Bytes used under C{path} (no symlinks followed)."""
+    total = 0
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                pass
+    return total
