@@ -7,6 +7,7 @@ import psutil
 import pytest
 import pytest_twisted
 from autobahn.wamp.types import CallOptions
+from twisted.internet import defer
 
 from tests.helpers import call, expect_error, pool_is_full, start_kernel
 from tests.node import processes_under
@@ -325,3 +326,22 @@ async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_pr
         "every thread of a handed-out kernel is back at niceness 0"
     )
     session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_starts_get_distinct_working_kernels_whether_held_pooled_or_forked(node):
+    """More starts at once than the spawner holds and pools: each gets its own kernel, which answers at once."""
+    sessions = [await connect(node.url) for _ in range(3)]
+    await pool_is_full(sessions[0])
+    starts = [defer.ensureDeferred(start_kernel(s)) for s in sessions for _ in range(4)]
+    kernel_ids = await within(defer.gatherResults(starts, consumeErrors=True), 60, "12 starts")
+    assert len(set(kernel_ids)) == 12
+    owners = [s for s in sessions for _ in range(4)]
+    results = await defer.gatherResults(
+        [defer.ensureDeferred(call(s, k, "execute", "import os; os.getpid()")) for s, k in zip(owners, kernel_ids)],
+        consumeErrors=True,
+    )
+    assert all(r["status"] == "ok" for r in results)
+    assert len({r["outputs"][0]["data"]["text/plain"] for r in results}) == 12, "12 processes"
+    for s in sessions:
+        s.leave()

@@ -453,3 +453,34 @@ def test_a_kernel_that_ended_is_forgotten_and_its_timer_stops():
     ownership.ended("k1")
     clock.advance(120)
     assert shut == [] and "k1" not in placement.kernels
+
+
+def test_held_kernels_are_offered_once_even_when_a_stale_answer_names_them_again():
+    from components.control.held_kernels import HeldKernels
+
+    def kernel(name):
+        return {"kernel_id": name, "iopub": "cell.kernel.{}.iopub".format(name), "resume_token": "t-" + name}
+
+    held = HeldKernels(2)
+    held.replace("w1", [kernel("a"), kernel("b")])
+    assert held.spawners_with_kernels() == ["w1"]
+    assert held.take("w1")["kernel_id"] == "a"
+    held.replace("w1", [kernel("a"), kernel("b"), kernel("c")])  # an answer sent before "a" was handed out
+    assert [held.take("w1")["kernel_id"] for _ in range(2)] == ["b", "c"]
+    assert held.take("w1") is None and held.spawners_with_kernels() == []
+    held.replace("w2", [kernel("d"), kernel("e")])
+    held.discard("d")
+    assert held.count("w2") == 1
+    held.drop_spawner("w2")
+    assert held.take("w2") is None
+
+
+def test_a_start_prefers_a_spawner_holding_a_kernel_if_it_has_room():
+    placement = Placement(4)
+    placement.add_spawner("big", session=1, capacity=10)
+    placement.add_spawner("small", session=2, capacity=2)
+    assert placement.reserve("s", prefer=["small"]).spawner_id == "small"
+    assert placement.reserve("s", prefer=[]).spawner_id == "big"
+    placement.add_kernel("k1", "small", "t")
+    placement.add_kernel("k2", "small", "t")
+    assert placement.choose(prefer=["small"]).spawner_id == "big", "a full spawner is not preferred"

@@ -110,6 +110,8 @@ class RouterConfig:
     start_timeout_s: float = 30.0
     #: a kernel whose owner's session ended is kept this long for cell.kernel.resume
     resume_grace_s: float = 60.0
+    #: ready kernels each spawner holds for the session router, so that a start takes one router hop (0: off)
+    held_kernels_per_spawner: int = 2
     #: quotas per role: {"browser": {"max_kernels_per_session": 4, ...}, "service": {...}}
     roles: dict = dataclasses.field(default_factory=dict)
     #: WAMP-CRA principals of role "service": {authid: name of the environment variable holding its secret}

@@ -53,8 +53,11 @@ class Placement:
                 return spawner_id, lost
         return None
 
-    def reserve(self, owner, cap=None):
-        """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none."""
+    def reserve(self, owner, cap=None, prefer=()):
+        """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none.
+
+        C{prefer}: spawners to pick first when they have room (those holding a ready kernel for us).
+        """
         cap = self.max_kernels_per_session if cap is None else cap
         owned = len(self._owned.get(owner, ())) + self._reserved.get(owner, 0)
         if owned >= cap:
@@ -62,14 +65,16 @@ class Placement:
                 "this session already has {} kernels, the most one session may have; shut one down first".format(owned),
                 limit=cap,
             )
-        spawner = self.choose()
+        spawner = self.choose(prefer)
         self._reserved[owner] = self._reserved.get(owner, 0) + 1
         spawner.reserved += 1
         return spawner
 
-    def choose(self):
-        """The spawner with the most free capacity."""
+    def choose(self, prefer=()):
+        """The spawner with the most free capacity (among C{prefer} first, when any of them has room)."""
         candidates = [s for s in self.spawners.values() if s.free > 0]
+        preferred = [s for s in candidates if s.spawner_id in prefer]
+        candidates = preferred or candidates
         if not candidates:
             raise errors.Capacity(
                 "no kernel can be had now: every worker is full or none is connected; try again later"

@@ -19,6 +19,7 @@ from twisted.internet import defer
 from components.common import arguments, errors, uris
 from components.common.config import RouterConfig, from_mapping
 from components.common.node_key import BackendSession
+from components.control.held_kernels import HeldKernels
 from components.control.ownership import Ownership
 from components.control.placement import Placement
 from components.control.quotas import RateLimiter
@@ -42,6 +43,7 @@ class SessionRouter(BackendSession):
         self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
         self._reactor = reactor
         self._left = set()
+        self.held = HeldKernels(self.settings.held_kernels_per_spawner)
         self.ownership = Ownership(
             reactor, self.placement, self.settings.resume_grace_s, self._shutdown_kernel, self._announce_lost
         )
@@ -122,6 +124,7 @@ class SessionRouter(BackendSession):
             host=info.get("host"),
             capacity=info.get("capacity"),
         )
+        self._hold_more(spawner_id)
         running = {k["kernel_id"]: k["owner"] for k in info.get("kernel_list", [])}
         for kernel_id in known - set(running):
             self.ownership.ended(kernel_id)  # died while we could not hear about it
@@ -133,6 +136,22 @@ class SessionRouter(BackendSession):
                 yield self.call(uris.SESSION_GET, owner)
             except ApplicationError:
                 self.ownership.orphan(kernel_id, spawner_id)
+
+    def _hold_more(self, spawner_id):
+        """Ask C{spawner_id} to hold its quota of ready kernels for us again (not waited for)."""
+        count = self.settings.held_kernels_per_spawner
+        if not count:
+            return
+        d = self.call(uris.spawner_procedure(spawner_id, "hold"), count)
+        d.addCallbacks(
+            lambda kernels: self.held.replace(spawner_id, kernels),
+            self._log_failure,
+            errbackArgs=("spawner {} holds no kernels for us".format(spawner_id),),
+        )
+
+    def _hand_over_failed(self, failure, spawner_id, kernel_id):
+        self._log_failure(failure, "kernel {} could not be handed over by spawner {}".format(kernel_id, spawner_id))
+        self.ownership.ended(kernel_id)
 
     def _shutdown_kernel(self, spawner_id, kernel_id, reason):
         d = self.call(uris.spawner_procedure(spawner_id, "shutdown_kernel"), kernel_id, reason)
@@ -146,12 +165,16 @@ class SessionRouter(BackendSession):
 
     def kernel_ended(self, event):
         self.ownership.ended(event["kernel_id"])
+        if event.get("owner") is None:  # a kernel held for us died: hold another
+            self.held.discard(event["kernel_id"])
+            self._hold_more(event["spawner"])
 
     def session_left(self, session_id, *args, **kwargs):
         lost = self.placement.remove_spawner_by_session(session_id)
         if lost is not None:
             spawner_id, kernels = lost
             self.log.warn("spawner {id} left; {n} kernel(s) lost", id=spawner_id, n=len(kernels))
+            self.held.drop_spawner(spawner_id)
             self.ownership.worker_left(spawner_id, [kernel_id for kernel_id, _ in kernels])
             return
         for limiter in self._oneshot_limits.values():
@@ -168,7 +191,18 @@ class SessionRouter(BackendSession):
             raise errors.InvalidArgument(
                 "the router did not disclose the caller; enable 'disclose.caller' for this role"
             )
-        spawner = self.placement.reserve(owner, self._quota(details.caller_authrole).max_kernels_per_session)
+        cap = self._quota(details.caller_authrole).max_kernels_per_session
+        spawner = self.placement.reserve(owner, cap, prefer=self.held.spawners_with_kernels())
+        held = self.held.take(spawner.spawner_id)
+        if held is not None:
+            # One hop: the kernel is the caller's from here.  The spawner hears of its owner before the
+            # caller can call it (both messages travel the router's connection to the spawner in order).
+            self.placement.release(owner, spawner.spawner_id)
+            self.placement.add_kernel(held["kernel_id"], spawner.spawner_id, owner)
+            d = self.call(uris.spawner_procedure(spawner.spawner_id, "hand_over"), held["kernel_id"], owner)
+            d.addErrback(self._hand_over_failed, spawner.spawner_id, held["kernel_id"])
+            self._hold_more(spawner.spawner_id)
+            return {"kernel_id": held["kernel_id"], "iopub": held["iopub"], "resume_token": held["resume_token"]}
         try:
             d = self.call(
                 uris.spawner_procedure(spawner.spawner_id, "start_kernel"),

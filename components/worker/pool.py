@@ -60,6 +60,15 @@ class KernelPool:
         self.refill()
         return d
 
+    def take_ready(self):
+        """A ready kernel out of the pool without forking one, or None (the pool refills after its delay)."""
+        while self._ready:
+            kernel = self._ready.popleft()
+            if kernel.state == "ready":
+                self._refill_later()
+                return kernel
+        return None
+
     def _refill_later(self):
         if self._delayed_refill is None or not self._delayed_refill.active():
             self._delayed_refill = self._clock.callLater(self._refill_delay_s, self.refill)

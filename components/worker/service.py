@@ -50,6 +50,7 @@ class SpawnerService:
         return None  # registered when we (re)join
 
     def _kernel_ended(self, kernel, reason, handed_out):
+        """C{handed_out}: the control plane knew the kernel (it was handed out, or held for hand-over)."""
         registration = self._registrations.pop(kernel.kernel_id, None)
         if self.session is None or not self.session.is_attached():
             return
@@ -85,13 +86,17 @@ class SpawnerService:
         yield register(self.start_kernel, uris.spawner_procedure(sid, "start_kernel"))
         yield register(self.shutdown_kernel, uris.spawner_procedure(sid, "shutdown_kernel"))
         yield register(self.rebind_kernel, uris.spawner_procedure(sid, "rebind_kernel"))
+        yield register(self.hold, uris.spawner_procedure(sid, "hold"))
+        yield register(self.hand_over, uris.spawner_procedure(sid, "hand_over"))
         yield register(
             arguments.endpoint("cell.execute", self.execute_once, with_details=True),
             uris.spawner_procedure(sid, "execute_once"),
             options=RegisterOptions(details_arg="details"),
         )
         yield register(self.info, uris.spawner_procedure(sid, "info"))
-        for kernel in list(self.spawner.kernels.values()) + self.spawner.pool.ready_kernels():
+        for kernel in (
+            list(self.spawner.kernels.values()) + list(self.spawner.held.values()) + self.spawner.pool.ready_kernels()
+        ):
             yield self._register_kernel(kernel)
         yield self.listeners.sync(session, [uris.kernel_iopub(k) for k in self.spawner.kernels])
         session.publish(uris.SPAWNER_ON_READY, self.info())
@@ -152,6 +157,28 @@ class SpawnerService:
         else:
             self._registrations[kernel.kernel_id] = registration
         return registration
+
+    def _descriptor(self, kernel):
+        return {
+            "kernel_id": kernel.kernel_id,
+            "iopub": uris.kernel_iopub(kernel.kernel_id),
+            "spawner": self.config.spawner_id,
+            "resume_token": kernel.resume_token,
+        }
+
+    def hold(self, count):
+        """``cell.spawner.<id>.hold(count)``: keep C{count} ready kernels for the session router; list them."""
+        count = arguments.check_int("count", count)
+        return [
+            self._descriptor(k)
+            for k in self.spawner.hold(min(count, self.config.pool_size))
+            if k.kernel_id in self._registrations
+        ]
+
+    def hand_over(self, kernel_id, owner):
+        """``cell.spawner.<id>.hand_over(kernel_id, owner)``: a held kernel is C{owner}'s now."""
+        self.spawner.hand_over(kernel_id, owner)
+        return True
 
     @defer.inlineCallbacks
     def start_kernel(self, owner):

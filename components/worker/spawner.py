@@ -38,6 +38,8 @@ class KernelSpawner:
         self._on_iopub = on_iopub
         self._on_kernel_ended = on_kernel_ended
         self.kernels = {}
+        #: ready kernels held for the session router (components.control.held_kernels): a start takes one at once
+        self.held = {}
         self._by_pid = {}
         self._all = set()
         self._own_work_root = not config.work_root
@@ -103,8 +105,9 @@ class KernelSpawner:
     def _kernel_dead(self, kernel, reason):
         self._all.discard(kernel)
         self.pool.discard(kernel)
+        held = self.held.pop(kernel.kernel_id, None) is not None
         handed_out = self.kernels.pop(kernel.kernel_id, None) is not None
-        self._on_kernel_ended(kernel, reason, handed_out)
+        self._on_kernel_ended(kernel, reason, handed_out or held)
         self.pool.refill()
 
     @defer.inlineCallbacks
@@ -118,6 +121,31 @@ class KernelSpawner:
             )
         kernel = yield self.pool.acquire()
         self.kernels[kernel.kernel_id] = kernel
+        kernel.assign(owner)
+        return kernel
+
+    def hold(self, count):
+        """Hold up to C{count} ready pool kernels for the session router; return every kernel held."""
+        while len(self.held) < count:
+            kernel = self.pool.take_ready()
+            if kernel is None:
+                break
+            self.held[kernel.kernel_id] = kernel
+        return list(self.held.values())
+
+    def hand_over(self, kernel_id, owner):
+        """Give held kernel C{kernel_id} to C{owner} (the session router already told the client)."""
+        kernel = self.held.get(kernel_id)
+        if kernel is None or kernel.state == "dead":
+            raise errors.NotFound(
+                "no kernel {} is held for hand-over on spawner {}".format(kernel_id, self.config.spawner_id)
+            )
+        if len(self.kernels) >= self.config.max_kernels:
+            raise errors.Capacity(
+                "spawner {} runs its maximum of {} kernels".format(self.config.spawner_id, self.config.max_kernels)
+            )
+        del self.held[kernel_id]
+        self.kernels[kernel_id] = kernel
         kernel.assign(owner)
         return kernel
 
@@ -165,7 +193,7 @@ class KernelSpawner:
             "id": self.config.spawner_id,
             "host": socket.gethostname(),
             "kernels": len(self.kernels),
-            "pool_ready": self.pool.ready_count,
+            "pool_ready": self.pool.ready_count + len(self.held),
             "capacity": self.config.max_kernels,
             "sandbox": self.sandbox.status(),
         }
