@@ -10,7 +10,7 @@ from autobahn.wamp.types import CallOptions
 from twisted.internet import defer
 
 from tests.helpers import call, expect_error, pool_is_full, start_kernel
-from tests.node import processes_under
+from tests.node import Node, processes_under
 from tests.wamp_client import Recorder, connect, within
 
 
@@ -328,9 +328,18 @@ async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_pr
     session.leave()
 
 
+@pytest.fixture
+def fresh_node(tmp_path):
+    """A node of the test's own: nothing another test left running counts against its capacity."""
+    node = Node(tmp_path).start()
+    yield node
+    node.stop()
+
+
 @pytest_twisted.ensureDeferred
-async def test_concurrent_starts_get_distinct_working_kernels_whether_held_pooled_or_forked(node):
+async def test_concurrent_starts_get_distinct_working_kernels_whether_held_pooled_or_forked(fresh_node):
     """More starts at once than the spawner holds and pools: each gets its own kernel, which answers at once."""
+    node = fresh_node
     sessions = [await connect(node.url) for _ in range(3)]
     await pool_is_full(sessions[0])
     starts = [defer.ensureDeferred(start_kernel(s)) for s in sessions for _ in range(4)]

@@ -64,6 +64,18 @@ class ControlLoop:
             if line.strip():
                 self._on_request(json.loads(line))
 
+    @staticmethod
+    def exited_children():
+        """Each child that has exited since the last call, as C{(pid, wait status)}, without blocking."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            yield pid, status
+
     def close_in_child(self):
         """In a freshly forked child: the parent's wake-up pipe and handlers are not its own."""
         signal.set_wakeup_fd(-1)

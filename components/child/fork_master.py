@@ -158,13 +158,9 @@ class ForkMaster:
             _log("unknown request {!r}".format(request))
 
     def _reap(self):
-        while self._children:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, status in self._loop.exited_children():
+            if pid not in self._children:
+                continue
             cgroup = self._children[pid]
             # Whatever the kernel left running (its group, its cgroup) goes with it.
             self._signal_kernel(pid, signal.SIGKILL)

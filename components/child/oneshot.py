@@ -366,13 +366,7 @@ class Template:
             _kill_group(state["pid"])
 
     def _reap(self):
-        while self._children:
-            try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
+        for pid, _ in self._loop.exited_children():
             state = self._children.get(pid)
             if state is not None:
                 state["exited"] = True

@@ -100,6 +100,8 @@ class Kernel:
         self._on_dead = on_dead
         self.cwd = os.path.join(host.work_root, self.kernel_id)
         self.files = KernelFiles(self.cwd, max_files=host.config.max_files)
+        #: uploads run in threads, one at a time and in order (L{components.worker.procedures})
+        self.file_work = defer.DeferredLock()
         self.process = KernelProcess(self.kernel_id, host, self.cwd, lambda pid: on_pid(self, pid))
         self.requests = Requests()
         self.limiter = OutputLimiter(host.clock, host.config)

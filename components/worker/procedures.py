@@ -6,6 +6,8 @@ method's own signature, after C{kernel} and C{details}, is what callers may
 pass, and L{arguments.bind} checks a call against it.
 """
 
+from twisted.internet import defer
+
 from components.common import arguments, errors, uris
 from components.worker.downloads import FileDownload
 
@@ -18,9 +20,11 @@ class KernelProcedures:
     binds the call's arguments to that signature.
     """
 
-    def __init__(self, config, flow=None):
+    def __init__(self, config, flow=None, blocking=None):
         self._config = config
         self._flow = flow
+        #: runs a function off the reactor (a thread), returning a Deferred: directory walks and file writes
+        self._blocking = blocking or (lambda f, *args: defer.maybeDeferred(f, *args))
         self._handlers = {name: getattr(self, name.replace(".", "_")) for name in uris.KERNEL_PROCEDURES}
 
     def call(self, kernel, name, args, kwargs, details):
@@ -77,7 +81,7 @@ class KernelProcedures:
 
     def files_list(self, kernel, details, path=""):
         kernel.touch()
-        return kernel.files.list(path)
+        return self._blocking(kernel.files.list, path)
 
     def files_get(self, kernel, details, path):
         """The file's bytes: progressive chunks (if asked for) then {size, sha256} (see L{FileDownload})."""
@@ -112,7 +116,14 @@ class KernelProcedures:
                 "uploads are limited to {} bytes per file".format(config.max_upload_file_bytes),
                 limit=config.max_upload_file_bytes,
             )
-        snapshot = kernel.files.snapshot()
+        kernel.touch()
+        # One piece of file work per kernel at a time, in the order the calls came (chunks of an upload).
+        return kernel.file_work.run(self._blocking, self._put, kernel.files, path, data, offset, final)
+
+    def _put(self, files, path, data, offset, final):
+        """In a thread: the directory's use is checked, the chunk written, the file hashed when complete."""
+        config = self._config
+        snapshot = files.snapshot()
         if (
             config.disk_limit_mb
             and sum(size for size, _ in snapshot.values()) + len(data) > config.disk_limit_mb * 1024 * 1024
@@ -124,9 +135,8 @@ class KernelProcedures:
             raise errors.TooLarge(
                 "the kernel's working directory already has {} files, the most allowed".format(len(snapshot))
             )
-        kernel.touch()
-        size = kernel.files.write(path, data, offset)
+        size = files.write(path, data, offset)
         result = {"size": size}
         if final:
-            result["sha256"] = kernel.files.sha256(path)
+            result["sha256"] = files.sha256(path)
         return result

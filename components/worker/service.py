@@ -10,7 +10,7 @@ subscribes to.
 import hmac
 
 from autobahn.wamp.types import PublishOptions, RegisterOptions
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from components.common import arguments, errors, uris
@@ -33,7 +33,9 @@ class SpawnerService:
             reactor, config, self._publish_iopub, self._kernel_ended, prepare_kernel=self._prepare_kernel
         )
         self._flow = TransportFlow()
-        self._procedures = KernelProcedures(config, self._flow)
+        self._procedures = KernelProcedures(
+            config, self._flow, lambda f, *args: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+        )
         self._registrations = {}
         self._orphaned = None  # the timer that ends our kernels if the router stays away
         self.listeners = IopubListeners()
