@@ -16,8 +16,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 # The page's JavaScript comes from npm (web/package.json, locked), served as static files: nothing from a CDN.
-web/node_modules/.installed: web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund
+# The widget manager (web/widgets/index.js) is bundled by esbuild into web/widgets/dist/.
+web/node_modules/.installed: web/package.json web/package-lock.json web/widgets/index.js
+	cd web && npm ci --no-audit --no-fund && npm run build
 	touch $@
 
 # Browser tests drive Debian's Chromium (Playwright never downloads a browser here).

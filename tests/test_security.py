@@ -27,6 +27,7 @@ STRICT = {
     "limit_processes": 40,
     "max_output_bytes": 200000,
     "disk_limit_mb": 5,
+    "oneshot_timeout_s": 3,
 }
 
 
@@ -361,4 +362,17 @@ async def test_one_shots_are_sandboxed_and_share_nothing(node):
         )
         == "(\"''\", {}, [])"
     )
+    session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_one_shot_without_a_timeout_gets_the_spawners_default(strict_node):
+    """cell.execute without timeout: the spawner's oneshot_timeout_s (3 s here) applies, not a session router default."""
+    from twisted.internet import reactor
+
+    session = await connect(strict_node.url)
+    started = reactor.seconds()
+    result = await within(session.call("cell.execute", "import time; time.sleep(60)"), 30, "cell.execute")
+    assert result["status"] == "timeout"
+    assert reactor.seconds() - started < 20, "the spawner's 3 s default cut it, not 30 s"
     session.leave()

@@ -225,3 +225,69 @@ def test_a_dead_kernel_is_said_and_the_next_run_gets_a_new_one(page, web_node):
     expect(page.locator(".cell-status")).to_have_text("")
     run(page, "print('fresh')")
     expect(page.locator(".cell-output")).to_contain_text("fresh")
+
+
+INTERACT = """from ipywidgets import interact
+import matplotlib.pyplot as plt, numpy as np
+@interact(freq=(1, 10), kind=["sin", "cos"])
+def show(freq=3, kind="sin"):
+    x = np.linspace(0, 2 * np.pi, 400)
+    plt.plot(x, getattr(np, kind)(freq * x)); plt.show()
+"""
+
+
+def plot_src(page):
+    return page.get_attribute(".cell-output .widget-output img", "src")
+
+
+def test_interact_redraws_the_plot_as_the_slider_moves_and_the_dropdown_changes(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, INTERACT)
+    expect(page.locator(".cell-output .widget-slider")).to_have_count(1)
+    expect(page.locator(".cell-output .widget-dropdown select")).to_have_count(1)
+    expect(page.locator(".cell-output .widget-output img")).to_have_count(1)
+    expect(page.locator(".cell-status")).to_have_text("")
+    assert page.locator(".cell-output > img.output-image").count() == 0, "the plot is inside the widget, not twice"
+    first = plot_src(page)
+    page.focus(".cell-output .widget-slider .noUi-handle")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        "first => { const i = document.querySelector('.cell-output .widget-output img'); return i && i.src !== first; }",
+        arg=first,
+    )
+    moved = plot_src(page)
+    page.select_option(".cell-output .widget-dropdown select", "cos")
+    page.wait_for_function(
+        "moved => { const i = document.querySelector('.cell-output .widget-output img'); return i && i.src !== moved; }",
+        arg=moved,
+    )
+    expect(page.locator(".cell-output .widget-output img")).to_have_count(1)
+
+
+def test_a_button_appends_to_an_output_and_an_image_widget_shows_kernel_bytes(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    code = (
+        "import io, ipywidgets as w, matplotlib.pyplot as plt\n"
+        "buf = io.BytesIO(); plt.figure(figsize=(1, 1)); plt.plot([0, 1]); plt.savefig(buf, format='png'); plt.close()\n"
+        "out = w.Output()\n"
+        "button = w.Button(description='Press me')\n"
+        "def pressed(_):\n"
+        "    with out:\n"
+        "        print('pressed', len(out.outputs) + 1)\n"
+        "button.on_click(pressed)\n"
+        "w.VBox([button, out, w.Image(value=buf.getvalue(), format='png')])"
+    )
+    run(page, code)
+    button = page.locator(".cell-output button.widget-button")
+    expect(button).to_have_text("Press me")
+    button.click()
+    expect(page.locator(".cell-output .widget-output")).to_contain_text("pressed")
+    image = page.locator(".cell-output img.widget-image")
+    expect(image).to_have_count(1)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.cell-output img.widget-image'); return i && i.complete && i.naturalWidth > 0; }"
+    )

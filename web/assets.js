@@ -4,6 +4,7 @@ window.CELLSERVER_ASSETS = {
     "node_modules/codemirror/lib/codemirror.css",
     "node_modules/codemirror/addon/hint/show-hint.css",
     "node_modules/katex/dist/katex.min.css",
+    "widgets/dist/index.css",
     "cell.css"
   ],
   js: [
@@ -18,6 +19,7 @@ window.CELLSERVER_ASSETS = {
     "node_modules/katex/dist/katex.min.js",
     "node_modules/katex/dist/contrib/auto-render.min.js",
     "node_modules/pako/dist/pako.min.js",
+    "widgets/dist/index.js",
     "uris.js",
     "cell.js"
   ]

@@ -61,6 +61,7 @@
     self.token = null;
     self.starting = null;
     self.subscribers = [];
+    self.widgets = null;
     conn.on(function (kind) {
       if (kind === "open" && self.id) { self.resume(); }
     });
@@ -75,16 +76,31 @@
         self.id = info.kernel_id;
         self.token = info.resume_token;
         self.starting = null;
+        self.widgets = self.makeWidgetManager();
         return self.subscribe().then(function () { return self.id; });
       }, function (err) { self.starting = null; throw err; });
     }
     return self.starting;
+  };
+  /** The kernel's widget manager (components of web/widgets/), when the page loaded it. */
+  Kernel.prototype.makeWidgetManager = function () {
+    var self = this;
+    if (!global.CellWidgets) { return null; }
+    return global.CellWidgets.createManager({
+      comm: function (msgType, content, metadata, buffers) {
+        return self.call("comm", [msgType, content], {metadata: metadata, buffers: buffers});
+      },
+      commInfo: function (targetName) { return self.call("comm_info", [], {target_name: targetName}); }
+    });
   };
   Kernel.prototype.subscribe = function () {
     var self = this;
     var id = self.id;
     return self.conn.session.subscribe(URIS.iopub(id), function (args) {
       var msg = args[0];
+      if (msg && msg.header && self.widgets && self.id === id) {
+        try { self.widgets.handleMessage(msg); } catch (e) { console.error("cellserver widgets:", e); }
+      }
       if (msg && msg.header && msg.header.msg_type === "status" && msg.content.execution_state === "dead" && self.id === id) {
         self.id = null;
         self.subscribers.forEach(function (fn) { fn("dead", msg.content.reason); });
@@ -146,17 +162,23 @@
       } catch (e) { /* leave the text as it is */ }
     }
   };
+  var WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
+
+  /** A widget's live view, rendered by the kernel's widget manager (web/widgets/); null without one. */
+  Renderer.prototype.widget = function (view) {
+    var manager = this.widgets && this.widgets();
+    if (!manager || !view || !view.model_id) { return null; }
+    var node = el("div", "output-widget");
+    manager.render(view.model_id, node).catch(function (err) {
+      node.appendChild(el("pre", "output-notice notice-error", "This widget could not be shown: " + err));
+    });
+    return node;
+  };
+  /** One MIME bundle, in Jupyter's order of preference (a widget, HTML, Markdown, SVG, PNG, JPEG, LaTeX, JSON, text). */
   Renderer.prototype.bundle = function (data) {
-    var node;
-    if (data["image/png"]) {
-      node = el("img", "output-image");
-      node.src = "data:image/png;base64," + joined(data["image/png"]).replace(/\n/g, "");
-    } else if (data["image/jpeg"]) {
-      node = el("img", "output-image");
-      node.src = "data:image/jpeg;base64," + joined(data["image/jpeg"]).replace(/\n/g, "");
-    } else if (data["image/svg+xml"]) {
-      node = el("div", "output-svg");
-      node.innerHTML = this.sanitize(joined(data["image/svg+xml"]), true);
+    var node = data[WIDGET_VIEW] ? this.widget(data[WIDGET_VIEW]) : null;
+    if (node) {
+      return node;
     } else if (data["text/html"]) {
       node = el("div", "output-html");
       node.innerHTML = this.sanitize(joined(data["text/html"]));
@@ -165,6 +187,15 @@
       node = el("div", "output-markdown");
       node.innerHTML = this.sanitize(marked.parse(joined(data["text/markdown"])));
       this.math(node);
+    } else if (data["image/svg+xml"]) {
+      node = el("div", "output-svg");
+      node.innerHTML = this.sanitize(joined(data["image/svg+xml"]), true);
+    } else if (data["image/png"]) {
+      node = el("img", "output-image");
+      node.src = "data:image/png;base64," + joined(data["image/png"]).replace(/\n/g, "");
+    } else if (data["image/jpeg"]) {
+      node = el("img", "output-image");
+      node.src = "data:image/jpeg;base64," + joined(data["image/jpeg"]).replace(/\n/g, "");
     } else if (data["text/latex"]) {
       node = el("div", "output-latex");
       var tex = joined(data["text/latex"]).trim().replace(/^\$\$?|\$\$?$/g, "");
@@ -257,6 +288,7 @@
     self.inputBox.appendChild(self.inputField);
     var output = el("div", "cell-output");
     self.renderer = new Renderer(output, options.trusted);
+    self.renderer.widgets = function () { return self.kernel.widgets; };
     [self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.uploadInput, self.status].forEach(function (b) { bar.appendChild(b); });
     [self.banner, editorHost, bar, self.shareBox, self.inputBox, output, self.filesBox].forEach(function (n) { root.appendChild(n); });
     self.interruptButton.disabled = true;
@@ -341,7 +373,8 @@
         self.inputField.focus();
       } else {
         shown += 1;
-        renderer.add(out);
+        var widgets = self.kernel.widgets;
+        if (!widgets || widgets.showInCell(out)) { renderer.add(out); }  // else an Output widget shows it
       }
     });
     self.running = call.then(function (result) {
@@ -439,6 +472,7 @@
     if (!self.kernel.id) { return Promise.resolve(); }
     self.status.textContent = "restarting…";
     return self.kernel.call("restart").then(function () {
+      self.kernel.widgets = self.kernel.makeWidgetManager();  // the old process's widgets are gone
       self.renderer.clear();
       self.renderer.notice("The kernel was restarted.", "notice-restart");
       self.finish();

@@ -239,7 +239,11 @@ def _signal_group(pid, signum):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preload", default="numpy,sympy,matplotlib", help="comma-separated modules to import once")
+    parser.add_argument(
+        "--preload",
+        default="numpy,scipy,sympy,pandas,matplotlib,ipywidgets",
+        help="comma-separated modules to import once",
+    )
     args = parser.parse_args(argv)
     # SIGTERM, not SIGKILL: the master's handler kills every kernel's process
     # group (kernels' own children included) before it exits.

@@ -153,6 +153,11 @@ class ForkedKernelApp(IPKernelApp):
         # traitlets leaves the app's logger at DEBUG and filters in its handler, so every
         # ``log.debug`` in ipykernel's message loop built a LogRecord (5% of an execute).
         self.log.setLevel(self.log_level)
+        widgets = sys.modules.get("ipywidgets")
+        if widgets is not None:
+            # Preloaded in the master, where no kernel existed to register its comm targets with:
+            # register them now (``jupyter.widget`` and the control comm that restores a page's widgets).
+            widgets.register_comm_target()
 
 
 def config_for(connection_file, matplotlib_inline):

@@ -152,9 +152,27 @@ def execute(shell, request, out):
         expressions = request.get("user_expressions") or {}
         if expressions:
             reply["user_expressions"] = shell.user_expressions(expressions)
+        widgets = widget_state()
+        if widgets:
+            reply["widgets"] = {WIDGET_STATE_MIME: widgets}
     finally:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     out.write(json.dumps({"reply": reply}, default=repr) + "\n")
+
+
+WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+
+
+def widget_state():
+    """The state of every widget the run made (as nbconvert saves it in a notebook), or None.
+
+    A one-shot child has no kernel and so no comms to a browser: its widgets
+    are shown as a static snapshot, which a page renders from this state.
+    """
+    module = sys.modules.get("ipywidgets.widgets.widget")
+    if module is None or not module._instances:
+        return None
+    return module.Widget.get_manager_state(drop_defaults=True)
 
 
 #: Run in the template before it forks: each child then finds the code paths,
@@ -414,7 +432,7 @@ def _kill_group(pid):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preload", default="numpy,sympy,matplotlib")
+    parser.add_argument("--preload", default="numpy,scipy,sympy,pandas,matplotlib,ipywidgets")
     parser.add_argument("--uids", default="", help="first:count of the uids for children (when root)")
     parser.add_argument(
         "--limits", default="{}", help="JSON rlimits, as in the spawner config (limit_* without the prefix)"

@@ -26,7 +26,7 @@ class SpawnerConfig:
     #: kernels handed out at once (the warm pool comes on top)
     max_kernels: int = 32
     #: modules the fork master imports once for every kernel
-    preload: tuple = ("numpy", "sympy", "matplotlib")
+    preload: tuple = ("numpy", "scipy", "sympy", "pandas", "matplotlib", "ipywidgets")
     #: where kernels' working directories go (a fresh temporary directory if empty)
     work_root: str = ""
     #: wall-clock limit of one execute when the caller gives none (and the cap on what callers give)
@@ -53,6 +53,8 @@ class SpawnerConfig:
     router_grace_s: float = 60.0
     #: largest code accepted by execute (bytes of UTF-8)
     max_code_bytes: int = 256 * 1024
+    #: largest comm message a client may send to a kernel (its JSON content and metadata plus its binary buffers)
+    max_comm_bytes: int = 8 * 1024 * 1024
     # -- sandbox (docs/security.md) --
     #: let kernels reach the network (default: a network namespace with loopback only)
     allow_network: bool = False

@@ -34,6 +34,8 @@ KERNEL_PROCEDURES = (
     "shutdown",
     "complete",
     "inspect",
+    "comm",
+    "comm_info",
     "files.list",
     "files.get",
     "files.put",

@@ -287,7 +287,9 @@ class SessionRouter(BackendSession):
                 )
                 info.pool_ready = live.get("pool_ready", info.pool_ready)
                 entry = {
-                    k: live[k] for k in ("id", "host", "kernels", "pool_ready", "capacity", "sandbox") if k in live
+                    k: live[k]
+                    for k in ("id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox")
+                    if k in live
                 }
             except ApplicationError:
                 entry = {

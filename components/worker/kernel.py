@@ -370,6 +370,16 @@ class Kernel:
         parent, execution.pending_input = execution.pending_input, None
         self._channels.request("stdin", "input_reply", {"value": value}, parent=parent)
 
+    def send_comm(self, msg_type, content, metadata, buffers):
+        """Send a comm message (``comm_open``, ``comm_msg``, ``comm_close``) to the kernel; return its msg_id.
+
+        It has no reply; what the kernel does with it shows on iopub under that
+        msg_id as parent (a front end waits for its ``idle`` status).
+        """
+        self._check_alive()
+        self.touch()
+        return self._channels.request("shell", msg_type, content, metadata=metadata, buffers=buffers)
+
     def shell_request(self, msg_type, content):
         """Send a shell request (complete, inspect); fire with the reply's content."""
         self._check_alive()

@@ -73,9 +73,11 @@ class KernelChannels:
         }
         self.closed = False
 
-    def request(self, channel, msg_type, content, parent=None):
+    def request(self, channel, msg_type, content, parent=None, metadata=None, buffers=None):
         """Send a request on C{channel}; return its msg_id."""
-        msg = self.session.send(self._readers[channel], msg_type, content, parent=parent)
+        msg = self.session.send(
+            self._readers[channel], msg_type, content, parent=parent, metadata=metadata, buffers=buffers
+        )
         return msg["header"]["msg_id"]
 
     def ping(self):
@@ -87,9 +89,11 @@ class KernelChannels:
             _, msg_list = self.session.feed_identities(frames, copy=True)
             msg = self.session.deserialize(msg_list, content=False, copy=True)
             raw = msg["content"]
-            if channel == "iopub" and self._max_iopub and len(raw) > self._max_iopub:
+            buffers = [bytes(b) for b in msg.get("buffers") or ()]
+            size = len(raw) + sum(len(b) for b in buffers)
+            if channel == "iopub" and self._max_iopub and size > self._max_iopub:
                 # A flood can make one message hundreds of MB: never parse it.
-                content = {"oversized_bytes": len(raw)}
+                content, buffers = {"oversized_bytes": size}, []
             else:
                 content = self.session.unpack(raw)
         except Exception:
@@ -100,6 +104,8 @@ class KernelChannels:
             "metadata": msg["metadata"],
             "content": content,
         }
+        if buffers:  # binary parts (widgets' bytes): passed on as they are, binary in msgpack and cbor
+            msg["buffers"] = buffers
         if channel == "iopub":
             self._on_iopub(msg)
         elif channel == "stdin":

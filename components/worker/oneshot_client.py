@@ -53,7 +53,7 @@ class OneShotTemplate(JsonLinesProcess):
                 "outputs": run.collector.nbformat_outputs(),
                 "files": [],
             }
-            for key in ("ename", "evalue", "traceback", "user_expressions"):
+            for key in ("ename", "evalue", "traceback", "user_expressions", "widgets"):
                 if key in reply:
                     result[key] = reply[key]
             if not run.deferred.called:

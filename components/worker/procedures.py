@@ -6,10 +6,15 @@ method's own signature, after C{kernel} and C{details}, is what callers may
 pass, and L{arguments.bind} checks a call against it.
 """
 
+import json
+
 from twisted.internet import defer
 
 from components.common import arguments, errors, uris
 from components.worker.downloads import FileDownload
+
+#: what a client may send to a kernel's comms (the kernel's own comm messages come on iopub)
+COMM_MSG_TYPES = ("comm_open", "comm_msg", "comm_close")
 
 
 class KernelProcedures:
@@ -78,6 +83,47 @@ class KernelProcedures:
             "detail_level": detail_level,
         }
         return kernel.shell_request("inspect_request", content)
+
+    def comm(self, kernel, details, msg_type, content, metadata=None, buffers=None):
+        """A comm message to the kernel (widgets): checked here, since the kernel trusts what the spawner signs."""
+        if msg_type not in COMM_MSG_TYPES:
+            raise errors.InvalidArgument(
+                "msg_type must be one of {}, not {!r}".format(", ".join(COMM_MSG_TYPES), msg_type)
+            )
+        if not isinstance(content, dict):
+            raise errors.InvalidArgument("content must be a JSON object, not {}".format(type(content).__name__))
+        comm_id = content.get("comm_id")
+        if not isinstance(comm_id, str) or not 0 < len(comm_id) <= 128:
+            raise errors.InvalidArgument("content.comm_id must be a string of 1 to 128 characters")
+        if msg_type == "comm_open" and not isinstance(content.get("target_name"), str):
+            raise errors.InvalidArgument("a comm_open needs content.target_name (a string)")
+        if not isinstance(content.get("data", {}), dict):
+            raise errors.InvalidArgument("content.data must be a JSON object")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise errors.InvalidArgument("metadata must be a JSON object or null")
+        buffers = [] if buffers is None else buffers
+        if not isinstance(buffers, list) or not all(isinstance(b, (bytes, bytearray)) for b in buffers):
+            raise errors.InvalidArgument("buffers must be a list of binary values (msgpack or cbor)")
+        try:
+            size = len(json.dumps([content, metadata or {}])) + sum(len(b) for b in buffers)
+        except (TypeError, ValueError):
+            raise errors.InvalidArgument("content and metadata must be plain JSON") from None
+        if size > self._config.max_comm_bytes:
+            raise errors.TooLarge(
+                "this comm message is {} bytes; the limit is {} bytes".format(size, self._config.max_comm_bytes),
+                size=size,
+                limit=self._config.max_comm_bytes,
+            )
+        return {"msg_id": kernel.send_comm(msg_type, content, metadata or {}, [bytes(b) for b in buffers])}
+
+    def comm_info(self, kernel, details, target_name=None):
+        """The kernel's open comms: C{{comm_id: {"target_name": ...}}} (``comm_info_request``)."""
+        content = {}
+        if target_name is not None:
+            content["target_name"] = arguments.check_str("target_name", target_name, 256)
+        d = kernel.shell_request("comm_info_request", content)
+        d.addCallback(lambda reply: reply.get("comms", {}))
+        return d
 
     def files_list(self, kernel, details, path=""):
         kernel.touch()

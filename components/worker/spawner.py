@@ -193,7 +193,8 @@ class KernelSpawner:
             "id": self.config.spawner_id,
             "host": socket.gethostname(),
             "kernels": len(self.kernels),
-            "pool_ready": self.pool.ready_count + len(self.held),
+            "pool_ready": self.pool.ready_count,
+            "held": len(self.held),
             "capacity": self.config.max_kernels,
             "sandbox": self.sandbox.status(),
         }
