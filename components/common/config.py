@@ -107,6 +107,22 @@ class SpawnerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class RoleQuota:
+    #: kernels one session of this role may own at once
+    max_kernels_per_session: int = 4
+    #: one-shot ``cell.execute`` calls per session per minute (bursts of a quarter of it are fine)
+    max_oneshots_per_minute: int = 900
+    #: largest code a session of this role may send to ``cell.execute``
+    max_code_bytes: int = 64 * 1024
+
+
+DEFAULT_ROLES = {
+    "browser": RoleQuota(),
+    "service": RoleQuota(max_kernels_per_session=32, max_oneshots_per_minute=6000, max_code_bytes=256 * 1024),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class RouterConfig:
     #: how long placing a kernel on a spawner may take
     start_timeout_s: float = 30.0
@@ -123,8 +139,6 @@ class RouterConfig:
 
     def quotas(self):
         """The L{RoleQuota} of each role, defaults overlaid with the configured values."""
-        from components.control.quotas import DEFAULT_ROLES, RoleQuota
-
         result = dict(DEFAULT_ROLES)
         for role, values in self.roles.items():
             base = dataclasses.asdict(result.get(role, RoleQuota()))
