@@ -63,3 +63,12 @@ def test_the_control_plane_and_the_router_import_no_worker_or_child_code():
                     name,
                 )
                 assert "from components.worker" not in text and "from components.child" not in text, (package, name)
+
+
+def test_common_code_imports_no_process_specific_package():
+    for name in os.listdir(os.path.join(PACKAGES, "common")):
+        if name.endswith(".py"):
+            with open(os.path.join(PACKAGES, "common", name)) as f:
+                text = f.read()
+            for package in ("control", "router", "worker", "child"):
+                assert "from components.{}".format(package) not in text, (name, package)
