@@ -291,3 +291,78 @@ def test_a_button_appends_to_an_output_and_an_image_widget_shows_kernel_bytes(pa
     page.wait_for_function(
         "() => { const i = document.querySelector('.cell-output img.widget-image'); return i && i.complete && i.naturalWidth > 0; }"
     )
+
+
+def test_a_progress_counter_with_carriage_returns_shows_one_line(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(
+        page,
+        "import sys, time\nfor i in range(5):\n    print(f'{i}/4', end='\\r'); sys.stdout.flush(); time.sleep(0.05)\nprint()",
+    )
+    expect(page.locator(".cell-status")).to_have_text("")
+    assert page.inner_text(".cell-output .output-stdout").strip() == "4/4"
+
+
+def test_the_input_prompt_comes_after_what_was_printed_before_it(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "print('printed first')\nanswer = input('Name? ')\nprint('got', answer)")
+    expect(page.locator(".cell-input")).to_be_visible()
+    expect(page.locator(".cell-output")).to_contain_text("printed first")
+    after = page.evaluate(
+        "() => !!(document.querySelector('.cell-output').compareDocumentPosition(document.querySelector('.cell-input')) & Node.DOCUMENT_POSITION_FOLLOWING)"
+    )
+    assert after, "the prompt is below the output"
+    page.fill(".cell-input-field", "Ada")
+    page.press(".cell-input-field", "Enter")
+    expect(page.locator(".cell-output")).to_contain_text("got Ada")
+
+
+def test_the_page_has_a_title_and_an_icon(page, web_node):
+    import urllib.request
+
+    open_page(page, web_node)
+    assert "cellserver" in page.title()
+    icon = page.get_attribute("link[rel=icon]", "href")
+    with urllib.request.urlopen("http://127.0.0.1:{}/{}".format(web_node.port, icon)) as response:
+        assert response.status == 200 and b"<svg" in response.read()
+
+
+def open_example(page, node, name):
+    page.goto("http://127.0.0.1:{}/examples/{}".format(node.port, name))
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def test_each_embedding_option_has_a_working_example_page(page, web_node):
+    from playwright.sync_api import expect
+
+    open_example(page, web_node, "linked.html")
+    page.click("#a .cell-run")
+    expect(page.locator("#a .cell-status")).to_have_text("")
+    page.click("#b .cell-run")
+    expect(page.locator("#b .cell-output")).to_contain_text("42")
+
+    open_example(page, web_node, "autoeval.html")
+    expect(page.locator("#a .cell-output .katex")).to_have_count(1)  # sympy's result, typeset
+    expect(page.locator("#a .cell-output")).to_contain_text("cos")
+
+    open_example(page, web_node, "readonly.html")
+    page.click("#a .CodeMirror")
+    page.keyboard.type("changed")
+    assert "changed" not in page.inner_text("#a .CodeMirror")
+    page.click("#a .cell-run")
+    expect(page.locator("#a .cell-output")).to_contain_text("the author wrote this")
+
+    open_example(page, web_node, "hide-editor.html")
+    expect(page.locator("#a .cell-editor")).to_be_hidden()
+    expect(page.locator("#a .cell-output")).to_contain_text("5 squared is 25")
+    expect(page.locator("#a .widget-slider")).to_have_count(1)
+
+    open_example(page, web_node, "minimal.html")
+    visible = [b for b in page.locator("#a .cell-toolbar button").all() if b.is_visible()]
+    assert [b.inner_text() for b in visible] == ["Evaluate"]
+    visible[0].click()
+    expect(page.locator("#a .cell-output")).to_contain_text("5050")

@@ -111,7 +111,10 @@
     var self = this;
     var id = self.id;
     return self.conn.session.call(URIS.KERNEL_RESUME, [id, self.token]).then(function () {
-      return self.subscribe();
+      return self.subscribe().then(function () {
+        // As JupyterLab does on reload: ask the kernel for its widgets' state (models the page lacks are made).
+        if (self.widgets) { self.widgets.restore().catch(function (e) { console.error("cellserver widgets:", e); }); }
+      });
     }, function () {
       if (self.id === id) {
         self.id = null;
@@ -208,6 +211,26 @@
     }
     return node;
   };
+  /** Text as a terminal shows it: each ``\r`` returns to the start of the line, and what follows overwrites it. */
+  function overwrite(line) {
+    var shown = "";
+    line.split("\r").forEach(function (part) { shown = part + shown.slice(part.length); });
+    return shown;
+  }
+  /**
+   * Add a chunk to a stream's <pre> in time proportional to the chunk: finished lines are rendered once and
+   * appended; only the unfinished last line (where a progress counter's ``\r`` lands) is rendered again.
+   */
+  function appendStream(pre, text) {
+    var lines = (pre.streamTail + text).replace(/\r\n/g, "\n").split("\n");
+    pre.streamTail = lines.pop();
+    if (lines.length) {
+      var done = document.createElement("span");
+      done.innerHTML = ansi.ansi_to_html(lines.map(overwrite).join("\n") + "\n");
+      pre.firstChild.appendChild(done);
+    }
+    pre.lastChild.innerHTML = new AnsiUp().ansi_to_html(overwrite(pre.streamTail));
+  }
   Renderer.prototype.clear = function () { this.area.innerHTML = ""; this.clearPending = false; };
   Renderer.prototype.add = function (out) {
     var kind = out.output_type;
@@ -230,16 +253,15 @@
     if (this.clearPending) { this.clear(); }
     if (kind === "stream") {
       var last = this.area.lastElementChild;
-      if (last && last.getAttribute("data-stream") === out.name) {
-        last.setAttribute("data-text", last.getAttribute("data-text") + out.text);
-        last.innerHTML = ansi.ansi_to_html(last.getAttribute("data-text"));
-      } else {
-        var pre = el("pre", "output-stream output-" + out.name);
-        pre.setAttribute("data-stream", out.name);
-        pre.setAttribute("data-text", out.text);
-        pre.innerHTML = ansi.ansi_to_html(out.text);
-        this.area.appendChild(pre);
+      if (!last || last.getAttribute("data-stream") !== out.name) {
+        last = el("pre", "output-stream output-" + out.name);
+        last.setAttribute("data-stream", out.name);
+        last.appendChild(el("span", "stream-lines"));
+        last.appendChild(el("span", "stream-tail"));
+        last.streamTail = "";
+        this.area.appendChild(last);
       }
+      appendStream(last, out.text);
     } else if (kind === "error") {
       var err = el("pre", "output-error");
       err.innerHTML = ansi.ansi_to_html((out.traceback || []).join("\n") || (out.ename + ": " + out.evalue));
@@ -290,12 +312,19 @@
     self.renderer = new Renderer(output, options.trusted);
     self.renderer.widgets = function () { return self.kernel.widgets; };
     [self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.uploadInput, self.status].forEach(function (b) { bar.appendChild(b); });
-    [self.banner, editorHost, bar, self.shareBox, self.inputBox, output, self.filesBox].forEach(function (n) { root.appendChild(n); });
+    // The input box comes after the output, as a notebook puts the prompt after what was printed before it.
+    [self.banner, editorHost, bar, self.shareBox, output, self.inputBox, self.filesBox].forEach(function (n) { root.appendChild(n); });
     self.interruptButton.disabled = true;
     if (options.hideShare) { self.shareButton.hidden = true; }
+    if (options.template === "minimal") {  // SageMathCell's minimal template: the Run button and the output
+      [self.interruptButton, self.restartButton, self.shareButton, self.uploadInput].forEach(function (b) { b.hidden = true; });
+    }
+    if (options.hideEditor) { editorHost.hidden = true; }
+    if (options.evalButtonText) { self.runButton.textContent = options.evalButtonText; }
 
     self.editor = CodeMirror(editorHost, {
       value: options.code || "", mode: "python", lineNumbers: true, matchBrackets: true, indentUnit: 4,
+      readOnly: !!options.readOnly,
       viewportMargin: Infinity,
       extraKeys: {
         "Shift-Enter": function () { self.run(); },
@@ -304,8 +333,8 @@
       }
     });
     self.runButton.onclick = function () { self.run(); };
-    self.interruptButton.onclick = function () { self.kernel.call("interrupt"); };
-    self.restartButton.onclick = function () { self.restart(); };
+    self.interruptButton.onclick = function () { self.kernel.call("interrupt").catch(self.failed("Interrupting")); };
+    self.restartButton.onclick = function () { self.restart().catch(self.failed("Restarting")); };
     self.shareButton.onclick = function () { self.share(); };
     self.uploadInput.onchange = function () { self.upload(self.uploadInput.files); };
     root.addEventListener("dragover", function (event) { event.preventDefault(); root.classList.add("dragging"); });
@@ -342,6 +371,16 @@
   }
 
   Cell.prototype.setCode = function (code) { this.editor.setValue(code); };
+
+  /** An error handler that says in the cell what failed and why (no call fails silently). */
+  Cell.prototype.failed = function (what) {
+    var self = this;
+    return function (err) {
+      var why = (err && err.args && err.args[0]) || (err && err.error) || String(err);
+      self.renderer.notice(what + " failed: " + why, "notice-error");
+      self.finish();
+    };
+  };
 
   Cell.prototype.finish = function () {
     this.running = null;
@@ -437,6 +476,8 @@
   /** The files a run made: a download link each (through the WAMP API), images also shown inline. */
   Cell.prototype.showFiles = function (files) {
     var self = this;
+    (self.objectUrls || []).forEach(function (url) { URL.revokeObjectURL(url); });
+    self.objectUrls = [];
     self.filesBox.innerHTML = "";
     files.forEach(function (f) {
       var row = el("div", "cell-file");
@@ -452,7 +493,8 @@
           document.body.appendChild(a);
           a.click();
           a.remove();
-        });
+          setTimeout(function () { URL.revokeObjectURL(a.href); }, 0);  // the download has its own copy
+        }).catch(self.failed("Downloading " + f.name));
       };
       row.appendChild(link);
       self.filesBox.appendChild(row);
@@ -461,8 +503,9 @@
           var img = el("img", "cell-file-image");
           var type = /svg$/i.test(f.name) ? "image/svg+xml" : "";
           img.src = URL.createObjectURL(type ? new Blob([blob], {type: type}) : blob);
+          self.objectUrls.push(img.src);
           row.appendChild(img);
-        });
+        }).catch(self.failed("Showing " + f.name));
       }
     });
   };
@@ -492,7 +535,7 @@
       if (list.length > 1) {
         cm.showHint({hint: function () { return {list: list, from: from, to: to}; }, completeSingle: false});
       }
-    });
+    }).catch(self.failed("Completion"));
   };
 
   Cell.prototype.inspect = function (cm) {
@@ -505,7 +548,7 @@
       help.innerHTML = ansi.ansi_to_html(reply.data["text/plain"] || "");
       help.onclick = function () { help.remove(); };
       self.editor.getWrapperElement().parentNode.appendChild(help);
-    });
+    }).catch(self.failed("Help"));
   };
 
   Cell.prototype.share = function () {
