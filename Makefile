@@ -15,6 +15,15 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
+# The kernels' own Python environment (the spawner's kernel_python): what cells import, apart from the server's
+# packages. Admins edit kernel-requirements.txt (pinned) or point kernel_python at an environment of their own.
+KERNEL_VENV := .kernel-venv
+$(KERNEL_VENV)/.installed: kernel-requirements.txt
+	$(PYTHON) -m venv $(KERNEL_VENV)
+	$(KERNEL_VENV)/bin/pip install -q -U pip
+	$(KERNEL_VENV)/bin/pip install -q -r kernel-requirements.txt
+	touch $@
+
 # The page's JavaScript comes from npm (web/package.json, locked), served as static files: nothing from a CDN.
 # The widget manager (web/widgets/index.js) is bundled by esbuild into web/widgets/dist/.
 web/node_modules/.installed: web/package.json web/package-lock.json web/widgets/index.js
@@ -43,7 +52,7 @@ reachable:
 	  done; \
 	fi
 
-setup: reachable $(VENV)/.installed web/node_modules/.installed
+setup: reachable $(VENV)/.installed $(KERNEL_VENV)/.installed web/node_modules/.installed
 
 # Start the node: router, session router and one local kernel spawner. Ctrl-C stops all of it.
 run: setup
@@ -71,4 +80,4 @@ bench: setup bench/.kg-venv/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache web/node_modules
+	rm -rf $(VENV) $(KERNEL_VENV) *.egg-info .pytest_cache web/node_modules web/widgets/dist

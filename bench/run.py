@@ -285,6 +285,7 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
 
     from components.common.config import SpawnerConfig
     from components.worker.kernel import Kernel, KernelHost
+    from components.worker.kernel_environment import KernelEnvironment
     from components.worker.master_client import start_fork_master
     from components.worker.sandbox_policy import SandboxPolicy
 
@@ -294,7 +295,7 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
     root = tempfile.mkdtemp(prefix="cellbench-")
     os.chmod(root, 0o711)
     policy = SandboxPolicy(config, hidden=(root,)) if sandboxed else None
-    master = start_fork_master(reactor, config.preload, lambda pid, status, oom: None)
+    master = start_fork_master(reactor, KernelEnvironment(), config.preload, lambda pid, status, oom: None)
     await master.ready
     context = zmq.Context()
     samples, uss = [], []

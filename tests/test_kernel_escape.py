@@ -58,15 +58,19 @@ def node_secrets(node):
 
 
 def snoop_code(secret, since, paths):
-    """Code for a kernel: write the attack script into the working directory and run it, as the reporter did."""
+    """Code for a kernel: write the attack script into the working directory and run it, as the reporter did.
+
+    It runs with the server's own Python (readable on disk, and it has autobahn; the kernels' environment has no
+    WAMP client): an attacker uses whatever the machine offers.
+    """
     with open(SNOOP) as f:
         script = f.read()
     return (
         "import subprocess, sys\n"
         "open('snoop.py', 'w').write({script!r})\n"
-        "done = subprocess.run([sys.executable, 'snoop.py', {secret!r}, {since!r}] + {paths!r}, capture_output=True, text=True, timeout=100)\n"
+        "done = subprocess.run([{python!r}, 'snoop.py', {secret!r}, {since!r}] + {paths!r}, capture_output=True, text=True, timeout=100)\n"
         "print(done.stdout or done.stderr[-3000:])\n"
-    ).format(script=script, secret=secret.encode().hex(), since=repr(since), paths=paths)
+    ).format(script=script, python=sys.executable, secret=secret.encode().hex(), since=repr(since), paths=paths)
 
 
 def report_of(result):
@@ -231,7 +235,7 @@ async def test_a_kernel_writes_only_its_directory_and_its_own_tmp(node):
 async def test_a_kernel_has_a_usable_shell_with_its_own_python(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
-    venv_bin = os.path.dirname(sys.executable)
+    venv_bin = os.path.join(ROOT, ".kernel-venv", "bin")  # the kernels' environment, not the server's
 
     async def run(code):
         result = await call(session, kernel_id, "execute", code, deadline=60)
@@ -246,6 +250,11 @@ async def test_a_kernel_has_a_usable_shell_with_its_own_python(node):
     assert text.strip() == os.path.dirname(venv_bin)
     _, text = await run("!pip list 2>/dev/null")
     assert "ipykernel" in text and "numpy" in text
+    assert "crossbar" not in text.lower() and "twisted" not in text.lower(), (
+        "the server's packages are not the kernels'"
+    )
+    result, text = await run("import sys\nprint(sys.prefix)\nimport crossbar")
+    assert text.strip() == os.path.dirname(venv_bin) and result["ename"] == "ModuleNotFoundError"
     _, text = await run("%%bash\necho from bash $((6*7))")
     assert text.strip() == "from bash 42"
     _, text = await run("%%script python3\nimport sys\nprint(sys.prefix)")

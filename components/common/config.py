@@ -25,6 +25,9 @@ class SpawnerConfig:
     pool_refill_delay_s: float = 0.1
     #: kernels handed out at once (the warm pool comes on top)
     max_kernels: int = 32
+    #: the interpreter of the kernels' Python environment, relative to the project directory unless absolute
+    #: ("" = the spawner's own; .crossbar/config.json names .kernel-venv, built by make setup)
+    kernel_python: str = ""
     #: modules the fork master imports once for every kernel
     preload: tuple = ("numpy", "scipy", "sympy", "pandas", "matplotlib", "ipywidgets")
     #: where kernels' working directories go (a fresh temporary directory if empty)

@@ -6,9 +6,6 @@ with the new kernel's pid; C{on_exit(pid, status, oom)} is called when a
 kernel process ends, however it ended (C{oom}: its memory cgroup hit the limit).
 """
 
-import os
-import sys
-
 from twisted.internet import defer
 
 from components.worker.json_lines import JsonLinesProcess
@@ -84,16 +81,9 @@ class ForkMasterProtocol(JsonLinesProcess):
         return self.ended
 
 
-def start_fork_master(reactor, preload, on_exit):
-    """Start the master; return its protocol (wait on C{.ready})."""
+def start_fork_master(reactor, environment, preload, on_exit):
+    """Start the master in C{environment} (a L{KernelEnvironment}); return its protocol (wait on C{.ready})."""
     proto = ForkMasterProtocol(on_exit)
-    env = dict(os.environ)
-    env.pop("PYTHONSTARTUP", None)
-    reactor.spawnProcess(
-        proto,
-        sys.executable,
-        [sys.executable, "-m", "components.child.fork_master", "--preload", ",".join(preload)],
-        env=env,
-        childFDs={0: "w", 1: "r", 2: "r"},
-    )
+    command = environment.command("components.child.fork_master", "--preload", ",".join(preload))
+    reactor.spawnProcess(proto, command[0], command, env=environment.env(), childFDs={0: "w", 1: "r", 2: "r"})
     return proto

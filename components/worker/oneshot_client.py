@@ -7,7 +7,6 @@ same output cap.  Cancelling a run's Deferred kills its child.
 
 import json
 import os
-import sys
 import uuid
 
 from twisted.internet import defer
@@ -116,16 +115,17 @@ class OneShotTemplate(JsonLinesProcess):
             self.transport.closeStdin()
 
 
-def start_oneshot_template(reactor, config, policy):
-    """Start the template for C{config} (a L{SpawnerConfig}) with the children's sandbox of C{policy}; wait on C{.ready}."""
+def start_oneshot_template(reactor, config, policy, environment):
+    """Start the template for C{config} (a L{SpawnerConfig}) in C{environment}, children sandboxed by C{policy}.
+
+    Wait on C{.ready}.
+    """
     proto = OneShotTemplate()
     limits = {
         name: getattr(config, "limit_" + name)
         for name in ("address_space_mb", "processes", "file_size_mb", "open_files")
     }
-    args = [
-        sys.executable,
-        "-m",
+    args = environment.command(
         "components.child.oneshot",
         "--preload",
         ",".join(config.preload),
@@ -133,7 +133,7 @@ def start_oneshot_template(reactor, config, policy):
         json.dumps(limits),
         "--max-children",
         str(config.oneshot_children),
-    ]
+    )
     if os.geteuid() == 0:
         args += ["--uids", "{}:{}".format(config.sandbox_uid_base + config.sandbox_uid_count, config.oneshot_children)]
     if policy.status()["network_isolated"]:
@@ -144,5 +144,5 @@ def start_oneshot_template(reactor, config, policy):
             {"filesystem": policy.filesystem_view([]) if policy.filesystem else None, "seccomp": policy.seccomp}
         ),
     ]
-    reactor.spawnProcess(proto, sys.executable, args, env=dict(os.environ), childFDs={0: "w", 1: "r", 2: "r"})
+    reactor.spawnProcess(proto, args[0], args, env=environment.env(), childFDs={0: "w", 1: "r", 2: "r"})
     return proto

@@ -12,9 +12,9 @@ with L{components.child.sandbox.enter}.
 import json
 import os
 import subprocess
-import sys
 
 from components.child.sandbox import CGROUP_MEMORY_ROOT, RLIMITS, world_readable
+from components.worker.kernel_environment import KernelEnvironment
 
 
 class SandboxPolicy:
@@ -24,14 +24,16 @@ class SandboxPolicy:
     @param hidden: directories kernels must not see (the node directory, the
         spawner's roots of working and runtime directories).
     @param features: what this host allows (L{probe}); probed when not given.
+    @param environment: the kernels' L{KernelEnvironment} (default: the spawner's own Python).
     """
 
-    def __init__(self, config, is_root=None, hidden=(), features=None):
+    def __init__(self, config, is_root=None, hidden=(), features=None, environment=None):
         self.config = config
+        self.environment = environment or KernelEnvironment()
         self.is_root = (os.geteuid() == 0) if is_root is None else is_root
         self.full = self.is_root
         self.hidden = tuple(hidden) + tuple(config.hidden_paths)
-        self.features = features if features is not None else probe()
+        self.features = features if features is not None else probe(self.environment)
         self._free_uids = list(range(config.sandbox_uid_base, config.sandbox_uid_base + config.sandbox_uid_count))
         self._free_uids.reverse()
         self.cgroup_root = None
@@ -44,7 +46,7 @@ class SandboxPolicy:
                 self.cgroup_root = None
         self.warnings = []
         #: what a kernel must read: its Python environment and the project
-        self.python_dirs = _python_paths()
+        self.python_dirs = self.environment.paths()
         unreadable = [p for p in self.python_dirs if not world_readable(p)]
         if self.is_root and unreadable:
             self.is_root = False
@@ -138,17 +140,7 @@ class SandboxPolicy:
                 os.chown(path, spec["uid"], spec["gid"])
 
 
-def _python_paths():
-    """Directories a kernel must read to import modules."""
-    import sysconfig
-
-    paths = {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
-    paths.add(sys.prefix)  # the environment's bin, for the kernel's PATH
-    paths.add(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-    return sorted(paths)
-
-
-def probe():
+def probe(environment):
     """What this host lets a kernel sandbox do: {feature: True or why not}.
 
     Tried in a throwaway child process (``python -m components.child.sandbox
@@ -156,7 +148,11 @@ def probe():
     """
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "components.child.sandbox", "--probe"], capture_output=True, timeout=30, check=False
+            environment.command("components.child.sandbox", "--probe"),
+            env=environment.env(),
+            capture_output=True,
+            timeout=30,
+            check=False,
         )
         return json.loads(out.stdout.decode() or "{}") or {
             "filesystem": "the probe failed",

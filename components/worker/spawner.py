@@ -16,6 +16,7 @@ from twisted.logger import Logger
 
 from components.common import errors
 from components.worker.kernel import Kernel, KernelHost
+from components.worker.kernel_environment import KernelEnvironment
 from components.worker.master_client import start_fork_master
 from components.worker.oneshot_client import start_oneshot_template
 from components.worker.pool import KernelPool
@@ -53,7 +54,8 @@ class KernelSpawner:
         self.oneshot = None
         self.zmq_context = None
         self.host = None
-        self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root))
+        self.environment = KernelEnvironment(config.kernel_python)
+        self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root), environment=self.environment)
         for warning in self.sandbox.warnings:
             self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
         self.pool = KernelPool(
@@ -68,7 +70,7 @@ class KernelSpawner:
     @defer.inlineCallbacks
     def start(self):
         """Start the fork master, then fill the pool; fires when the master is ready."""
-        self.master = start_fork_master(self._reactor, self.config.preload, self._process_exited)
+        self.master = start_fork_master(self._reactor, self.environment, self.config.preload, self._process_exited)
         info = yield self.master.ready
         self.log.info(
             "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
@@ -82,7 +84,7 @@ class KernelSpawner:
         )
         self.pool.refill()
         if self.config.oneshot_children:
-            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox)
+            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox, self.environment)
             yield self.oneshot.ready
             self.log.info("one-shot template ready")
 

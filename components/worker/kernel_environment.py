@@ -1,0 +1,56 @@
+"""The Python environment kernels run in, apart from the server's own.
+
+Admins choose the kernels' packages without touching the server's: the
+spawner's ``kernel_python`` names the interpreter of an environment with
+ipykernel, pyseccomp and whatever cells should import (the default,
+``.kernel-venv``, is built by ``make setup`` from ``kernel-requirements.txt``).
+The fork master and the one-shot template run in it; the project's
+``components/child/`` (standard library and IPython only) reaches it through
+``PYTHONPATH``.  Empty: the spawner's own interpreter.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+#: the project directory (relative ``kernel_python`` paths are relative to it)
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_PATHS = (
+    "import json, sys, sysconfig; "
+    "print(json.dumps(sorted({sysconfig.get_paths()[n] for n in ('stdlib', 'platstdlib', 'purelib', 'platlib')} | {sys.prefix})))"
+)
+
+
+class KernelEnvironment:
+    def __init__(self, python=""):
+        if not python:
+            python = sys.executable
+        elif not os.path.isabs(python):
+            python = os.path.join(PROJECT, python)
+        # Not resolved through symlinks: a virtual environment's python is a link, and its prefix is where the link is.
+        self.python = os.path.abspath(python)
+        if not os.access(self.python, os.X_OK):
+            raise RuntimeError(
+                "kernel_python {} is not an executable Python; run `make setup` or fix the spawner's kernel_python".format(
+                    self.python
+                )
+            )
+        self.bin_dir = os.path.dirname(self.python)
+
+    def command(self, module, *args):
+        """The command line that runs C{module} (one of components.child) in this environment."""
+        return [self.python, "-m", module, *args]
+
+    def env(self):
+        """The environment of a process started in it: the project on its path, nothing of the caller's startup."""
+        env = dict(os.environ)
+        env.pop("PYTHONSTARTUP", None)
+        env["PYTHONPATH"] = PROJECT
+        return env
+
+    def paths(self):
+        """Directories a kernel must be able to read: the environment's library and prefix, and the project."""
+        out = subprocess.run([self.python, "-c", _PATHS], capture_output=True, timeout=60, check=True, text=True)
+        return sorted(set(json.loads(out.stdout)) | {PROJECT})
