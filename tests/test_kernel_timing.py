@@ -313,3 +313,38 @@ def test_pool_refills_after_its_delay_and_hands_out_at_once():
     assert len(started) == 5 and not d.called
     pool.close()
     assert not clock.getDelayedCalls(), "closing cancels a pending refill"
+
+
+class InterruptedBeforeItRanTests(SynchronousTestCase):
+    """ipykernel drops a request hit by SIGINT before its code runs: no reply, only idle."""
+
+    setUp = KernelTimingTests.setUp
+    make_ready = KernelTimingTests.make_ready
+
+    def test_an_interrupted_execution_without_a_reply_ends_as_interrupted(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("while True: pass")
+        msg_id = channels.last("execute_request")
+        self.kernel.interrupt()
+        channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        self.assertNoResult(d)
+        self.clock.advance(1.0)
+        result = self.successResultOf(d)
+        self.assertEqual((result["status"], result["ename"]), ("error", "KeyboardInterrupt"))
+
+    def test_a_reply_that_comes_late_still_wins(self):
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        d = self.kernel.execute("while True: pass")
+        msg_id = channels.last("execute_request")
+        self.kernel.interrupt()
+        channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        self.clock.advance(0.5)
+        channels.reply(
+            msg_id,
+            "execute_reply",
+            {"status": "error", "ename": "KeyboardInterrupt", "evalue": "", "traceback": ["tb"]},
+        )
+        self.assertEqual(self.successResultOf(d)["traceback"], ["tb"])
+        self.clock.advance(1.0)

@@ -250,20 +250,15 @@ def test_interact_redraws_the_plot_as_the_slider_moves_and_the_dropdown_changes(
     expect(page.locator(".cell-output .widget-output img")).to_have_count(1)
     expect(page.locator(".cell-status")).to_have_text("")
     assert page.locator(".cell-output > img.output-image").count() == 0, "the plot is inside the widget, not twice"
+    plot = page.locator(".cell-output .widget-output img")
     first = plot_src(page)
     page.focus(".cell-output .widget-slider .noUi-handle")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "first => { const i = document.querySelector('.cell-output .widget-output img'); return i && i.src !== first; }",
-        arg=first,
-    )
+    expect(plot).not_to_have_attribute("src", first)  # redrawn, within expect's deadline
     moved = plot_src(page)
     page.select_option(".cell-output .widget-dropdown select", "cos")
-    page.wait_for_function(
-        "moved => { const i = document.querySelector('.cell-output .widget-output img'); return i && i.src !== moved; }",
-        arg=moved,
-    )
-    expect(page.locator(".cell-output .widget-output img")).to_have_count(1)
+    expect(plot).not_to_have_attribute("src", moved)
+    expect(plot).to_have_count(1)
 
 
 def test_a_button_appends_to_an_output_and_an_image_widget_shows_kernel_bytes(page, web_node):
@@ -288,9 +283,8 @@ def test_a_button_appends_to_an_output_and_an_image_widget_shows_kernel_bytes(pa
     expect(page.locator(".cell-output .widget-output")).to_contain_text("pressed")
     image = page.locator(".cell-output img.widget-image")
     expect(image).to_have_count(1)
-    page.wait_for_function(
-        "() => { const i = document.querySelector('.cell-output img.widget-image'); return i && i.complete && i.naturalWidth > 0; }"
-    )
+    expect(image).to_have_js_property("complete", True)
+    assert image.evaluate("i => i.naturalWidth") > 0, "the PNG bytes from the kernel were decoded"
 
 
 def test_a_progress_counter_with_carriage_returns_shows_one_line(page, web_node):
@@ -312,8 +306,8 @@ def test_the_input_prompt_comes_after_what_was_printed_before_it(page, web_node)
     run(page, "print('printed first')\nanswer = input('Name? ')\nprint('got', answer)")
     expect(page.locator(".cell-input")).to_be_visible()
     expect(page.locator(".cell-output")).to_contain_text("printed first")
-    after = page.evaluate(
-        "() => !!(document.querySelector('.cell-output').compareDocumentPosition(document.querySelector('.cell-input')) & Node.DOCUMENT_POSITION_FOLLOWING)"
+    after = page.locator(".cell-output").evaluate(
+        "out => !!(out.compareDocumentPosition(out.getRootNode().querySelector('.cell-input')) & Node.DOCUMENT_POSITION_FOLLOWING)"
     )
     assert after, "the prompt is below the output"
     page.fill(".cell-input-field", "Ada")
@@ -366,3 +360,43 @@ def test_each_embedding_option_has_a_working_example_page(page, web_node):
     assert [b.inner_text() for b in visible] == ["Evaluate"]
     visible[0].click()
     expect(page.locator("#a .cell-output")).to_contain_text("5050")
+
+
+HOSTILE_PAGE = """<!doctype html><html><head><style>
+* {{ color: red !important; font-size: 40px !important; visibility: hidden !important; }}
+button, pre, .CodeMirror, .cell-output {{ display: none !important; }}
+div {{ transform: rotate(180deg) !important; }}
+</style></head><body><p id="own">The host page's own text</p><div id="a"></div>
+<script src="http://127.0.0.1:{port}/embed.js"></script>
+<script>cellserver.makeCell({{element: '#a', code: 'from IPython.display import HTML\\nHTML("<style>p, body {{ display: none }}</style><b>styled</b>")'}});</script>
+</body></html>"""
+
+
+def test_an_embedded_cell_renders_on_a_hostile_page_and_cannot_restyle_it(page, web_node, tmp_path):
+    from playwright.sync_api import expect
+
+    host = tmp_path / "hostile"
+    host.mkdir()
+    (host / "index.html").write_text(HOSTILE_PAGE.format(port=web_node.port))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(host))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        page.goto("http://127.0.0.1:{}/index.html".format(server.server_address[1]))
+        run_button = page.locator("#a .cell-run")
+        expect(run_button).to_be_visible()  # the page's CSS does not hide or restyle the cell
+        expect(page.locator("#a .CodeMirror")).to_be_visible()
+        assert (
+            page.evaluate(
+                "() => getComputedStyle(document.querySelector('#a').shadowRoot.querySelector('.cell-run')).fontSize"
+            )
+            != "40px"
+        )
+        run_button.click()
+        expect(page.locator("#a .cell-output b")).to_have_text("styled")
+        expect(page.locator("#a .cell-output")).to_be_visible()
+        # The output's <style> stays inside the cell: the page's own paragraph and body are as they were.
+        assert page.evaluate("() => getComputedStyle(document.querySelector('#own')).display") == "block"
+        assert page.evaluate("() => getComputedStyle(document.body).display") == "block"
+    finally:
+        server.shutdown()

@@ -278,15 +278,34 @@
 
   // -- a cell -----------------------------------------------------------------------------
 
+  /**
+   * The cell's own DOM, in a shadow root of the element the page gave: the page's CSS does not reach inside (but
+   * for inherited properties, which :host resets), and nothing an output styles reaches the page.
+   */
+  function shadowContainer(host) {
+    var shadow = host.shadowRoot || host.attachShadow({mode: "open"});
+    shadow.innerHTML = "";
+    var links = (global.CELLSERVER_ASSETS ? global.CELLSERVER_ASSETS.css : []).map(function (href) {
+      var link = document.createElement("link");
+      link.rel = "stylesheet";
+      link.href = base + href;
+      shadow.appendChild(link);
+      return new Promise(function (resolve) { link.onload = link.onerror = resolve; });
+    });
+    var root = el("div", "cellserver-cell");
+    shadow.appendChild(root);
+    return {root: root, styled: Promise.all(links)};
+  }
+
   function Cell(options) {
     var self = this;
-    var root = typeof options.element === "string" ? document.querySelector(options.element) : options.element;
+    var host = typeof options.element === "string" ? document.querySelector(options.element) : options.element;
+    var container = shadowContainer(host);
+    var root = container.root;
     self.options = options;
     self.conn = getConnection();
     self.kernel = options.linked ? (linkedKernel || (linkedKernel = new Kernel(self.conn))) : new Kernel(self.conn);
     self.running = null;
-    root.classList.add("cellserver-cell");
-    root.innerHTML = "";
     var editorHost = el("div", "cell-editor");
     var bar = el("div", "cell-toolbar");
     self.runButton = el("button", "cell-run", "Run");
@@ -332,6 +351,7 @@
         "Shift-Tab": function (cm) { self.inspect(cm); }
       }
     });
+    container.styled.then(function () { self.editor.refresh(); });  // measured again once its CSS is in
     self.runButton.onclick = function () { self.run(); };
     self.interruptButton.onclick = function () { self.kernel.call("interrupt").catch(self.failed("Interrupting")); };
     self.restartButton.onclick = function () { self.restart().catch(self.failed("Restarting")); };

@@ -26,6 +26,7 @@ class Execution:
         self.timed_out = False
         self.truncated = False
         self.pending_input = None
+        self.interrupted = False
         self.started_ns = 0
         self.timers = []
         self.deferred = None

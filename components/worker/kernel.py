@@ -45,6 +45,8 @@ from components.worker.watchdog import Watchdog, disk_limit_reason
 
 #: How often a starting kernel is asked kernel_info until iopub shows the answer.
 PROBE_INTERVAL_S = 0.05
+#: after an interrupt, how long an execution whose kernel went idle may wait for its reply (see _idle)
+INTERRUPTED_REPLY_GRACE_S = 1.0
 #: Linux's clock of file timestamps (coarse: a file written later is never stamped earlier)
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
 
@@ -284,6 +286,8 @@ class Kernel:
     def interrupt(self):
         """SIGINT to the kernel's process group (ipykernel's signal interrupt mode)."""
         self._check_alive()
+        for execution in self.requests.executions.values():
+            execution.interrupted = True
         self.process.signal(signal.SIGINT)
 
     def _ping(self):
@@ -349,6 +353,18 @@ class Kernel:
         execution.timers.append(
             self._clock.callLater(self._config.interrupt_grace_s, self._interrupt_ignored, execution)
         )
+
+    def _reply_lost(self, execution):
+        if self.requests.execution(execution.msg_id) is not execution or execution.reply is not None:
+            return
+        self.log.info("kernel {kernel_id}: an interrupted execution ended without a reply", kernel_id=self.kernel_id)
+        execution.reply = {
+            "status": "error",
+            "ename": "KeyboardInterrupt",
+            "evalue": "interrupted before it ran",
+            "traceback": [],
+        }
+        self._maybe_finish(execution)
 
     def _interrupt_ignored(self, execution):
         """The kernel did not stop after the timeout interrupt: replace it."""
@@ -448,6 +464,11 @@ class Kernel:
         elif msg_type == "status" and msg["content"].get("execution_state") == "idle":
             execution.idle = True
             self._maybe_finish(execution)
+            if execution.interrupted and execution.reply is None:
+                # A SIGINT that lands before the code runs (right after execute_input) makes ipykernel drop the
+                # request without a reply ("KeyboardInterrupt caught in kernel"), and the kernel goes idle: the
+                # reply would never come.  The reply and idle travel on two sockets, so it gets a moment first.
+                execution.timers.append(self._clock.callLater(INTERRUPTED_REPLY_GRACE_S, self._reply_lost, execution))
 
     def _truncate(self, execution, why):
         """Cut an execution's output once, with a notice; maybe interrupt it."""
