@@ -400,3 +400,44 @@ def test_an_embedded_cell_renders_on_a_hostile_page_and_cannot_restyle_it(page, 
         assert page.evaluate("() => getComputedStyle(document.body).display") == "block"
     finally:
         server.shutdown()
+
+
+def test_widgets_work_again_after_the_connection_comes_back(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    code = (
+        "import ipywidgets as w\n"
+        "s = w.IntSlider(value=1)\n"
+        "out = w.Output()\n"
+        "def moved(change):\n"
+        "    with out:\n"
+        "        print('value', change['new'])\n"
+        "s.observe(moved, 'value')\n"
+        "w.VBox([s, out])"
+    )
+    run(page, code)
+    expect(page.locator(".cell-output .widget-slider")).to_have_count(1)
+    expect(page.locator(".cell-status")).to_have_text("")
+    page.evaluate("() => window.cellserver._connection().conn._transport.close()")  # the network drops
+    banner = page.locator(".cell-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_be_hidden()  # reconnected, the kernel resumed with its token
+    page.focus(".cell-output .widget-slider .noUi-handle")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator(".cell-output .widget-output")).to_contain_text("value 2")
+
+
+def test_outputs_follow_jupyters_mime_order(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    run(
+        page,
+        "from IPython.display import display\ndisplay({{'text/html': '<b>rich</b>', 'image/png': '{}', 'text/plain': 'plain'}}, raw=True)".format(
+            png
+        ),
+    )
+    expect(page.locator(".cell-output .output-html b")).to_have_text("rich")  # HTML before PNG, as Jupyter ranks them
+    assert page.locator(".cell-output img.output-image").count() == 0

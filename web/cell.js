@@ -621,4 +621,6 @@
   api.makeCellNow = function (options) { return new Cell(options); };
   api.makeCell = api.makeCellNow;
   api.codeFromLocation = codeFromLocation;
+  /** The page's connection (for tests: they cut it to check what a reconnect brings back). */
+  api._connection = getConnection;
 })(window);
