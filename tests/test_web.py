@@ -441,3 +441,27 @@ def test_outputs_follow_jupyters_mime_order(page, web_node):
     )
     expect(page.locator(".cell-output .output-html b")).to_have_text("rich")  # HTML before PNG, as Jupyter ranks them
     assert page.locator(".cell-output img.output-image").count() == 0
+
+
+def test_jslink_and_interactive_output_and_a_checkbox(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    code = (
+        "import ipywidgets as w\n"
+        "a, b = w.IntSlider(value=1, description='a'), w.IntSlider(value=1, description='b')\n"
+        "w.jslink((a, 'value'), (b, 'value'))\n"
+        "flag = w.Checkbox(value=False, description='double')\n"
+        "def show(x, double):\n"
+        "    print('x is', x * (2 if double else 1))\n"
+        "w.VBox([a, b, flag, w.interactive_output(show, {'x': a, 'double': flag})])"
+    )
+    run(page, code)
+    expect(page.locator(".cell-output .widget-slider")).to_have_count(2)
+    expect(page.locator(".cell-output .widget-output")).to_contain_text("x is 1")
+    page.locator(".cell-output .widget-slider .noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator(".cell-output .widget-readout").nth(1)).to_have_text("2")  # b follows a in the page (jslink)
+    expect(page.locator(".cell-output .widget-output")).to_contain_text("x is 2")
+    page.locator(".cell-output .widget-checkbox input").check()
+    expect(page.locator(".cell-output .widget-output")).to_contain_text("x is 4")
