@@ -50,6 +50,11 @@ def page(chromium, web_node, request):
     context = chromium.new_context()
     page = context.new_page()
     page.set_default_timeout(30000)
+    from playwright.sync_api import expect
+
+    expect.set_options(
+        timeout=20000
+    )  # what a slow machine needs for a kernel's reply; a pass comes as soon as it holds
     yield page
     report = getattr(request.node, "rep_call", None)  # set by the hook in conftest.py
     if report is not None and report.failed:
