@@ -13,6 +13,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip setuptools wheel
 	$(BIN)/pip install -q -e '.[test]'
+	@# autobahn's serialization extra brings bjdata, whose wheel was built against NumPy 1.x: importing it in every
+	@# Crossbar worker printed NumPy's "compiled using NumPy 1.x" traceback. Built here against this NumPy, it loads
+	@# quietly (and with its C extension). Without a compiler, the wheel stays and the warning with it.
+	$(BIN)/pip install -q --force-reinstall --no-deps --no-build-isolation --no-binary bjdata --no-cache-dir "bjdata==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("bjdata"))')" \
+	  || echo "make: bjdata could not be rebuilt against NumPy 2; its import will print NumPy's 1.x warning"
 	touch $@
 
 # The kernels' own Python environment (the spawner's kernel_python): what cells import, apart from the server's

@@ -81,3 +81,13 @@ async def test_sigkilled_spawner_takes_its_kernels_with_it(tmp_path):
         assert _wait_gone(doomed, 10) == set(), "kernels outlived their SIGKILLed spawner"
     finally:
         node.stop()
+
+
+def test_the_start_up_log_has_no_traceback(node):
+    """What an admin reads first: the node's log up to the point where it serves, free of tracebacks."""
+    log = node.log()
+    ready = max(log.index("spawner local joined"), log.index("session router ready"))
+    startup = log[:ready]
+    assert "Traceback" not in startup, startup[
+        max(0, startup.index("Traceback") - 500) : startup.index("Traceback") + 1500
+    ]
