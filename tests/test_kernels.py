@@ -354,3 +354,35 @@ async def test_concurrent_starts_get_distinct_working_kernels_whether_held_poole
     assert len({r["outputs"][0]["data"]["text/plain"] for r in results}) == 12, "12 processes"
     for s in sessions:
         s.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_callers_that_vanish_or_cancel_mid_call_leave_the_router_clean(node):
+    """A page closed in the middle of an execute: the router detaches it cleanly, and the kernel is still fine."""
+    offset = len(node.log())
+    for _ in range(3):
+        gone = await connect(node.url)
+        kernel_id = await start_kernel(gone)
+        events = Recorder()
+        await gone.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+        gone.call("cell.kernel.{}.execute".format(kernel_id), "import time; time.sleep(30)")
+        await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_input", what="the execution to begin")
+        gone._transport.transport.abortConnection()  # no goodbye
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    events = Recorder()
+    await session.subscribe(events, "cell.kernel.{}.iopub".format(kernel_id))
+    d = session.call("cell.kernel.{}.execute".format(kernel_id), "import time; time.sleep(30)")
+    await events.wait_for(lambda e: e["header"]["msg_type"] == "execute_input", what="the execution to begin")
+    d.cancel()  # the caller stops waiting; the kernel goes on until interrupted
+    try:
+        await within(d, 5, "the cancelled call")
+    except Exception:
+        pass
+    await call(session, kernel_id, "interrupt")
+    await events.wait_for(lambda e: e["header"]["msg_type"] == "error", what="the interrupted execution's error")
+    result = await call(session, kernel_id, "execute", "'usable'")
+    assert result["outputs"][0]["data"]["text/plain"] == "'usable'"
+    session.leave()
+    log = node.log()[offset:]
+    assert "Failed to detach" not in log and "unhandled message" not in log and "Traceback" not in log, log[-3000:]

@@ -12,11 +12,20 @@ It is stateless: the spawner registers each kernel under
 ``cell.backend.kernel.<id>.`` and checks ownership against the original
 caller, which the relay passes on as WAMP ``forward_for`` (Crossbar then
 discloses the client, not the relay, to the spawner).  Progressive results
-are passed through as they come, and a client cancelling its call cancels
-the relayed call (which interrupts the kernel).
+are passed through as they come.
+
+The relay tells the router it cannot take INTERRUPT (no ``call_canceling``
+in its callee role).  A router component receives messages through
+Crossbar's ``RouterApplicationSession``, which has no way to deliver an
+INTERRUPT: when a caller left in the middle of a relayed call, the dealer's
+INTERRUPT raised inside the router's detach ("Failed to detach session"),
+which left that caller's bookkeeping behind.  Now the dealer just forgets
+the invocation; a client that cancels gets ``wamp.error.canceled`` at once,
+and the kernel finishes (or is stopped with ``interrupt``, its own procedure).
 """
 
 from autobahn.twisted.wamp import ApplicationSession
+from autobahn.wamp import role
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions
 from twisted.internet import defer
@@ -30,6 +39,19 @@ CANCELED = "wamp.error.canceled"
 
 class KernelRelay(ApplicationSession):
     """See the module docstring."""
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        roles = dict(self._session_roles)
+        roles["callee"] = role.RoleCalleeFeatures(
+            caller_identification=True,
+            pattern_based_registration=True,
+            shared_registration=True,
+            progressive_call_results=True,
+            registration_revocation=True,
+            call_canceling=False,  # see the module docstring
+        )
+        self._session_roles = roles
 
     @defer.inlineCallbacks
     def onJoin(self, details):
