@@ -376,3 +376,46 @@ async def test_a_one_shot_without_a_timeout_gets_the_spawners_default(strict_nod
     assert result["status"] == "timeout"
     assert reactor.seconds() - started < 20, "the spawner's 3 s default cut it, not 30 s"
     session.leave()
+
+
+def per_address_quotas(config):
+    for worker in config["workers"]:
+        if worker["type"] == "container":
+            extra = worker["components"][0]["extra"]
+            extra["roles"]["browser"].update(max_kernels_per_address=3, max_oneshots_per_minute_per_address=8)
+            extra["trusted_proxies"] = ["127.0.0.3"]
+
+
+@pytest.fixture(scope="module")
+def address_node(tmp_path_factory):
+    node = Node(tmp_path_factory.mktemp("addresses"), edit=per_address_quotas)
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_address_takes_its_share_and_another_is_served_at_once(address_node):
+    """Quotas per client address (here 3 kernels, one-shots in bursts of 2), on top of those per session."""
+    url = address_node.url
+    a1, a2 = await connect(url, source="127.0.0.2"), await connect(url, source="127.0.0.2")
+    await start_kernel(a1)
+    await start_kernel(a1)
+    await start_kernel(a2)
+    exc = await expect_error(a2.call("cell.kernel.start"), "cell.error.capacity")
+    assert "address" in exc.error_message() and exc.kwargs["limit"] == 3
+    other = await connect(url, source="127.0.0.4")
+    await start_kernel(other)  # a second address gets a kernel at once
+    for _ in range(2):
+        assert value(await within(a1.call("cell.execute", "1+1"), 30)) == "2"
+    exc = await expect_error(a2.call("cell.execute", "1+1"), "cell.error.capacity")
+    assert "address" in exc.error_message()
+    assert value(await within(other.call("cell.execute", "1+1"), 30)) == "2"
+    # Behind the trusted front (127.0.0.3) the client is the one its X-Forwarded-For names; from anyone else the
+    # header is ignored, so a client cannot pick an address to escape its quota.
+    fronted = await connect(url, source="127.0.0.3", headers={"X-Forwarded-For": "127.0.0.2"})
+    await expect_error(fronted.call("cell.kernel.start"), "cell.error.capacity")
+    spoofer = await connect(url, source="127.0.0.5", headers={"X-Forwarded-For": "127.0.0.2"})
+    await start_kernel(spoofer)
+    for session in (a1, a2, other, fronted, spoofer):
+        session.leave()

@@ -484,3 +484,29 @@ def test_a_start_prefers_a_spawner_holding_a_kernel_if_it_has_room():
     placement.add_kernel("k1", "small", "t")
     placement.add_kernel("k2", "small", "t")
     assert placement.choose(prefer=["small"]).spawner_id == "big", "a full spawner is not preferred"
+
+
+def test_a_clients_address_is_its_peer_or_what_a_trusted_front_says():
+    from components.control.addresses import client_address
+
+    assert client_address({"peer": "tcp4:198.51.100.7:5555"}, ()) == "198.51.100.7"
+    assert client_address({"peer": "tcp6:::1:5555"}, ()) == "::1"
+    assert client_address({"peer": "unix"}, ()) == "local"
+    forwarded = {"peer": "tcp4:10.0.0.9:4444", "http_headers_received": {"x-forwarded-for": "1.1.1.1, 203.0.113.5"}}
+    assert client_address(forwarded, ("10.0.0.9",)) == "203.0.113.5", "the entry the front added"
+    assert client_address(forwarded, ()) == "10.0.0.9", "an untrusted peer's header is ignored"
+
+
+def test_kernels_per_address_count_in_flight_starts_and_follow_resumes():
+    placement = Placement(4)
+    placement.add_spawner("w", session=1, capacity=10)
+    placement.add_kernel("k1", "w", owner="s1", address="a")
+    placement.reserve("s2", address="a", address_cap=2)
+    with pytest.raises(errors.Capacity):
+        placement.reserve("s3", address="a", address_cap=2)
+    placement.release("s2", "w", address="a")
+    placement.move_kernel("k1", "s9")
+    placement.reserve("s3", address="a", address_cap=2)
+    placement.forget_kernel("k1")
+    placement.release("s3", "w", address="a")
+    placement.reserve("s4", address="a", address_cap=1)

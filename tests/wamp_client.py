@@ -32,10 +32,12 @@ class _Session(ApplicationSession):
         self.disconnect()
 
 
-def connect(url, realm="cell", serializers=None, authid=None, secret=None):
+def connect(url, realm="cell", serializers=None, authid=None, secret=None, source=None, headers=None):
     """A joined session (Deferred).  ``session.config.extra['left']`` fires when it leaves.
 
     Anonymous (role ``browser``) unless C{authid}/C{secret} are given (WAMP-CRA).
+    C{source}: the local IP to connect from (e.g. ``127.0.0.2``: another client address on loopback);
+    C{headers}: extra HTTP headers of the WebSocket opening handshake.
     """
     from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 
@@ -43,9 +45,9 @@ def connect(url, realm="cell", serializers=None, authid=None, secret=None):
     config = ComponentConfig(realm=realm, extra={"joined": joined, "left": left, "authid": authid, "secret": secret})
     choice = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
     sers = [choice[s]() for s in (serializers or ["msgpack"])]
-    factory = WampWebSocketClientFactory(lambda: _Session(config), url=url, serializers=sers)
+    factory = WampWebSocketClientFactory(lambda: _Session(config), url=url, serializers=sers, headers=headers)
     _, host, port, _, _, _ = parse_url(url)
-    endpoint = TCP4ClientEndpoint(reactor, host, port)
+    endpoint = TCP4ClientEndpoint(reactor, host, port, bindAddress=(source, 0) if source else None)
     d = endpoint.connect(factory)
     d.addCallback(lambda _: joined)
     return within(d, 15, "joining the realm")

@@ -117,11 +117,21 @@ class RoleQuota:
     max_oneshots_per_minute: int = 900
     #: largest code a session of this role may send to ``cell.execute``
     max_code_bytes: int = 64 * 1024
+    #: kernels all sessions from one client address may hold at once (orphans waiting for a resume included)
+    max_kernels_per_address: int = 8
+    #: one-shots all sessions from one client address may run per minute
+    max_oneshots_per_minute_per_address: int = 1800
 
 
 DEFAULT_ROLES = {
     "browser": RoleQuota(),
-    "service": RoleQuota(max_kernels_per_session=32, max_oneshots_per_minute=6000, max_code_bytes=256 * 1024),
+    "service": RoleQuota(
+        max_kernels_per_session=32,
+        max_oneshots_per_minute=6000,
+        max_code_bytes=256 * 1024,
+        max_kernels_per_address=64,
+        max_oneshots_per_minute_per_address=12000,
+    ),
 }
 
 
@@ -139,6 +149,8 @@ class RouterConfig:
     services: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
     #: WAMP-CRA principals of role "spawner" (remote workers): {spawner id: environment variable name}
     spawners: dict = dataclasses.field(default_factory=dict)
+    #: addresses of fronts (e.g. HAProxy) whose X-Forwarded-For names the client; nobody else's is believed
+    trusted_proxies: list = dataclasses.field(default_factory=list)
 
     def quotas(self):
         """The L{RoleQuota} of each role, defaults overlaid with the configured values."""

@@ -85,6 +85,7 @@ def spawner_procedure(spawner_id, name):
 # WAMP meta API (Crossbar).
 SESSION_ON_LEAVE = "wamp.session.on_leave"
 SESSION_GET = "wamp.session.get"
+SESSION_ON_JOIN = "wamp.session.on_join"
 REGISTRATION_LIST = "wamp.registration.list"
 REGISTRATION_GET = "wamp.registration.get"
 #: the subscription meta API, which tells a spawner which kernel topics anyone listens to

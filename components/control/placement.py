@@ -34,6 +34,9 @@ class Placement:
         self.kernels = {}  # kernel_id -> (spawner_id, owner)
         self._owned = {}  # owner -> set of kernel ids
         self._reserved = {}  # owner -> starts in flight
+        self._by_address = {}  # client address -> set of kernel ids
+        self._address_of = {}  # kernel id -> client address
+        self._reserved_by_address = {}  # client address -> starts in flight
 
     def add_spawner(self, spawner_id, session, host="", capacity=0, pool_ready=0, **_):
         info = self.spawners.get(spawner_id)
@@ -53,7 +56,7 @@ class Placement:
                 return spawner_id, lost
         return None
 
-    def reserve(self, owner, cap=None, prefer=()):
+    def reserve(self, owner, cap=None, prefer=(), address=None, address_cap=None):
         """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none.
 
         C{prefer}: spawners to pick first when they have room (those holding a ready kernel for us).
@@ -65,7 +68,17 @@ class Placement:
                 "this session already has {} kernels, the most one session may have; shut one down first".format(owned),
                 limit=cap,
             )
+        if address is not None and address_cap:
+            held = len(self._by_address.get(address, ())) + self._reserved_by_address.get(address, 0)
+            if held >= address_cap:
+                raise errors.Capacity(
+                    "your address already holds {} kernels (kernels kept for a resume included), the most one address may "
+                    "hold; shut one down first".format(held),
+                    limit=address_cap,
+                )
         spawner = self.choose(prefer)
+        if address is not None:
+            self._reserved_by_address[address] = self._reserved_by_address.get(address, 0) + 1
         self._reserved[owner] = self._reserved.get(owner, 0) + 1
         spawner.reserved += 1
         return spawner
@@ -81,8 +94,14 @@ class Placement:
             )
         return max(candidates, key=lambda s: (s.free, s.pool_ready))
 
-    def release(self, owner, spawner_id):
+    def release(self, owner, spawner_id, address=None):
         """Undo L{reserve} (always called, whether the start worked or not)."""
+        if address is not None:
+            left = self._reserved_by_address.get(address, 0) - 1
+            if left > 0:
+                self._reserved_by_address[address] = left
+            else:
+                self._reserved_by_address.pop(address, None)
         left = self._reserved.get(owner, 0) - 1
         if left > 0:
             self._reserved[owner] = left
@@ -92,8 +111,11 @@ class Placement:
         if spawner is not None:
             spawner.reserved = max(0, spawner.reserved - 1)
 
-    def add_kernel(self, kernel_id, spawner_id, owner):
+    def add_kernel(self, kernel_id, spawner_id, owner, address=None):
         self.kernels[kernel_id] = (spawner_id, owner)
+        if address is not None:
+            self._address_of[kernel_id] = address
+            self._by_address.setdefault(address, set()).add(kernel_id)
         self._owned.setdefault(owner, set()).add(kernel_id)
         spawner = self.spawners.get(spawner_id)
         if spawner is not None:
@@ -104,6 +126,12 @@ class Placement:
         if entry is None:
             return None
         spawner_id, owner = entry
+        address = self._address_of.pop(kernel_id, None)
+        if address is not None:
+            kernels = self._by_address.get(address)
+            kernels.discard(kernel_id)
+            if not kernels:
+                del self._by_address[address]
         owned = self._owned.get(owner)
         if owned is not None:
             owned.discard(kernel_id)
@@ -116,8 +144,9 @@ class Placement:
 
     def move_kernel(self, kernel_id, new_owner):
         """Re-bind a kernel to another session (cell.kernel.resume)."""
+        address = self._address_of.get(kernel_id)
         spawner_id, _ = self.forget_kernel(kernel_id)
-        self.add_kernel(kernel_id, spawner_id, new_owner)
+        self.add_kernel(kernel_id, spawner_id, new_owner, address)
 
     def kernels_on(self, spawner_id):
         spawner = self.spawners.get(spawner_id)

@@ -19,6 +19,7 @@ from twisted.internet import defer
 from components.common import arguments, errors, uris
 from components.common.config import RouterConfig, from_mapping
 from components.common.node_key import BackendSession
+from components.control.addresses import ClientAddresses
 from components.control.held_kernels import HeldKernels
 from components.control.ownership import Ownership
 from components.control.placement import Placement
@@ -40,6 +41,10 @@ class SessionRouter(BackendSession):
         self._oneshot_limits = {
             role: RateLimiter(reactor, q.max_oneshots_per_minute) for role, q in self.quotas.items()
         }
+        self._oneshot_address_limits = {
+            role: RateLimiter(reactor, q.max_oneshots_per_minute_per_address) for role, q in self.quotas.items()
+        }
+        self.addresses = ClientAddresses(self.settings.trusted_proxies)
         self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
         self._reactor = reactor
         self._left = set()
@@ -58,6 +63,7 @@ class SessionRouter(BackendSession):
             yield self.register(arguments.endpoint(uri, handler, with_details=True), uri, options=with_details)
         yield self.register(self.status, uris.STATUS)
         yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
+        yield self.subscribe(self.addresses.joined, uris.SESSION_ON_JOIN)
         yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
         yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
         yield self.discover_spawners()
@@ -137,6 +143,16 @@ class SessionRouter(BackendSession):
             except ApplicationError:
                 self.ownership.orphan(kernel_id, spawner_id)
 
+    def _address(self, session_id):
+        """The client address of C{session_id} (a Deferred; fired at once when its join was seen)."""
+        known = self.addresses.of(session_id)
+        if known is not None:
+            return defer.succeed(known)
+        d = self.call(uris.SESSION_GET, session_id)
+        d.addCallback(lambda details: self.addresses.learned(session_id, details))
+        d.addErrback(lambda failure: failure.trap(ApplicationError) and "unknown")
+        return d
+
     def _hold_more(self, spawner_id):
         """Ask C{spawner_id} to hold its quota of ready kernels for us again (not waited for)."""
         count = self.settings.held_kernels_per_spawner
@@ -179,6 +195,7 @@ class SessionRouter(BackendSession):
             return
         for limiter in self._oneshot_limits.values():
             limiter.forget(session_id)
+        self.addresses.left(session_id)
         self.ownership.owner_left(session_id)
         if self.placement.has_reservation(session_id):
             self._left.add(session_id)
@@ -191,14 +208,21 @@ class SessionRouter(BackendSession):
             raise errors.InvalidArgument(
                 "the router did not disclose the caller; enable 'disclose.caller' for this role"
             )
-        cap = self._quota(details.caller_authrole).max_kernels_per_session
-        spawner = self.placement.reserve(owner, cap, prefer=self.held.spawners_with_kernels())
+        quota = self._quota(details.caller_authrole)
+        address = yield self._address(owner)  # known from its join: no round trip
+        spawner = self.placement.reserve(
+            owner,
+            quota.max_kernels_per_session,
+            prefer=self.held.spawners_with_kernels(),
+            address=address,
+            address_cap=quota.max_kernels_per_address,
+        )
         held = self.held.take(spawner.spawner_id)
         if held is not None:
             # One hop: the kernel is the caller's from here.  The spawner hears of its owner before the
             # caller can call it (both messages travel the router's connection to the spawner in order).
-            self.placement.release(owner, spawner.spawner_id)
-            self.placement.add_kernel(held["kernel_id"], spawner.spawner_id, owner)
+            self.placement.release(owner, spawner.spawner_id, address)
+            self.placement.add_kernel(held["kernel_id"], spawner.spawner_id, owner, address)
             d = self.call(uris.spawner_procedure(spawner.spawner_id, "hand_over"), held["kernel_id"], owner)
             d.addErrback(self._hand_over_failed, spawner.spawner_id, held["kernel_id"])
             self._hold_more(spawner.spawner_id)
@@ -217,13 +241,13 @@ class SessionRouter(BackendSession):
                 "the worker could not start a kernel: {}".format(exc.error_message() or exc.error)
             ) from None
         finally:
-            self.placement.release(owner, spawner.spawner_id)
+            self.placement.release(owner, spawner.spawner_id, address)
         kernel_id = result["kernel_id"]
         if owner in self._left:
             self._left.discard(owner)
             self._shutdown_kernel(spawner.spawner_id, kernel_id, "its owner's session ended")
             raise errors.NotFound("the session that asked for this kernel has left")
-        self.placement.add_kernel(kernel_id, spawner.spawner_id, owner)
+        self.placement.add_kernel(kernel_id, spawner.spawner_id, owner, address)
         return {"kernel_id": kernel_id, "iopub": result["iopub"], "resume_token": result["resume_token"]}
 
     @defer.inlineCallbacks
@@ -249,6 +273,7 @@ class SessionRouter(BackendSession):
         self.ownership.resumed(kernel_id, owner)
         return {"kernel_id": kernel_id, "iopub": uris.kernel_iopub(kernel_id)}
 
+    @defer.inlineCallbacks
     def execute_once(
         self, details, code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False
     ):
@@ -264,9 +289,18 @@ class SessionRouter(BackendSession):
                 ),
                 limit=quota.max_oneshots_per_minute,
             )
+        address = yield self._address(details.caller)
+        by_address = self._oneshot_address_limits.get(role) or self._oneshot_address_limits["browser"]
+        if not by_address.allow(address):
+            raise errors.Capacity(
+                "too many one-shot executions from your address: it may run {} per minute; slow down".format(
+                    quota.max_oneshots_per_minute_per_address
+                ),
+                limit=quota.max_oneshots_per_minute_per_address,
+            )
         spawner = self.placement.choose()
         options = CallOptions(on_progress=details.progress) if details.progress else None
-        return self.call(
+        result = yield self.call(
             uris.spawner_procedure(spawner.spawner_id, "execute_once"),
             code,
             options=options,
@@ -276,6 +310,7 @@ class SessionRouter(BackendSession):
             files=files,
             return_files=return_files,
         )
+        return result
 
     @defer.inlineCallbacks
     def status(self):
