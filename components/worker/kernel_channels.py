@@ -13,6 +13,9 @@ from jupyter_client.session import Session
 
 from components.worker.zmq_twisted import ZmqReader
 
+#: how long an input request waits for the output printed before it (see _receive)
+STDIN_HOLD_S = 0.2
+
 #: We connect before the forked kernel has bound its sockets; ZMQ retries every
 #: RECONNECT_IVL (100 ms by default), which alone dominated fork-to-ready.
 RECONNECT_IVL_MS = 5
@@ -37,6 +40,7 @@ class KernelChannels:
         self.session = Session(
             key=connection["key"].encode(), signature_scheme=connection["signature_scheme"], username="cellserver"
         )
+        self._reactor = reactor
         self._on_reply = on_reply
         self._on_iopub = on_iopub
         self._on_stdin = on_stdin
@@ -109,13 +113,20 @@ class KernelChannels:
         if channel == "iopub":
             self._on_iopub(msg)
         elif channel == "stdin":
-            # The kernel flushed its output to iopub before asking for input, but the two
-            # sockets are read separately: take what iopub already holds first, so the
-            # caller sees the prompt after the output that preceded it.
+            # The kernel flushed its output to iopub before asking for input, but the two sockets
+            # are delivered separately, and under load that output can arrive a little after the
+            # request: take what iopub holds now and again after a short hold (a prompt waits for
+            # a person anyway), so the caller sees the prompt after the output that preceded it.
             self._readers["iopub"].read_pending()
-            self._on_stdin(msg)
+            self._reactor.callLater(STDIN_HOLD_S, self._deliver_stdin, msg)
         else:
             self._on_reply(channel, msg)
+
+    def _deliver_stdin(self, msg):
+        if self.closed:
+            return
+        self._readers["iopub"].read_pending()
+        self._on_stdin(msg)
 
     def close(self):
         if not self.closed:
