@@ -56,7 +56,7 @@ async def pool_is_full(session, size=4, seconds=30):
             return
         if reactor.seconds() > deadline:
             raise AssertionError("the pool did not refill within {} s: {}".format(seconds, status))
-        await task.deferLater(reactor, 0.05, lambda: None)
+        await task.deferLater(reactor, 0.05, lambda: None)  # poll
 
 
 async def until(predicate, seconds, what):

@@ -321,25 +321,25 @@ class InterruptedBeforeItRanTests(SynchronousTestCase):
     setUp = KernelTimingTests.setUp
     make_ready = KernelTimingTests.make_ready
 
-    def test_an_interrupted_execution_without_a_reply_ends_as_interrupted(self):
+    def interrupted_then_idle(self):
+        """An execute, interrupted, whose kernel then says idle (the reply may or may not follow)."""
         channels = self.make_ready()
         self.kernel.assign(owner=1)
         d = self.kernel.execute("while True: pass")
         msg_id = channels.last("execute_request")
         self.kernel.interrupt()
         channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        return channels, msg_id, d
+
+    def test_an_interrupted_execution_without_a_reply_ends_as_interrupted(self):
+        channels, msg_id, d = self.interrupted_then_idle()
         self.assertNoResult(d)
         self.clock.advance(1.0)
         result = self.successResultOf(d)
         self.assertEqual((result["status"], result["ename"]), ("error", "KeyboardInterrupt"))
 
     def test_a_reply_that_comes_late_still_wins(self):
-        channels = self.make_ready()
-        self.kernel.assign(owner=1)
-        d = self.kernel.execute("while True: pass")
-        msg_id = channels.last("execute_request")
-        self.kernel.interrupt()
-        channels.iopub(msg_id, "status", {"execution_state": "idle"})
+        channels, msg_id, d = self.interrupted_then_idle()
         self.clock.advance(0.5)
         channels.reply(
             msg_id,

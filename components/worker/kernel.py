@@ -449,8 +449,9 @@ class Kernel:
                 self._iopub_flowing()
             return
         execution = self.requests.execution(parent_id)
+        output = to_output(msg_type, msg["content"]) if msg_type in OUTPUT_MSG_TYPES else None
         if msg_type in OUTPUT_MSG_TYPES:
-            admitted, why_cut = self.limiter.admit(execution, msg_type, msg["content"])
+            admitted, why_cut = self.limiter.admit(execution, output, msg["content"])
             if why_cut and execution is not None:
                 self._truncate(execution, why_cut)
             if not admitted:
@@ -460,7 +461,7 @@ class Kernel:
         if execution is None:
             return
         if msg_type in OUTPUT_MSG_TYPES:
-            execution.add_output(to_output(msg_type, msg["content"]))
+            execution.add_output(output)
         elif msg_type == "status" and msg["content"].get("execution_state") == "idle":
             execution.idle = True
             self._maybe_finish(execution)

@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 
+from components.child.sandbox import kernel_path
+
 #: the project directory (relative ``kernel_python`` paths are relative to it)
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -38,6 +40,8 @@ class KernelEnvironment:
                 )
             )
         self.bin_dir = os.path.dirname(self.python)
+        #: the kernels' PATH (checked once here, not at every fork)
+        self.path = kernel_path(self.bin_dir)
 
     def command(self, module, *args):
         """The command line that runs C{module} (one of components.child) in this environment."""

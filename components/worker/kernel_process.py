@@ -92,7 +92,7 @@ class KernelProcess:
     def _environment(self):
         tmp = os.path.join(self.runtime_dir, "tmp")
         return {
-            "PATH": kernel_path(self._host.sandbox.environment.bin_dir if self._host.sandbox is not None else None),
+            "PATH": self._host.sandbox.environment.path if self._host.sandbox is not None else kernel_path(),
             "HOME": self._cwd,
             "LANG": "C.UTF-8",
             "TMPDIR": tmp,

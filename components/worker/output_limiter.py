@@ -7,7 +7,7 @@ byte cap (L{components.child.kernel_streams}); this side does not trust it to.
 """
 
 from components.common.token_bucket import TokenBucket
-from components.worker.outputs import output_size, to_output
+from components.worker.outputs import output_size
 
 
 class OutputLimiter:
@@ -17,8 +17,11 @@ class OutputLimiter:
         self._rate = rate
         self._bucket = TokenBucket(clock, rate, rate) if rate else None
 
-    def admit(self, execution, msg_type, content):
-        """C{(admitted, why_cut)}: whether the output goes on, and the reason to cut C{execution} (or None)."""
+    def admit(self, execution, output, content):
+        """C{(admitted, why_cut)}: whether the output goes on, and the reason to cut C{execution} (or None).
+
+        C{output} is the message's nbformat output (L{to_output}), C{content} its raw content.
+        """
         if self._bucket is not None and not self._bucket.take():
             return False, "more than {} output messages per second".format(self._rate)
         if "oversized_bytes" in content:
@@ -27,7 +30,6 @@ class OutputLimiter:
             return True, None
         if execution.truncated:
             return False, None
-        output = to_output(msg_type, content)
         if (
             self._max_bytes
             and output is not None
