@@ -18,9 +18,11 @@ from twisted.internet import defer
 
 from components.common import arguments, errors, uris
 from components.common.config import RouterConfig, from_mapping
+from components.common.metrics import counting_errors, export
 from components.common.node_key import BackendSession
 from components.control.addresses import ClientAddresses
 from components.control.held_kernels import HeldKernels
+from components.control.metrics import SESSION_ROLES, RouterMetrics
 from components.control.ownership import Ownership
 from components.control.placement import Placement
 from components.control.quotas import RateLimiter
@@ -52,22 +54,54 @@ class SessionRouter(BackendSession):
         self.ownership = Ownership(
             reactor, self.placement, self.settings.resume_grace_s, self._shutdown_kernel, self._announce_lost
         )
+        self.metrics = RouterMetrics()
         with_details = RegisterOptions(details_arg="details")
         yield self.register(self.kernel_owner, uris.KERNEL_OWNER)
         yield self.register(self.authenticate, uris.AUTHENTICATE)
-        for uri, handler in (
-            (uris.KERNEL_START, self.kernel_start),
-            (uris.KERNEL_RESUME, self.kernel_resume),
-            (uris.EXECUTE_ONCE, self.execute_once),
+        for uri, handler, counter, histogram in (
+            (uris.KERNEL_START, self.kernel_start, self.metrics.acquisitions, self.metrics.acquisition_seconds),
+            (uris.KERNEL_RESUME, self.kernel_resume, None, None),
+            (uris.EXECUTE_ONCE, self.execute_once, self.metrics.oneshots, None),
         ):
-            yield self.register(arguments.endpoint(uri, handler, with_details=True), uri, options=with_details)
+            endpoint = counting_errors(arguments.endpoint(uri, handler, with_details=True), self.metrics.errors)
+            if counter is not None:
+                endpoint = self._timed(endpoint, counter, histogram)
+            yield self.register(endpoint, uri, options=with_details)
         yield self.register(self.status, uris.STATUS)
+        yield self.register(self.node_metrics, uris.NODE_METRICS)
         yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
         yield self.subscribe(self.addresses.joined, uris.SESSION_ON_JOIN)
         yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
         yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
         yield self.discover_spawners()
         self.log.info("session router ready; {n} spawner(s) known", n=len(self.placement.spawners))
+
+    def _timed(self, endpoint, counter, histogram):
+        def call(*args, **kwargs):
+            ok, failed = self.metrics.timed(counter, histogram, self._reactor)
+            return endpoint(*args, **kwargs).addCallbacks(ok, failed)
+
+        return call
+
+    @defer.inlineCallbacks
+    def node_metrics(self):
+        """``cell.backend.metrics``: this process's families, then each spawner's (see components.common.metrics)."""
+        spawner_ids = list(self.placement.spawners)
+        calls = [self.call(uris.SESSION_COUNT, [role]) for role in SESSION_ROLES] + [
+            self.call(uris.spawner_procedure(sid, "metrics"), options=CallOptions(timeout=5000)) for sid in spawner_ids
+        ]
+        results = yield defer.DeferredList(calls, consumeErrors=True)
+        for role, (ok, count) in zip(SESSION_ROLES, results):
+            if ok:
+                self.metrics.sessions.labels(role).set(count)
+        self.metrics.spawners.set(len(spawner_ids))
+        spawners = {}
+        for sid, (ok, families) in zip(spawner_ids, results[len(SESSION_ROLES) :]):
+            if ok:
+                spawners[sid] = families
+            else:
+                self._log_failure(families, "spawner {} gave no metrics".format(sid))
+        return {"session_router": export(self.metrics.registry), "spawners": spawners}
 
     @defer.inlineCallbacks
     def discover_spawners(self):

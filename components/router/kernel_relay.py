@@ -28,9 +28,11 @@ from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp import role
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions
+from prometheus_client import CollectorRegistry, Counter
 from twisted.internet import defer
 
 from components.common import errors, uris
+from components.common.metrics import counting_errors, export
 
 #: Crossbar's answers that the relay turns into the public contract.
 NO_SUCH_PROCEDURE = "wamp.error.no_such_procedure"
@@ -55,9 +57,14 @@ class KernelRelay(ApplicationSession):
 
     @defer.inlineCallbacks
     def onJoin(self, details):
+        self.metrics = CollectorRegistry(auto_describe=True)
+        self._errors = Counter("cell_errors", "cell.error.* answers to calls, by URI", ["uri"], registry=self.metrics)
         yield self.register(
-            self.relay, uris.KERNEL_PREFIX, options=RegisterOptions(match="prefix", details_arg="details")
+            counting_errors(self.relay, self._errors),
+            uris.KERNEL_PREFIX,
+            options=RegisterOptions(match="prefix", details_arg="details"),
         )
+        yield self.register(lambda: export(self.metrics), uris.RELAY_METRICS)
         self.log.info("kernel relay ready on {prefix}*", prefix=uris.KERNEL_PREFIX)
 
     def relay(self, *args, **kwargs):

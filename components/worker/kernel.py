@@ -34,13 +34,15 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from components.common import errors
+from components.worker.death_causes import DeathReason
 from components.worker.executions import Execution, Requests
 from components.worker.files import KernelFiles
 from components.worker.kernel_channels import KernelChannels
 from components.worker.kernel_messages import KernelMessages
 from components.worker.kernel_process import KernelProcess
+from components.worker.metrics import SpawnerMetrics
 from components.worker.output_limiter import OutputLimiter
-from components.worker.outputs import OUTPUT_MSG_TYPES, to_output
+from components.worker.outputs import OUTPUT_MSG_TYPES, output_size, to_output
 from components.worker.watchdog import Watchdog, disk_limit_reason
 
 #: How often a starting kernel is asked kernel_info until iopub shows the answer.
@@ -74,6 +76,7 @@ class KernelHost:
     sandbox: Any = None
     channels_factory: Callable = KernelChannels
     messages: KernelMessages = dataclasses.field(default_factory=KernelMessages)
+    metrics: SpawnerMetrics = dataclasses.field(default_factory=SpawnerMetrics)
     run_blocking: Optional[Callable] = None
 
     def blocking(self, f, *args):
@@ -206,7 +209,7 @@ class Kernel:
 
     def _fail_start(self, failure):
         ready, self._ready = self._ready, None
-        self.die("failed to start")
+        self.die(DeathReason("start_failed", "failed to start"))
         if ready is not None and not ready.called:
             ready.errback(failure)
 
@@ -230,7 +233,7 @@ class Kernel:
         if self.state == KernelState.DEAD:
             self.process.release()
 
-    def shutdown(self, reason="shut down by its owner"):
+    def shutdown(self, reason=DeathReason("shutdown", "shut down by its owner")):
         """Kill the process group and declare the kernel dead."""
         self.die(reason)
         return defer.succeed(None)
@@ -241,6 +244,8 @@ class Kernel:
             return
         was_starting = self.state == KernelState.STARTING
         self.state = KernelState.DEAD
+        self._host.metrics.died(reason)
+        reason = str(reason)  # the text travels; the cause was for the count
         self.dead_reason = reason
         self.log.info("kernel {kernel_id} dead: {reason}", kernel_id=self.kernel_id, reason=reason)
         if was_starting and self.process.runtime_dir:
@@ -329,11 +334,16 @@ class Kernel:
         execution.started_ns = started_ns
         execution.deferred = defer.Deferred(canceller=lambda _: self._cancel_execution(execution))
         self.requests.add_execution(execution)
+        execution.deferred.addBoth(self._observe_execute, self._clock.seconds())
         limit = (
             self._config.execute_timeout_s if timeout is None else min(float(timeout), self._config.execute_timeout_s)
         )
         execution.timers.append(self._clock.callLater(limit, self._execution_timed_out, execution))
         return execution.deferred
+
+    def _observe_execute(self, result, started):
+        self._host.metrics.execute_seconds.observe(self._clock.seconds() - started)
+        return result
 
     def _cancel_execution(self, execution):
         self.requests.remove(execution)
@@ -347,7 +357,7 @@ class Kernel:
         if execution.kill_on_timeout:
             self.requests.remove(execution)
             execution.deferred.callback(execution.result())
-            self.die("the execution passed its time limit")
+            self.die(DeathReason("execute_timeout", "the execution passed its time limit"))
             return
         self.process.signal(signal.SIGINT)
         execution.timers.append(
@@ -455,6 +465,8 @@ class Kernel:
             if why_cut and execution is not None:
                 self._truncate(execution, why_cut)
             if not admitted:
+                cut = msg["content"].get("oversized_bytes") or (output_size(output) if output is not None else 0)
+                self._host.metrics.output_bytes_cut.inc(cut)
                 return
         if self.owner is not None:
             self._on_iopub(self, msg)

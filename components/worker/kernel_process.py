@@ -17,6 +17,7 @@ from jupyter_client.connect import write_connection_file
 
 from components.child.sandbox import kernel_path
 from components.common import errors
+from components.worker.death_causes import DeathReason
 
 
 class KernelProcess:
@@ -156,14 +157,20 @@ class KernelProcess:
         """Name the limit that ended the process, when one did."""
         config = self._host.config
         if oom:
-            return "the kernel exceeded its memory limit of {} MB".format(config.memory_limit_mb)
+            return DeathReason(
+                "memory_limit", "the kernel exceeded its memory limit of {} MB".format(config.memory_limit_mb)
+            )
         if status == -signal.SIGXCPU:
-            return "the kernel used up its CPU time limit of {} s".format(config.limit_cpu_s)
+            return DeathReason("cpu_limit", "the kernel used up its CPU time limit of {} s".format(config.limit_cpu_s))
         if status == -signal.SIGXFSZ:
-            return "the kernel exceeded the file size limit of {} MB".format(config.limit_file_size_mb)
+            return DeathReason(
+                "file_size_limit", "the kernel exceeded the file size limit of {} MB".format(config.limit_file_size_mb)
+            )
         if status < 0:
-            return "the kernel process was killed by signal {}".format(signal.Signals(-status).name)
-        return "the kernel process exited (status {})".format(status)
+            return DeathReason(
+                "killed", "the kernel process was killed by signal {}".format(signal.Signals(-status).name)
+            )
+        return DeathReason("exited", "the kernel process exited (status {})".format(status))
 
     def log_tail(self, limit=3000):
         try:

@@ -10,6 +10,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from components.worker.death_causes import DeathReason
+
 
 class KernelPool:
     """Ready kernels of one spawner.
@@ -89,7 +91,7 @@ class KernelPool:
 
     def _prepared(self, kernel):
         def failed(failure):
-            kernel.shutdown("it could not be prepared for the pool")
+            kernel.shutdown(DeathReason("start_failed", "it could not be prepared for the pool"))
             return failure
 
         d = defer.maybeDeferred(self._prepare, kernel)
@@ -104,7 +106,7 @@ class KernelPool:
                 self._retry = self._clock.callLater(self.retry_delay_s, self.refill)
             return None
         if self._closed:
-            result.shutdown("the spawner is stopping")
+            result.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         elif result.state != "ready":
             pass  # died while being prepared
         else:
@@ -128,4 +130,4 @@ class KernelPool:
             if call is not None and call.active():
                 call.cancel()
         while self._ready:
-            self._ready.popleft().shutdown("the spawner is stopping")
+            self._ready.popleft().shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))

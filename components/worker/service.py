@@ -14,6 +14,8 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from components.common import arguments, errors, uris
+from components.common.metrics import counting_errors, export
+from components.worker.death_causes import DeathReason
 from components.worker.downloads import TransportFlow
 from components.worker.iopub_listeners import IopubListeners
 from components.worker.procedures import KernelProcedures
@@ -85,17 +87,19 @@ class SpawnerService:
             lambda _session, subscription_id: self.listeners.deleted(subscription_id), uris.SUBSCRIPTION_ON_DELETE
         )
         register = session.register
+        errors_seen = self.spawner.metrics.errors
         yield register(self.start_kernel, uris.spawner_procedure(sid, "start_kernel"))
         yield register(self.shutdown_kernel, uris.spawner_procedure(sid, "shutdown_kernel"))
         yield register(self.rebind_kernel, uris.spawner_procedure(sid, "rebind_kernel"))
         yield register(self.hold, uris.spawner_procedure(sid, "hold"))
         yield register(self.hand_over, uris.spawner_procedure(sid, "hand_over"))
         yield register(
-            arguments.endpoint("cell.execute", self.execute_once, with_details=True),
+            counting_errors(arguments.endpoint("cell.execute", self.execute_once, with_details=True), errors_seen),
             uris.spawner_procedure(sid, "execute_once"),
             options=RegisterOptions(details_arg="details"),
         )
         yield register(self.info, uris.spawner_procedure(sid, "info"))
+        yield register(self.metrics, uris.spawner_procedure(sid, "metrics"))
         for kernel in (
             list(self.spawner.kernels.values()) + list(self.spawner.held.values()) + self.spawner.pool.ready_kernels()
         ):
@@ -127,10 +131,18 @@ class SpawnerService:
     def _router_stayed_away(self):
         self._orphaned = None
         for kernel in list(self.spawner.kernels.values()):
-            kernel.shutdown("the spawner lost its router connection for {} s".format(self.config.router_grace_s))
+            kernel.shutdown(
+                DeathReason(
+                    "router_lost", "the spawner lost its router connection for {} s".format(self.config.router_grace_s)
+                )
+            )
 
     def _log_failure(self, failure, what):
         self.log.warn("{what}: {error}", what=what, error=failure.getErrorMessage())
+
+    def metrics(self):
+        """``cell.spawner.<id>.metrics()``: this spawner's families for the node's metrics page."""
+        return export(self.spawner.metrics.registry)
 
     def info(self):
         info = self.spawner.status()
@@ -142,10 +154,12 @@ class SpawnerService:
     def _register_kernel(self, kernel):
         """One prefix registration serves all of a kernel's procedures."""
 
-        def handler(*args, **kwargs):
+        def procedure(*args, **kwargs):
             details = kwargs.pop("details")
             name = details.procedure[len(uris.kernel_backend_prefix(kernel.kernel_id)) :]
             return self._procedures.call(kernel, name, args, kwargs, details)
+
+        handler = counting_errors(procedure, self.spawner.metrics.errors)
 
         registration = yield self.session.register(
             handler,
@@ -189,7 +203,7 @@ class SpawnerService:
             try:
                 yield self._register_kernel(kernel)
             except Exception:
-                kernel.shutdown("its procedures could not be registered")
+                kernel.shutdown(DeathReason("start_failed", "its procedures could not be registered"))
                 raise
         if kernel.state == "dead":
             raise errors.KernelDied("the kernel died while starting: {}".format(kernel.dead_reason))

@@ -15,9 +15,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.common import errors
+from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_environment import KernelEnvironment
 from components.worker.master_client import start_fork_master
+from components.worker.metrics import SpawnerMetrics
 from components.worker.oneshot_client import start_oneshot_template
 from components.worker.pool import KernelPool
 from components.worker.sandbox_policy import SandboxPolicy
@@ -50,6 +52,8 @@ class KernelSpawner:
         # Kernels (other uids) may pass through to their own directory, but not list their neighbours.
         os.chmod(self.work_root, 0o711)
         os.chmod(self.runtime_root, 0o711)
+        self.metrics = SpawnerMetrics()
+        self.metrics.watch(self)
         self.master = None
         self.oneshot = None
         self.zmq_context = None
@@ -80,7 +84,14 @@ class KernelSpawner:
         )
         self.zmq_context = zmq.Context()
         self.host = KernelHost(
-            self._reactor, self.config, self.master, self.zmq_context, self.work_root, self.runtime_root, self.sandbox
+            self._reactor,
+            self.config,
+            self.master,
+            self.zmq_context,
+            self.work_root,
+            self.runtime_root,
+            self.sandbox,
+            metrics=self.metrics,
         )
         self.pool.refill()
         if self.config.oneshot_children:
@@ -187,7 +198,7 @@ class KernelSpawner:
                     else:
                         entry["truncated"] = True
         finally:
-            kernel.shutdown("one-shot execution finished")
+            kernel.shutdown(DeathReason("oneshot_done", "one-shot execution finished"))
         return result
 
     def status(self):
@@ -206,7 +217,7 @@ class KernelSpawner:
         """Kill every kernel and the fork master."""
         self.pool.close()
         for kernel in list(self._all):
-            kernel.shutdown("the spawner is stopping")
+            kernel.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         if self.oneshot is not None:
             self.oneshot.stop()
         if self.master is not None:

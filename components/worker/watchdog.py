@@ -10,6 +10,7 @@ with a reason a person can read; the L{Kernel} then dies with that reason.
 import os
 
 from components.child.sandbox import cgroup_task_count
+from components.worker.death_causes import DeathReason
 
 #: disk use is checked on every this many heartbeat ticks (it walks the directory)
 DISK_CHECK_TICKS = 5
@@ -67,7 +68,9 @@ class Watchdog:
     def _beat(self):
         silent = self._clock.seconds() - self._last_pong
         if silent > self._config.heartbeat_timeout_s:
-            self._on_expired("the kernel stopped answering its heartbeat for {:.0f} s".format(silent))
+            self._on_expired(
+                DeathReason("heartbeat", "the kernel stopped answering its heartbeat for {:.0f} s".format(silent))
+            )
             return
         self._ticks += 1
         reason = self._process_limit() or (self._disk_limit() if self._ticks % DISK_CHECK_TICKS == 0 else None)
@@ -85,7 +88,9 @@ class Watchdog:
         self._start(
             "lifespan",
             lifespan,
-            lambda: self._on_expired("the kernel reached its maximum lifespan of {:.0f} s".format(lifespan)),
+            lambda: self._on_expired(
+                DeathReason("lifespan", "the kernel reached its maximum lifespan of {:.0f} s".format(lifespan))
+            ),
         )
         self.touch()
 
@@ -97,14 +102,18 @@ class Watchdog:
         if self._busy():
             self.touch()
         else:
-            self._on_expired("the kernel was idle for {:.0f} s".format(self._config.idle_timeout_s))
+            self._on_expired(
+                DeathReason("idle_timeout", "the kernel was idle for {:.0f} s".format(self._config.idle_timeout_s))
+            )
 
     # -- limits the kernel cannot enforce on itself --
 
     def _process_limit(self):
         limit = self._config.limit_processes
         if self.cgroup and limit and cgroup_task_count(self.cgroup) >= limit:
-            return "the kernel reached its limit of {} processes and threads (a fork bomb?)".format(limit)
+            return DeathReason(
+                "process_limit", "the kernel reached its limit of {} processes and threads (a fork bomb?)".format(limit)
+            )
         return None
 
     def _disk_limit(self):
@@ -115,7 +124,9 @@ class Watchdog:
 
 def disk_limit_reason(used_bytes, limit_mb):
     if used_bytes > limit_mb * 1024 * 1024:
-        return "the kernel's working directory exceeded its disk limit of {} MB".format(limit_mb)
+        return DeathReason(
+            "disk_limit", "the kernel's working directory exceeded its disk limit of {} MB".format(limit_mb)
+        )
     return None
 
 

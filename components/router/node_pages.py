@@ -1,0 +1,157 @@
+"""The node's own pages on its web port: ``/metrics`` for Prometheus, ``/health`` for the front's checks.
+
+Crossbar serves them as ``resource`` web services, inside the router process
+(no second web server), and builds each with its path's ``extra``.  Each page
+holds a L{BackendLink}: a WAMP session from the router process to its own
+backend socket, signed with the node key, through which it asks the session
+router (which asks the spawners, wherever they run) at each request.
+
+``/metrics`` answers only clients in ``allow`` (default: loopback): a front
+(HAProxy) must not forward it, and kernels, in their own network namespace,
+cannot reach the node's port at all (see docs/security.md).
+"""
+
+import ipaddress
+import os
+
+from autobahn.twisted.component import Component
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions
+from twisted.internet import defer, reactor
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from components.common import uris
+from components.common.metrics import CONTENT_TYPE, NodeMetrics, render
+from components.common.node_key import cryptosign_authentication
+from components.common.transports import transport_for
+
+#: who may read /metrics unless a path's extra says otherwise
+DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")
+#: how long a page waits for the node's processes
+ANSWER_TIMEOUT_MS = 5000
+
+
+class BackendLink:
+    """A backend session from inside the router process, kept connected (autobahn L{Component} retries)."""
+
+    log = Logger()
+
+    def __init__(self, authid, cbdir=None, realm="cell"):
+        cbdir = cbdir or os.getcwd()  # the router worker runs in the node directory
+        transport = transport_for("unix:" + os.path.join(cbdir, "backend.sock"))
+        transport["max_retry_delay"] = 5
+        self.session = None
+        self._component = Component(
+            transports=[transport], realm=realm, authentication=cryptosign_authentication(cbdir, authid)
+        )
+        self._component.on("join", self._joined)
+        self._component.on("leave", self._left)
+        # The web transport may start before the backend transport listens: the component retries.
+        reactor.callWhenRunning(self._component.start, reactor)
+
+    def _joined(self, session, details):
+        self.session = session
+
+    def _left(self, session, details):
+        self.session = None
+
+    def call(self, procedure, *args):
+        if self.session is None or not self.session.is_attached():
+            return defer.fail(ApplicationError(uris.ERROR_CAPACITY, "the node's backend session is not connected yet"))
+        return self.session.call(procedure, *args, options=CallOptions(timeout=ANSWER_TIMEOUT_MS))
+
+
+class _Page(resource.Resource):
+    """A leaf page answered asynchronously from the node's processes."""
+
+    isLeaf = True
+    log = Logger()
+    authid = "node_page"
+
+    def __init__(self, extra=None, link=None):
+        super().__init__()
+        extra = dict(extra or {})
+        unknown = set(extra) - {"allow"}
+        if unknown:
+            raise ValueError("unknown keys {} in the page's extra; it knows: allow".format(sorted(unknown)))
+        self._allow = [ipaddress.ip_network(net) for net in extra.get("allow", self.default_allow)]
+        self._link = link or BackendLink(self.authid)
+
+    default_allow = DEFAULT_ALLOW
+
+    def _allowed(self, request):
+        try:
+            address = ipaddress.ip_address(request.getClientAddress().host)
+        except (AttributeError, ValueError):
+            return False
+        return any(address in net for net in self._allow)
+
+    def render_GET(self, request):
+        if not self._allowed(request):
+            request.setResponseCode(403)
+            request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            return b"this page is not served to your address (see the node's config: the page's extra.allow)\n"
+        finished = []
+        request.notifyFinish().addBoth(finished.append)
+        d = defer.maybeDeferred(self.answer)
+
+        def write(answer):
+            code, content_type, body = answer
+            if finished:
+                return  # the client left
+            request.setResponseCode(code)
+            request.setHeader(b"content-type", content_type.encode())
+            request.setHeader(b"cache-control", b"no-store")
+            request.write(body)
+            request.finish()
+
+        def failed(failure):
+            self.log.warn("{page}: {error}", page=type(self).__name__, error=failure.getErrorMessage())
+            return 503, "text/plain; charset=utf-8", "unavailable: {}\n".format(failure.getErrorMessage()).encode()
+
+        d.addErrback(failed).addCallback(write)
+        return server.NOT_DONE_YET
+
+    def answer(self):
+        raise NotImplementedError
+
+
+class MetricsPage(_Page):
+    """``/metrics``: the node's metrics in Prometheus' text format (every process's, merged)."""
+
+    authid = "metrics_page"
+
+    @defer.inlineCallbacks
+    def answer(self):
+        node, relay = yield defer.gatherResults(
+            [self._link.call(uris.NODE_METRICS), self._link.call(uris.RELAY_METRICS)], consumeErrors=True
+        ).addErrback(lambda failure: failure.value.subFailure)
+        merged = NodeMetrics()
+        merged.add(node["session_router"], process="session_router")
+        for spawner_id, families in sorted(node["spawners"].items()):
+            merged.add(families, process="spawner", spawner=spawner_id)
+        merged.add(relay, process="router")
+        return 200, CONTENT_TYPE, render(merged)
+
+
+class HealthPage(_Page):
+    """``/health``: 200 while the session router answers and some spawner has room; 503 otherwise.
+
+    For a front's health check (HAProxy ``option httpchk``): a node whose
+    session router or spawners are gone leaves the rotation.  It says no more
+    than that, so it is served to anyone.
+    """
+
+    authid = "health_page"
+    default_allow = ("0.0.0.0/0", "::/0")
+
+    @defer.inlineCallbacks
+    def answer(self):
+        status = yield self._link.call(uris.STATUS)
+        spawners = status.get("spawners", [])
+        room = sum(max(0, s.get("capacity", 0) - s.get("kernels", 0)) for s in spawners)
+        body = "{} spawner(s), {} kernel(s), room for {}\n".format(len(spawners), status.get("kernels", 0), room)
+        if not spawners or room <= 0:
+            return 503, "text/plain; charset=utf-8", ("not ready: " + body).encode()
+        return 200, "text/plain; charset=utf-8", ("ok: " + body).encode()

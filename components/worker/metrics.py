@@ -1,0 +1,69 @@
+"""What one spawner counts for the node's metrics page (see L{components.common.metrics}).
+
+L{SpawnerMetrics} holds the instruments its kernels and procedures update;
+L{KernelCensus} reads the spawner's kernels at each scrape (by state), so no
+gauge can drift from the truth.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from components.common.metrics import LATENCY_BUCKETS
+from components.worker.death_causes import cause_of
+
+
+class SpawnerMetrics:
+    def __init__(self):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.execute_seconds = Histogram(
+            "cell_execute_seconds",
+            "Kernel executions, from the request reaching the spawner to the reply (seconds)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.deaths = Counter(
+            "cell_kernel_deaths", "Kernels that died or were ended, by cause", ["cause"], registry=self.registry
+        )
+        self.output_bytes_cut = Counter(
+            "cell_output_bytes_cut", "Bytes of kernel output dropped by the output caps", registry=self.registry
+        )
+        self.errors = Counter("cell_errors", "cell.error.* answers to calls, by URI", ["uri"], registry=self.registry)
+
+    def died(self, reason):
+        self.deaths.labels(cause_of(reason)).inc()
+
+    def watch(self, spawner):
+        """Count C{spawner}'s kernels at each scrape."""
+        self.registry.register(KernelCensus(spawner))
+
+
+class KernelCensus:
+    """``cell_kernels{state}``, ``cell_pool_ready`` and ``cell_kernel_capacity``, read from the spawner."""
+
+    def __init__(self, spawner):
+        self._spawner = spawner
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        kernels = GaugeMetricFamily(
+            "cell_kernels",
+            "Kernels of this spawner: pool, held (for the session router), or handed out and idle, busy or starting",
+            labels=["state"],
+        )
+        counts = {"pool": self._spawner.pool.ready_count, "held": len(self._spawner.held)}
+        for kernel in list(self._spawner.kernels.values()):
+            state = str(getattr(kernel.state, "value", kernel.state))
+            if state == "ready":
+                state = "busy" if kernel.requests.executions else "idle"
+            counts[state] = counts.get(state, 0) + 1
+        for state, n in sorted(counts.items()):
+            kernels.add_metric([state], n)
+        yield kernels
+        yield GaugeMetricFamily(
+            "cell_pool_ready", "Ready kernels in the warm pool", value=self._spawner.pool.ready_count
+        )
+        yield GaugeMetricFamily(
+            "cell_kernel_capacity", "Kernels this spawner may hand out", value=self._spawner.config.max_kernels
+        )
