@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test lint bench check clean chromium reachable
+.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,24 @@ chromium:
 	  else echo "The browser tests need Debian's chromium: run 'sudo apt-get install chromium' and try again." >&2; exit 1; fi; \
 	fi
 
+# The PostgreSQL permalink tests start throwaway servers of their own (tests/postgres.py) from Debian's PostgreSQL
+# programs; a cluster the package may set up and start is not used.
+postgresql:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql)); \
+	  else echo "The PostgreSQL tests need Debian's postgresql: run 'sudo apt-get install postgresql' and try again." >&2; exit 1; fi; \
+	fi
+
+# The front of `make cluster` and of the cluster tests: Debian's HAProxy, started by them with a config of their own
+# (deploy/haproxy.py); a service the package may start is not used.
+haproxy:
+	@if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy)); \
+	  else echo "make cluster and its tests need Debian's haproxy: run 'sudo apt-get install haproxy' and try again." >&2; exit 1; fi; \
+	fi
+
 # Sandboxed kernels run as other uids and import from this checkout and its venv, so other users must be able
 # to read the checkout and pass through every directory above it. As root (the full sandbox), grant exactly
 # that where it is missing (o+rx on the checkout, o+x above it, never listing), and say so: a `mktemp -d`
@@ -63,6 +81,11 @@ setup: reachable $(VENV)/.installed $(KERNEL_VENV)/.installed web/node_modules/.
 run: setup
 	PATH=$(BIN):$$PATH exec $(BIN)/crossbar start --cbdir .crossbar
 
+# A deployment on this machine: HAProxy (TLS, a self-signed certificate made at start) on CELL_PORT in front of two
+# nodes, permalinks in a throwaway PostgreSQL. Ctrl-C stops all of it. See docs/deploy.md.
+cluster: setup haproxy postgresql
+	PATH=$(BIN):$$PATH $(BIN)/python -m deploy.cluster --port $(CELL_PORT)
+
 check: setup
 	PATH=$(BIN):$$PATH $(BIN)/crossbar check --cbdir .crossbar
 
@@ -71,7 +94,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup chromium lint
+test: setup chromium postgresql haproxy lint
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies
@@ -83,6 +106,10 @@ bench/.kg-venv/.installed:
 
 bench: setup bench/.kg-venv/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run
+
+# Churn thousands of sessions through a node of its own and check that nothing leaks (docs/benchmarks.md, "Soak").
+soak: setup
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) $(KERNEL_VENV) *.egg-info .pytest_cache web/node_modules web/widgets/dist

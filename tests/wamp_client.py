@@ -32,12 +32,14 @@ class _Session(ApplicationSession):
         self.disconnect()
 
 
-def connect(url, realm="cell", serializers=None, authid=None, secret=None, source=None, headers=None):
+def connect(url, realm="cell", serializers=None, authid=None, secret=None, source=None, headers=None, trust=None):
     """A joined session (Deferred).  ``session.config.extra['left']`` fires when it leaves.
 
     Anonymous (role ``browser``) unless C{authid}/C{secret} are given (WAMP-CRA).
     C{source}: the local IP to connect from (e.g. ``127.0.0.2``: another client address on loopback);
-    C{headers}: extra HTTP headers of the WebSocket opening handshake.
+    C{headers}: extra HTTP headers of the WebSocket opening handshake;
+    C{trust}: for ``wss://``, the PEM certificate to trust (a front's self-signed one).
+    The handshake's response headers are in ``session._transport.http_headers``.
     """
     from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer
 
@@ -46,8 +48,17 @@ def connect(url, realm="cell", serializers=None, authid=None, secret=None, sourc
     choice = {"json": JsonSerializer, "msgpack": MsgPackSerializer, "cbor": CBORSerializer}
     sers = [choice[s]() for s in (serializers or ["msgpack"])]
     factory = WampWebSocketClientFactory(lambda: _Session(config), url=url, serializers=sers, headers=headers)
-    _, host, port, _, _, _ = parse_url(url)
-    endpoint = TCP4ClientEndpoint(reactor, host, port, bindAddress=(source, 0) if source else None)
+    secure, host, port, _, _, _ = parse_url(url)
+    bind = (source, 0) if source else None
+    if secure:
+        from twisted.internet.endpoints import SSL4ClientEndpoint
+        from twisted.internet.ssl import Certificate, optionsForClientTLS
+
+        with open(trust, "rb") as f:
+            tls = optionsForClientTLS(host, trustRoot=Certificate.loadPEM(f.read()))
+        endpoint = SSL4ClientEndpoint(reactor, host, port, tls, bindAddress=bind)
+    else:
+        endpoint = TCP4ClientEndpoint(reactor, host, port, bindAddress=bind)
     d = endpoint.connect(factory)
     d.addCallback(lambda _: joined)
     return within(d, 15, "joining the realm")

@@ -46,3 +46,7 @@ class KernelDied(CellError):
 
 class Timeout(CellError):
     uri = uris.ERROR_TIMEOUT
+
+
+class Unavailable(CellError):
+    uri = uris.ERROR_UNAVAILABLE

@@ -71,6 +71,11 @@ def kernel_backend_prefix(kernel_id):
 KERNEL_OWNER = "cell.backend.kernel_owner"
 
 
+#: The session router gathers the node's metrics (its own and its spawners') for the router's /metrics page.
+NODE_METRICS = "cell.backend.metrics"
+#: The kernel relay's own metrics (it runs in the router process).
+RELAY_METRICS = "cell.backend.relay.metrics"
+
 # Internal: spawner <-> session router.
 SPAWNER_PREFIX = "cell.spawner."
 SPAWNER_ON_READY = "cell.spawner.on_ready"
@@ -85,6 +90,7 @@ def spawner_procedure(spawner_id, name):
 # WAMP meta API (Crossbar).
 SESSION_ON_LEAVE = "wamp.session.on_leave"
 SESSION_GET = "wamp.session.get"
+SESSION_COUNT = "wamp.session.count"
 SESSION_ON_JOIN = "wamp.session.on_join"
 REGISTRATION_LIST = "wamp.registration.list"
 REGISTRATION_GET = "wamp.registration.get"
@@ -102,3 +108,4 @@ ERROR_CAPACITY = "cell.error.capacity"
 ERROR_TOO_LARGE = "cell.error.too_large"
 ERROR_KERNEL_DIED = "cell.error.kernel_died"
 ERROR_TIMEOUT = "cell.error.timeout"
+ERROR_UNAVAILABLE = "cell.error.unavailable"

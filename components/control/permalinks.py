@@ -1,80 +1,110 @@
-"""Permalinks: short ids for shared code (``/?q=<id>``), behind a small storage interface.
+"""Permalinks: short ids for shared code (``/?q=<id>``), served over WAMP.
 
-``PermalinkStore`` is the interface; ``SqlitePermalinkStore`` keeps them in a
-SQLite file in a configurable data directory (another database only needs
-the two methods).  ``PermalinkService`` is the WAMP component that serves
-``cell.permalink.save`` and ``cell.permalink.get``.
+``PermalinkService`` (the classname in ``.crossbar/config.json``) serves
+``cell.permalink.save`` and ``cell.permalink.get``.  The store is SQLite by
+default (nothing to run) or PostgreSQL (``"database": "postgresql"``, for
+several nodes); both block, so their calls run on a bounded thread pool, never
+on the reactor, and a call the database cannot answer in time fails with
+``cell.error.unavailable`` instead of holding the caller.
 """
 
 import dataclasses
 import os
-import secrets
-import sqlite3
-import string
 import time
 
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 from components.common import arguments, errors, uris
-from components.common.config import from_mapping
+from components.common.config import ConfigError, from_mapping
 from components.common.node_key import BackendSession
+from components.control.permalink_stores import (
+    ID_ALPHABET,
+    ID_LENGTH,
+    UNAVAILABLE,
+    PermalinkStore,
+    SqlitePermalinkStore,
+)
 
-ID_ALPHABET = string.ascii_lowercase + string.digits
-ID_LENGTH = 8
+__all__ = ["ID_ALPHABET", "ID_LENGTH", "PermalinkConfig", "PermalinkService", "PermalinkStore", "SqlitePermalinkStore"]
+
+DATABASES = ("sqlite", "postgresql")
 
 
 @dataclasses.dataclass(frozen=True)
 class PermalinkConfig:
+    #: where permalinks live: "sqlite" (a file in data_dir) or "postgresql" (the DSN in $dsn_env)
+    database: str = "sqlite"
     #: directory of the SQLite file, relative to the node directory (cbdir) unless absolute
     data_dir: str = "data"
     #: largest code that may be stored (bytes of UTF-8)
     max_code_bytes: int = 64 * 1024
+    #: the environment variable holding the PostgreSQL DSN: its password never sits in config.json
+    dsn_env: str = "CELL_PERMALINK_DSN"
+    #: PostgreSQL calls running at once, each on its own thread and connection
+    db_threads: int = 4
+    #: how long connecting to PostgreSQL may take (libpq's connect_timeout: whole seconds, at least 2)
+    connect_timeout_s: int = 3
+    #: how long one PostgreSQL statement may run (statement_timeout)
+    statement_timeout_s: float = 5.0
+
+    def __post_init__(self):
+        if self.database not in DATABASES:
+            raise ConfigError("database must be one of {}, not {!r}".format(", ".join(DATABASES), self.database))
+        if isinstance(self.db_threads, bool) or not isinstance(self.db_threads, int) or self.db_threads < 1:
+            raise ConfigError("db_threads must be an integer >= 1, not {!r}".format(self.db_threads))
+        if isinstance(self.connect_timeout_s, bool) or not isinstance(self.connect_timeout_s, int):
+            raise ConfigError("connect_timeout_s must be whole seconds, not {!r}".format(self.connect_timeout_s))
+        if self.connect_timeout_s < 2:
+            raise ConfigError("connect_timeout_s must be at least 2 (libpq's minimum)")
+        if not isinstance(self.statement_timeout_s, (int, float)) or self.statement_timeout_s <= 0:
+            raise ConfigError(
+                "statement_timeout_s must be a positive number, not {!r}".format(self.statement_timeout_s)
+            )
+        if not self.dsn_env:
+            raise ConfigError("dsn_env must name an environment variable")
 
 
-class PermalinkStore:
-    """Where permalinks live: C{save(code, language)} -> id; C{get(id)} -> (code, language) or None."""
+def read_config(extra, environ=os.environ):
+    """C{(settings, cbdir, dsn)} from the component's ``extra``; the DSN only for PostgreSQL.
 
-    def save(self, code, language):
-        raise NotImplementedError
+    Raises L{ConfigError} for unknown keys, bad values, or PostgreSQL without its DSN in the environment.
+    """
+    extra = dict(extra or {})
+    cbdir = extra.pop("cbdir", ".")
+    settings = from_mapping(PermalinkConfig, extra)
+    dsn = None
+    if settings.database == "postgresql":
+        dsn = environ.get(settings.dsn_env)
+        if not dsn:
+            raise ConfigError(
+                "permalinks use PostgreSQL but ${} is empty or not set: put the DSN (e.g. 'host=... dbname=... "
+                "user=... password=...') in the node's environment".format(settings.dsn_env)
+            )
+        # Imported here: a node on SQLite never loads libpq.
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
 
-    def get(self, permalink_id):
-        raise NotImplementedError
+        try:
+            conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError("${} is not a valid PostgreSQL DSN: {}".format(settings.dsn_env, exc)) from None
+    return settings, cbdir, dsn
 
 
-class SqlitePermalinkStore(PermalinkStore):
-    def __init__(self, path):
-        # Other users' code: the directory and every file SQLite makes in it (it gives its -wal
-        # and -shm files the database's mode) belong to the node's user alone.
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        os.chmod(directory, 0o700)
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        os.chmod(path, 0o600)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS permalinks (id TEXT PRIMARY KEY, code TEXT NOT NULL, language TEXT NOT NULL, created REAL NOT NULL)"
+def open_store(settings, cbdir, dsn):
+    """The store the settings name (no connection is made here)."""
+    if settings.database == "postgresql":
+        from components.control.permalink_postgres import PostgresPermalinkStore
+
+        return PostgresPermalinkStore(
+            dsn,
+            threads=settings.db_threads,
+            connect_timeout_s=settings.connect_timeout_s,
+            statement_timeout_s=settings.statement_timeout_s,
         )
-
-    def save(self, code, language):
-        for _ in range(10):
-            permalink_id = "".join(secrets.choice(ID_ALPHABET) for _ in range(ID_LENGTH))
-            try:
-                self._db.execute(
-                    "INSERT INTO permalinks VALUES (?, ?, ?, ?)", (permalink_id, code, language, time.time())
-                )
-                return permalink_id
-            except sqlite3.IntegrityError:
-                continue
-        raise RuntimeError("could not find a free permalink id")
-
-    def get(self, permalink_id):
-        row = self._db.execute("SELECT code, language FROM permalinks WHERE id = ?", (permalink_id,)).fetchone()
-        return row
-
-    def close(self):
-        self._db.close()
+    directory = settings.data_dir if os.path.isabs(settings.data_dir) else os.path.join(cbdir, settings.data_dir)
+    return SqlitePermalinkStore(os.path.join(directory, "permalinks.sqlite"))
 
 
 class PermalinkService(BackendSession):
@@ -82,27 +112,29 @@ class PermalinkService(BackendSession):
 
     backend_authid = "permalinks"
 
+    @classmethod
+    def check_config(cls, personality, extra):
+        """Crossbar calls this before starting the component: a bad setting or a missing DSN stops the start."""
+        read_config(extra)
+
     @defer.inlineCallbacks
     def onJoin(self, details):
-        extra = dict(self.config.extra or {})
-        cbdir = extra.pop("cbdir", ".")
-        self.settings = from_mapping(PermalinkConfig, extra)
-        directory = (
-            self.settings.data_dir
-            if os.path.isabs(self.settings.data_dir)
-            else os.path.join(cbdir, self.settings.data_dir)
-        )
-        self.store = SqlitePermalinkStore(os.path.join(directory, "permalinks.sqlite"))
-        # SQLite blocks: its calls run on a thread of their own, one at a time, never on the reactor.
+        self.settings, cbdir, dsn = read_config(self.config.extra)
+        self.store = open_store(self.settings, cbdir, dsn)
         from twisted.internet import reactor
 
         self._reactor = reactor
-        self._db_thread = ThreadPool(minthreads=1, maxthreads=1, name="permalinks-sqlite")
-        self._db_thread.start()
-        reactor.addSystemEventTrigger("during", "shutdown", self._db_thread.stop)
+        self._unavailable = False
+        self._db_threads = ThreadPool(minthreads=1, maxthreads=self.store.threads, name="permalinks-db")
+        self._db_threads.start()
+        reactor.addSystemEventTrigger("during", "shutdown", self._stop_store)
+        try:
+            yield self._in_db(self.store.prepare)
+        except errors.Unavailable:
+            pass  # logged by _in_db: calls fail with cell.error.unavailable until the database answers
         yield self.register(arguments.endpoint(uris.PERMALINK_SAVE, self.save), uris.PERMALINK_SAVE)
         yield self.register(arguments.endpoint(uris.PERMALINK_GET, self.get), uris.PERMALINK_GET)
-        self.log.info("permalink service ready ({path})", path=directory)
+        self.log.info("permalink service ready ({store})", store=self.store.describe())
 
     def save(self, code, language="python"):
         """``cell.permalink.save(code, language="python")`` -> ``{id, url}``."""
@@ -124,4 +156,46 @@ class PermalinkService(BackendSession):
         return self._in_db(self.store.get, permalink_id).addCallback(found)
 
     def _in_db(self, f, *args):
-        return threads.deferToThreadPool(self._reactor, self._db_thread, f, *args)
+        """C{f(*args)} on a store thread; past the store's C{call_timeout_s}, L{errors.Unavailable}.
+
+        A call that waited its turn past the deadline is not started (its caller has had its answer), and
+        a thread that still waits for a vanished server no longer holds the caller.
+        """
+        limit = self.store.call_timeout_s
+        deadline = None if limit is None else time.monotonic() + limit
+
+        def run():
+            if deadline is not None and time.monotonic() > deadline:
+                raise errors.Unavailable(UNAVAILABLE)
+            return f(*args)
+
+        d = threads.deferToThreadPool(self._reactor, self._db_threads, run)
+        if limit is not None:
+            d.addTimeout(limit, self._reactor, onTimeoutCancel=self._timed_out)
+        d.addCallbacks(self._answered, self._failed)
+        return d
+
+    def _timed_out(self, result, timeout):
+        raise errors.Unavailable(UNAVAILABLE) from TimeoutError("no answer within {} s".format(timeout))
+
+    def _answered(self, result):
+        if self._unavailable:
+            self._unavailable = False
+            self.log.info("permalink database reachable again ({store})", store=self.store.describe())
+        return result
+
+    def _failed(self, failure):
+        """Log the first failure of an outage with its cause (callers only hear that it is unavailable)."""
+        if failure.check(errors.Unavailable) and not self._unavailable:
+            self._unavailable = True
+            self.log.warn(
+                "permalink database unavailable ({store}): {cause}; calls fail with {uri} until it answers",
+                store=self.store.describe(),
+                cause=failure.value.__cause__ or failure.value.message,
+                uri=uris.ERROR_UNAVAILABLE,
+            )
+        return failure
+
+    def _stop_store(self):
+        self._db_threads.stop()
+        self.store.close()
