@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable
+.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable languages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,33 @@ $(KERNEL_VENV)/.installed: kernel-requirements.txt
 	$(PYTHON) -m venv $(KERNEL_VENV)
 	$(KERNEL_VENV)/bin/pip install -q -U pip
 	$(KERNEL_VENV)/bin/pip install -q -r kernel-requirements.txt
+	@# bash_kernel's kernelspec, in the environment's share/jupyter/kernels, where the spawner looks for languages.
+	$(KERNEL_VENV)/bin/python -m bash_kernel.install --sys-prefix >/dev/null
+	touch $@
+
+# Kernels of other languages (docs/config.md, "Languages"). bash_kernel comes with `make setup` (kernel-requirements.txt);
+# R's IRkernel is Debian's r-cran-irkernel, installed here as root (like chromium), its kernelspec registered into the
+# kernels' environment. Without root, it says what to run and goes on: `make run` offers whatever kernels are there.
+languages: $(KERNEL_VENV)/.installed
+	@if ! Rscript -e 'quit(status = !requireNamespace("IRkernel", quietly = TRUE))' >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends r-cran-irkernel \
+	      || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends r-cran-irkernel)); \
+	  else echo "make: R kernels need Debian's r-cran-irkernel: run 'sudo apt-get install r-cran-irkernel', then 'make languages'." >&2; fi; \
+	fi
+	@if [ ! -f $(KERNEL_VENV)/share/jupyter/kernels/ir/kernel.json ] && command -v R >/dev/null 2>&1; then \
+	  (PATH=$(CURDIR)/$(KERNEL_VENV)/bin:$$PATH R --slave -e "IRkernel::installspec(prefix = '$(CURDIR)/$(KERNEL_VENV)')" \
+	    && echo "make: registered IRkernel's kernelspec (ir) in $(KERNEL_VENV)") \
+	  || echo "make: IRkernel's kernelspec could not be registered; R kernels are not offered" >&2; \
+	fi
+
+# Jupyter's own clients (jupyter_server, JupyterLab, nbclient) and Kernel Gateway, for tests/test_jupyter_clients.py
+# and the Jupyter-face bench: an environment of their own, since their pins clash with Crossbar's (idna and friends).
+JUPYTER_VENV := tests/.jupyter-venv
+$(JUPYTER_VENV)/.installed: tests/jupyter-requirements.txt
+	$(PYTHON) -m venv $(JUPYTER_VENV)
+	$(JUPYTER_VENV)/bin/pip install -q -U pip
+	$(JUPYTER_VENV)/bin/pip install -q -r tests/jupyter-requirements.txt
 	touch $@
 
 # The page's JavaScript comes from npm (web/package.json, locked), served as static files: nothing from a CDN.
@@ -94,7 +121,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup chromium postgresql haproxy lint
+test: setup chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies

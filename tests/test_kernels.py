@@ -239,7 +239,7 @@ async def test_status_reports_the_spawner(node):
     status = await session.call("cell.status")
     assert [s["id"] for s in status["spawners"]] == ["local"]
     spawner = status["spawners"][0]
-    assert set(spawner) == {"id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox"}
+    assert set(spawner) == {"id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox", "language_pools"}
     assert spawner["sandbox"]["level"] in ("full", "reduced")
     assert spawner["capacity"] > 0
     session.leave()

@@ -6,6 +6,7 @@ Screenshots of failing states go to tests/artifacts/.
 import functools
 import http.server
 import os
+import re
 import threading
 
 import pytest
@@ -470,3 +471,37 @@ def test_jslink_and_interactive_output_and_a_checkbox(page, web_node):
     expect(page.locator(".cell-output .widget-output")).to_contain_text("x is 2")
     page.locator(".cell-output .widget-checkbox input").check()
     expect(page.locator(".cell-output .widget-output")).to_contain_text("x is 4")
+
+
+def test_the_language_picker_runs_the_cell_in_bash_and_r_and_shares_the_language(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    picker = page.locator("select.cell-language")
+    expect(picker.locator("option[value='bash']")).to_have_count(1)  # filled from cell.kernelspecs()
+    expect(picker.locator("option[value='ir']")).to_have_count(1)
+    assert picker.input_value() == "python3"
+    picker.select_option("bash")
+    run(page, "echo hello from bash $((6 * 7))")
+    expect(page.locator(".cell-output")).to_contain_text("hello from bash 42")
+    expect(page.locator(".cell-status")).to_have_text("")
+    assert page.locator(".CodeMirror .cm-builtin, .CodeMirror .cm-keyword").count() > 0, "shell highlighting"
+    picker.select_option("ir")
+    run(page, 'cat("R says", 6 * 7, "\\n")')
+    expect(page.locator(".cell-output")).to_contain_text("R says 42")
+    expect(page.locator(".cell-status")).to_have_text("")
+    page.click(".cell-share")
+    link = page.locator(".share-z")
+    expect(link).to_have_attribute("href", re.compile(r"&lang=ir$"))
+    page.goto(link.get_attribute("href"))  # the link opens the code in R again
+    page.wait_for_selector("body[data-ready='1']")
+    expect(page.locator("select.cell-language")).to_have_value("ir")
+    page.evaluate("() => window.cellserverPage.run()")
+    expect(page.locator(".cell-output")).to_contain_text("R says 42")
+
+    open_example(page, web_node, "languages.html")  # the embedding options language, kernel_name, languagePicker
+    expect(page.locator("#a .cell-output")).to_contain_text("R says 42")
+    assert page.locator("#a select.cell-language").is_hidden(), "no picker unless asked for"
+    expect(page.locator("#b select.cell-language")).to_have_value("bash")
+    page.click("#b .cell-run")
+    expect(page.locator("#b .cell-output")).to_contain_text("bash says 42")

@@ -11,6 +11,8 @@ window.CELLSERVER_ASSETS = {
     "node_modules/autobahn-browser/autobahn.min.js",
     "node_modules/codemirror/lib/codemirror.js",
     "node_modules/codemirror/mode/python/python.js",
+    "node_modules/codemirror/mode/r/r.js",
+    "node_modules/codemirror/mode/shell/shell.js",
     "node_modules/codemirror/addon/edit/matchbrackets.js",
     "node_modules/codemirror/addon/hint/show-hint.js",
     "node_modules/dompurify/dist/purify.min.js",

@@ -54,9 +54,13 @@
 
   // -- a kernel, possibly shared by linked cells ------------------------------------------
 
-  function Kernel(conn) {
+  var PYTHON = "python3";
+
+  /** A kernel of kernelspec C{kernelName} (python3 by default; cell.kernelspecs() lists the others). */
+  function Kernel(conn, kernelName) {
     var self = this;
     self.conn = conn;
+    self.kernelName = kernelName || PYTHON;
     self.id = null;
     self.token = null;
     self.starting = null;
@@ -71,7 +75,7 @@
     if (self.id) { return Promise.resolve(self.id); }
     if (!self.starting) {
       self.starting = self.conn.ready().then(function (session) {
-        return session.call(URIS.KERNEL_START);
+        return session.call(URIS.KERNEL_START, [], self.kernelName === PYTHON ? {} : {kernel_name: self.kernelName});
       }).then(function (info) {
         self.id = info.kernel_id;
         self.token = info.resume_token;
@@ -132,7 +136,46 @@
       return new Promise(function (resolve, reject) { d.then(resolve, reject, onProgress); });
     });
   };
-  var linkedKernel = null;
+  /** Stop the kernel (a cell that switched language lets its old kernel go). */
+  Kernel.prototype.release = function () {
+    var self = this;
+    var id = self.id;
+    self.id = null;
+    self.subscribers = [];
+    if (id && self.conn.session) {
+      self.conn.session.call(URIS.kernel(id, "shutdown")).catch(function () { /* gone already */ });
+    }
+  };
+  var linkedKernels = {};  // kernel name -> the kernel that linked cells of that language share
+
+  // -- languages ----------------------------------------------------------------------------
+
+  /** CodeMirror's mode for a kernelspec's language (modes loaded by assets.js). */
+  var MODES = {python: "python", r: "r", bash: "shell", sh: "shell", shell: "shell"};
+  function editorMode(kernelName, spec) {
+    var language = ((spec && spec.spec && spec.spec.language) || "").toLowerCase();
+    return MODES[language] || {ir: "r", bash: "shell"}[kernelName] || "python";
+  }
+  var kernelspecs = null;
+  /** cell.kernelspecs(), asked once per page (a Promise of {default, kernelspecs: {name: spec}}). */
+  function getKernelspecs() {
+    if (!kernelspecs) {
+      kernelspecs = getConnection().ready().then(function (session) {
+        return session.call(URIS.KERNELSPECS);
+      });
+      kernelspecs.catch(function () { kernelspecs = null; });
+    }
+    return kernelspecs;
+  }
+  /** The kernelspec name an embedder's C{language} means: a kernelspec's name, or its language ("r", "bash"). */
+  function kernelNameFor(language, specs) {
+    var wanted = String(language).toLowerCase();
+    if (specs[wanted]) { return wanted; }
+    var names = Object.keys(specs).filter(function (name) {
+      return ((specs[name].spec && specs[name].spec.language) || "").toLowerCase() === wanted;
+    });
+    return names.length ? names[0] : null;
+  }
 
   // -- rendering ------------------------------------------------------------------------
 
@@ -304,7 +347,8 @@
     var root = container.root;
     self.options = options;
     self.conn = getConnection();
-    self.kernel = options.linked ? (linkedKernel || (linkedKernel = new Kernel(self.conn))) : new Kernel(self.conn);
+    self.kernelName = options.kernel_name || PYTHON;
+    self.kernel = self.kernelFor(self.kernelName);
     self.running = null;
     var editorHost = el("div", "cell-editor");
     var bar = el("div", "cell-toolbar");
@@ -318,6 +362,9 @@
     self.uploadInput.title = "Put files into the kernel's directory (or drop them on the cell)";
     self.filesBox = el("div", "cell-files");
     self.status = el("span", "cell-status", "");
+    self.languageSelect = el("select", "cell-language");
+    self.languageSelect.title = "The language this cell runs in";
+    self.languageSelect.hidden = !options.languagePicker;
     self.banner = el("div", "cell-banner");
     self.banner.hidden = true;
     self.shareBox = el("div", "cell-share-links");
@@ -330,7 +377,7 @@
     var output = el("div", "cell-output");
     self.renderer = new Renderer(output, options.trusted);
     self.renderer.widgets = function () { return self.kernel.widgets; };
-    [self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.uploadInput, self.status].forEach(function (b) { bar.appendChild(b); });
+    [self.languageSelect, self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.uploadInput, self.status].forEach(function (b) { bar.appendChild(b); });
     // The input box comes after the output, as a notebook puts the prompt after what was printed before it.
     [self.banner, editorHost, bar, self.shareBox, output, self.inputBox, self.filesBox].forEach(function (n) { root.appendChild(n); });
     self.interruptButton.disabled = true;
@@ -342,7 +389,7 @@
     if (options.evalButtonText) { self.runButton.textContent = options.evalButtonText; }
 
     self.editor = CodeMirror(editorHost, {
-      value: options.code || "", mode: "python", lineNumbers: true, matchBrackets: true, indentUnit: 4,
+      value: options.code || "", mode: editorMode(self.kernelName), lineNumbers: true, matchBrackets: true, indentUnit: 4,
       readOnly: !!options.readOnly,
       viewportMargin: Infinity,
       extraKeys: {
@@ -356,6 +403,7 @@
     self.interruptButton.onclick = function () { self.kernel.call("interrupt").catch(self.failed("Interrupting")); };
     self.restartButton.onclick = function () { self.restart().catch(self.failed("Restarting")); };
     self.shareButton.onclick = function () { self.share(); };
+    self.languageSelect.onchange = function () { self.setLanguage(self.languageSelect.value); };
     self.uploadInput.onchange = function () { self.upload(self.uploadInput.files); };
     root.addEventListener("dragover", function (event) { event.preventDefault(); root.classList.add("dragging"); });
     root.addEventListener("dragleave", function () { root.classList.remove("dragging"); });
@@ -371,10 +419,7 @@
       self.renderer.add({output_type: "stream", name: "stdout", text: self.inputPrompt.textContent + value + "\n"});
       self.kernel.call("input", [value]);
     };
-    self.kernel.subscribers.push(function (kind, reason) {
-      self.renderer.notice("The kernel died: " + reason + ". Running again starts a new kernel.", "notice-dead");
-      self.finish();
-    });
+    self.watchKernel();
     self.conn.on(function (kind, willRetry) {
       if (kind === "close") {
         self.banner.hidden = false;
@@ -387,10 +432,70 @@
       self.banner.hidden = false;
       self.banner.textContent = "Connecting…";
     }
-    if (options.autoeval) { self.run(); }
+    self.languagesReady = self.showLanguages(options.language);
+    if (options.autoeval) {
+      if (options.language) { self.languagesReady.then(function () { self.run(); }); } else { self.run(); }
+    }
   }
 
   Cell.prototype.setCode = function (code) { this.editor.setValue(code); };
+
+  /** The kernel of C{kernelName} this cell uses: its own, or the one linked cells of that language share. */
+  Cell.prototype.kernelFor = function (kernelName) {
+    if (!this.options.linked) { return new Kernel(this.conn, kernelName); }
+    return linkedKernels[kernelName] || (linkedKernels[kernelName] = new Kernel(this.conn, kernelName));
+  };
+  Cell.prototype.watchKernel = function () {
+    var self = this;
+    var kernel = self.kernel;
+    kernel.subscribers.push(function (kind, reason) {
+      if (self.kernel !== kernel) { return; }
+      self.renderer.notice("The kernel died: " + reason + ". Running again starts a new kernel.", "notice-dead");
+      self.finish();
+    });
+  };
+  /**
+   * Fill the language picker from cell.kernelspecs() (and resolve an embedder's C{language}, a kernelspec name or a
+   * language such as "r" or "bash"); a Promise that settles when done.
+   */
+  Cell.prototype.showLanguages = function (language) {
+    var self = this;
+    var select = self.languageSelect;
+    select.appendChild(new Option(self.kernelName, self.kernelName, true, true));
+    if (!self.options.languagePicker && !language) { return Promise.resolve(); }
+    return getKernelspecs().then(function (found) {
+      var specs = found.kernelspecs || {};
+      self.specs = specs;
+      select.innerHTML = "";
+      Object.keys(specs).sort(function (a, b) { return a === PYTHON ? -1 : b === PYTHON ? 1 : a < b ? -1 : 1; }).forEach(function (name) {
+        select.appendChild(new Option((specs[name].spec && specs[name].spec.display_name) || name, name));
+      });
+      if (language) {
+        var name = kernelNameFor(language, specs);
+        if (name) { self.setLanguage(name); } else { self.renderer.notice("This server offers no language " + language + ".", "notice-error"); }
+      }
+      select.value = self.kernelName;
+    }, function (err) {
+      self.renderer.notice("The list of languages could not be loaded: " + ((err && err.args && err.args[0]) || err), "notice-error");
+    });
+  };
+  /** Run this cell's code in another language (a kernelspec name) from now on: a kernel of that language. */
+  Cell.prototype.setLanguage = function (kernelName) {
+    var self = this;
+    kernelName = kernelName || PYTHON;
+    if (kernelName === self.kernelName) { return; }
+    if (self.running) { self.kernel.call("interrupt").catch(function () {}); }
+    if (!self.options.linked) { self.kernel.release(); }
+    self.kernelName = kernelName;
+    self.kernel = self.kernelFor(kernelName);
+    self.watchKernel();
+    self.finish();
+    self.editor.setOption("mode", editorMode(kernelName, self.specs && self.specs[kernelName]));
+    if (!Array.prototype.some.call(self.languageSelect.options, function (o) { return o.value === kernelName; })) {
+      self.languageSelect.appendChild(new Option(kernelName, kernelName));
+    }
+    self.languageSelect.value = kernelName;
+  };
 
   /** An error handler that says in the cell what failed and why (no call fails silently). */
   Cell.prototype.failed = function (what) {
@@ -577,10 +682,11 @@
     var origin = new URL(base).origin;
     self.shareBox.innerHTML = "";
     var z = el("a", "share-z", "link with the code inside");
-    z.href = origin + "/?z=" + zip(code);
+    z.href = origin + "/?z=" + zip(code) + (self.kernelName === PYTHON ? "" : "&lang=" + encodeURIComponent(self.kernelName));
     self.shareBox.appendChild(z);
     return self.conn.ready().then(function (session) {
-      return session.call(URIS.PERMALINK_SAVE, [code]);
+      // A permalink's language is "python" for the forked Python kernel, otherwise the kernelspec's name.
+      return session.call(URIS.PERMALINK_SAVE, [code], self.kernelName === PYTHON ? {} : {language: self.kernelName});
     }).then(function (saved) {
       var q = el("a", "share-q", origin + saved.url);
       q.href = origin + saved.url;
@@ -618,9 +724,26 @@
     return Promise.resolve(null);
   }
 
+  /** The code and language a page URL asks for (a Promise of {code, kernel_name} or null): see codeFromLocation. */
+  function sourceFromLocation(search) {
+    var params = new URLSearchParams(search);
+    if (params.get("q")) {
+      return getConnection().ready().then(function (session) {
+        return session.call(URIS.PERMALINK_GET, [params.get("q")]);
+      }).then(function (found) {
+        var language = found.language && found.language !== "python" ? found.language : PYTHON;
+        return {code: found.code, kernel_name: language};
+      });
+    }
+    return codeFromLocation(search).then(function (code) {
+      return code === null ? null : {code: code, kernel_name: params.get("lang") || PYTHON};
+    });
+  }
+
   api.makeCellNow = function (options) { return new Cell(options); };
   api.makeCell = api.makeCellNow;
   api.codeFromLocation = codeFromLocation;
+  api.sourceFromLocation = sourceFromLocation;
   /** The page's connection (for tests: they cut it to check what a reconnect brings back). */
   api._connection = getConnection;
 })(window);

@@ -4,6 +4,7 @@ window.CELLSERVER_URIS = {
   KERNEL_RESUME: "cell.kernel.resume",
   EXECUTE_ONCE: "cell.execute",
   STATUS: "cell.status",
+  KERNELSPECS: "cell.kernelspecs",
   PERMALINK_SAVE: "cell.permalink.save",
   PERMALINK_GET: "cell.permalink.get",
   kernel: function (kernelId, name) { return "cell.kernel." + kernelId + "." + name; },

@@ -6,6 +6,7 @@ start-up instead of being silently ignored.
 """
 
 import dataclasses
+from typing import Optional
 
 
 class ConfigError(ValueError):
@@ -58,6 +59,13 @@ class SpawnerConfig:
     max_code_bytes: int = 256 * 1024
     #: largest comm message a client may send to a kernel (its JSON content and metadata plus its binary buffers)
     max_comm_bytes: int = 8 * 1024 * 1024
+    # -- other languages (docs/config.md, "Languages") --
+    #: kernelspec names offered besides the forked python3 (None: every non-Python kernelspec found; (): none)
+    languages: Optional[tuple] = None
+    #: ready kernels kept per offered language (started from their kernelspec, which is slower than a fork)
+    language_pool_size: int = 1
+    #: more directories of kernelspecs, searched before the kernel environment's and the system's
+    kernelspec_dirs: tuple = ()
     # -- sandbox (docs/security.md) --
     #: let kernels reach the network (default: a network namespace with loopback only)
     allow_network: bool = False
@@ -107,6 +115,12 @@ class SpawnerConfig:
             )
         if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
             raise ConfigError("heartbeat_timeout_s must be larger than heartbeat_interval_s")
+        if self.languages is not None and not all(isinstance(name, str) for name in self.languages):
+            raise ConfigError(
+                "languages must be null (every kernelspec found) or a list of kernelspec names, not {!r}".format(
+                    self.languages
+                )
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,7 +191,7 @@ def from_mapping(cls, mapping, ignore=()):
         raise ConfigError(
             "unknown {} setting(s): {}; known: {}".format(cls.__name__, ", ".join(unknown), ", ".join(sorted(names)))
         )
-    for name in ("preload", "hidden_paths"):
+    for name in ("preload", "hidden_paths", "languages", "kernelspec_dirs"):
         if name in values and isinstance(values[name], (list, str)):
             listed = values[name]
             values[name] = tuple(listed.split(",") if isinstance(listed, str) else listed)

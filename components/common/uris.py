@@ -12,6 +12,8 @@ KERNEL_START = "cell.kernel.start"
 KERNEL_RESUME = "cell.kernel.resume"
 EXECUTE_ONCE = "cell.execute"
 STATUS = "cell.status"
+#: the languages the node offers, in Jupyter's kernelspecs shape
+KERNELSPECS = "cell.kernelspecs"
 
 # Permalinks (served by the permalink service).
 PERMALINK_SAVE = "cell.permalink.save"
@@ -36,6 +38,7 @@ KERNEL_PROCEDURES = (
     "inspect",
     "comm",
     "comm_info",
+    "jupyter",
     "files.list",
     "files.get",
     "files.put",
@@ -57,6 +60,11 @@ def kernel_iopub(kernel_id):
     return "{}{}.iopub".format(KERNEL_PREFIX, kernel_id)
 
 
+def kernel_jupyter(kernel_id):
+    """The topic of one kernel's replies (shell, control, stdin) to messages sent through its ``jupyter`` procedure."""
+    return "{}{}.jupyter".format(KERNEL_PREFIX, kernel_id)
+
+
 # Internal: where a spawner registers a kernel's procedures; the kernel relay
 # (in the router) carries clients' ``cell.kernel.<id>.*`` calls here.
 KERNEL_BACKEND_PREFIX = "cell.backend.kernel."
@@ -66,6 +74,9 @@ def kernel_backend_prefix(kernel_id):
     """The prefix under which a spawner registers one kernel's procedures."""
     return "{}{}.".format(KERNEL_BACKEND_PREFIX, kernel_id)
 
+
+#: The session router starts a kernel for a principal of the node's Jupyter face (which owns it).
+START_KERNEL_FOR = "cell.backend.start_kernel_for"
 
 #: The session router answers who owns a kernel (for the realm authorizer).
 KERNEL_OWNER = "cell.backend.kernel_owner"

@@ -8,6 +8,8 @@ is asked (a reservation), so concurrent starts cannot pass the cap.
 import dataclasses
 
 from components.common import errors
+from components.common import kernelspecs as kernelspec_models
+from components.common.kernelspecs import PYTHON
 
 
 @dataclasses.dataclass
@@ -19,6 +21,11 @@ class SpawnerInfo:
     pool_ready: int = 0
     kernels: set = dataclasses.field(default_factory=set)
     reserved: int = 0
+    #: the kernels it offers, {name: Jupyter REST model} (python3 on every spawner)
+    kernelspecs: dict = dataclasses.field(default_factory=lambda: {PYTHON: kernelspec_models.PYTHON_MODEL})
+
+    def offers(self, kernel_name):
+        return kernel_name in self.kernelspecs
 
     @property
     def free(self):
@@ -38,12 +45,30 @@ class Placement:
         self._address_of = {}  # kernel id -> client address
         self._reserved_by_address = {}  # client address -> starts in flight
 
-    def add_spawner(self, spawner_id, session, host="", capacity=0, pool_ready=0, **_):
+    def add_spawner(self, spawner_id, session, host="", capacity=0, pool_ready=0, kernelspecs=None, **_):
         info = self.spawners.get(spawner_id)
         if info is None or info.session != session:
             info = self.spawners[spawner_id] = SpawnerInfo(spawner_id, session)
         info.host, info.capacity, info.pool_ready = host, capacity, pool_ready
+        if kernelspecs:
+            info.kernelspecs = dict(kernelspecs)
         return info
+
+    def kernelspecs(self):
+        """``cell.kernelspecs()``: every kernel some spawner offers, in Jupyter's REST shape."""
+        return kernelspec_models.merged(info.kernelspecs for info in self.spawners.values())
+
+    def check_offered(self, kernel_name):
+        """Raise L{errors.NotFound}, naming the kernels offered, unless some spawner offers C{kernel_name}."""
+        if kernel_name == PYTHON or any(info.offers(kernel_name) for info in self.spawners.values()):
+            return
+        offered = self.kernelspecs()["kernelspecs"]
+        raise errors.NotFound(
+            "no kernel named {!r} is offered here; the kernels offered are {}".format(
+                str(kernel_name)[:64], kernelspec_models.names(offered)
+            ),
+            available=sorted(offered),
+        )
 
     def remove_spawner_by_session(self, session):
         """Forget the spawner behind C{session}; return (spawner_id, [(kernel_id, owner)]) or None."""
@@ -56,11 +81,13 @@ class Placement:
                 return spawner_id, lost
         return None
 
-    def reserve(self, owner, cap=None, prefer=(), address=None, address_cap=None):
+    def reserve(self, owner, cap=None, prefer=(), address=None, address_cap=None, kernel_name=PYTHON):
         """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none.
 
         C{prefer}: spawners to pick first when they have room (those holding a ready kernel for us).
+        C{kernel_name}: only spawners that offer it (L{errors.NotFound} if none does).
         """
+        self.check_offered(kernel_name)
         cap = self.max_kernels_per_session if cap is None else cap
         owned = len(self._owned.get(owner, ())) + self._reserved.get(owner, 0)
         if owned >= cap:
@@ -76,16 +103,17 @@ class Placement:
                     "hold; shut one down first".format(held),
                     limit=address_cap,
                 )
-        spawner = self.choose(prefer)
+        spawner = self.choose(prefer, kernel_name)
         if address is not None:
             self._reserved_by_address[address] = self._reserved_by_address.get(address, 0) + 1
         self._reserved[owner] = self._reserved.get(owner, 0) + 1
         spawner.reserved += 1
         return spawner
 
-    def choose(self, prefer=()):
-        """The spawner with the most free capacity (among C{prefer} first, when any of them has room)."""
-        candidates = [s for s in self.spawners.values() if s.free > 0]
+    def choose(self, prefer=(), kernel_name=PYTHON):
+        """The spawner offering C{kernel_name} with the most free capacity (among C{prefer} first, when any of
+        them has room)."""
+        candidates = [s for s in self.spawners.values() if s.free > 0 and s.offers(kernel_name)]
         preferred = [s for s in candidates if s.spawner_id in prefer]
         candidates = preferred or candidates
         if not candidates:

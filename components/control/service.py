@@ -18,6 +18,7 @@ from twisted.internet import defer
 
 from components.common import arguments, errors, uris
 from components.common.config import RouterConfig, from_mapping
+from components.common.kernelspecs import PYTHON
 from components.common.metrics import counting_errors, export
 from components.common.node_key import BackendSession
 from components.control.addresses import ClientAddresses
@@ -60,6 +61,7 @@ class SessionRouter(BackendSession):
         yield self.register(self.authenticate, uris.AUTHENTICATE)
         for uri, handler, counter, histogram in (
             (uris.KERNEL_START, self.kernel_start, self.metrics.acquisitions, self.metrics.acquisition_seconds),
+            (uris.START_KERNEL_FOR, self.start_kernel_for, self.metrics.acquisitions, self.metrics.acquisition_seconds),
             (uris.KERNEL_RESUME, self.kernel_resume, None, None),
             (uris.EXECUTE_ONCE, self.execute_once, self.metrics.oneshots, None),
         ):
@@ -68,6 +70,7 @@ class SessionRouter(BackendSession):
                 endpoint = self._timed(endpoint, counter, histogram)
             yield self.register(endpoint, uri, options=with_details)
         yield self.register(self.status, uris.STATUS)
+        yield self.register(self.kernelspecs, uris.KERNELSPECS)
         yield self.register(self.node_metrics, uris.NODE_METRICS)
         yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
         yield self.subscribe(self.addresses.joined, uris.SESSION_ON_JOIN)
@@ -157,6 +160,7 @@ class SessionRouter(BackendSession):
             host=info.get("host", ""),
             capacity=info.get("capacity", 0),
             pool_ready=info.get("pool_ready", 0),
+            kernelspecs=info.get("kernelspecs"),
         )
         self.log.info(
             "spawner {id} on {host} available (capacity {capacity})",
@@ -235,36 +239,73 @@ class SessionRouter(BackendSession):
             self._left.add(session_id)
 
     @defer.inlineCallbacks
-    def kernel_start(self, details):
-        """``cell.kernel.start()``: a warm kernel for the caller."""
+    def kernel_start(self, details, kernel_name=None):
+        """``cell.kernel.start(kernel_name=None)``: a warm kernel (of that kernelspec; python3 by default) for the
+        caller."""
         owner = details.caller
         if owner is None:
             raise errors.InvalidArgument(
                 "the router did not disclose the caller; enable 'disclose.caller' for this role"
             )
-        quota = self._quota(details.caller_authrole)
+        kernel_name = _kernel_name(kernel_name)
         address = yield self._address(owner)  # known from its join: no round trip
+        result = yield self._start(owner, owner, self._quota(details.caller_authrole), address, kernel_name)
+        return result
+
+    def kernelspecs(self):
+        """``cell.kernelspecs()``: every kernel the spawners offer, in Jupyter's REST shape
+        (``{"default": "python3", "kernelspecs": {name: {"name", "spec", "resources"}}}``)."""
+        return self.placement.kernelspecs()
+
+    @defer.inlineCallbacks
+    def start_kernel_for(self, details, principal, role, address, kernel_name="python3"):
+        """``cell.backend.start_kernel_for(principal, role, address)``: a kernel for a principal of the node's
+        Jupyter face (components.router.jupyter).  The face's session owns it (its per-kernel calls go through the
+        face), while the quotas of C{role} count it against C{principal} and the client C{address}."""
+        principal = arguments.check_str("principal", principal, 256)
+        address = arguments.check_str("address", address, 256)
+        if role not in self.quotas:
+            raise errors.InvalidArgument("unknown role {!r}".format(role))
+        kernel_name = _kernel_name(kernel_name)
+        result = yield self._start("jupyter:" + principal, details.caller, self._quota(role), address, kernel_name)
+        return result
+
+    @defer.inlineCallbacks
+    def _start(self, holder, owner, quota, address, kernel_name=PYTHON):
+        """Place a kernel counted against C{holder} (a session, or a face's principal), owned by session C{owner}.
+
+        Python kernels come from the kernels the spawners hold for us when they can (one hop); kernels of other
+        languages from a spawner that offers them (L{Placement.reserve} says which do).
+        """
+        python = kernel_name == PYTHON
         spawner = self.placement.reserve(
-            owner,
+            holder,
             quota.max_kernels_per_session,
-            prefer=self.held.spawners_with_kernels(),
+            prefer=self.held.spawners_with_kernels() if python else (),
             address=address,
             address_cap=quota.max_kernels_per_address,
+            kernel_name=kernel_name,
         )
-        held = self.held.take(spawner.spawner_id)
+        held = self.held.take(spawner.spawner_id) if python else None
         if held is not None:
             # One hop: the kernel is the caller's from here.  The spawner hears of its owner before the
             # caller can call it (both messages travel the router's connection to the spawner in order).
-            self.placement.release(owner, spawner.spawner_id, address)
-            self.placement.add_kernel(held["kernel_id"], spawner.spawner_id, owner, address)
+            self.placement.release(holder, spawner.spawner_id, address)
+            self.placement.add_kernel(held["kernel_id"], spawner.spawner_id, holder, address)
             d = self.call(uris.spawner_procedure(spawner.spawner_id, "hand_over"), held["kernel_id"], owner)
             d.addErrback(self._hand_over_failed, spawner.spawner_id, held["kernel_id"])
             self._hold_more(spawner.spawner_id)
-            return {"kernel_id": held["kernel_id"], "iopub": held["iopub"], "resume_token": held["resume_token"]}
+            return {
+                "kernel_id": held["kernel_id"],
+                "iopub": held["iopub"],
+                "resume_token": held["resume_token"],
+                "kernel_name": PYTHON,
+            }
         try:
             d = self.call(
                 uris.spawner_procedure(spawner.spawner_id, "start_kernel"),
                 owner,
+                *(() if python else (kernel_name,)),
                 options=CallOptions(timeout=self.settings.start_timeout_s * 1000),
             )
             result = yield d
@@ -275,14 +316,19 @@ class SessionRouter(BackendSession):
                 "the worker could not start a kernel: {}".format(exc.error_message() or exc.error)
             ) from None
         finally:
-            self.placement.release(owner, spawner.spawner_id, address)
+            self.placement.release(holder, spawner.spawner_id, address)
         kernel_id = result["kernel_id"]
         if owner in self._left:
             self._left.discard(owner)
             self._shutdown_kernel(spawner.spawner_id, kernel_id, "its owner's session ended")
             raise errors.NotFound("the session that asked for this kernel has left")
-        self.placement.add_kernel(kernel_id, spawner.spawner_id, owner, address)
-        return {"kernel_id": kernel_id, "iopub": result["iopub"], "resume_token": result["resume_token"]}
+        self.placement.add_kernel(kernel_id, spawner.spawner_id, holder, address)
+        return {
+            "kernel_id": kernel_id,
+            "iopub": result["iopub"],
+            "resume_token": result["resume_token"],
+            "kernel_name": kernel_name,
+        }
 
     @defer.inlineCallbacks
     def kernel_resume(self, details, kernel_id, token):
@@ -309,9 +355,20 @@ class SessionRouter(BackendSession):
 
     @defer.inlineCallbacks
     def execute_once(
-        self, details, code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False
+        self,
+        details,
+        code,
+        timeout=None,
+        user_expressions=None,
+        stop_on_error=True,
+        files=None,
+        return_files=False,
+        kernel_name=None,
     ):
-        """``cell.execute``: quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None)."""
+        """``cell.execute``: quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None)
+        on a spawner that offers C{kernel_name} (python3 by default)."""
+        kernel_name = _kernel_name(kernel_name)
+        self.placement.check_offered(kernel_name)
         role = details.caller_authrole
         quota = self._quota(role)
         arguments.check_str("code", code, quota.max_code_bytes)
@@ -332,8 +389,9 @@ class SessionRouter(BackendSession):
                 ),
                 limit=quota.max_oneshots_per_minute_per_address,
             )
-        spawner = self.placement.choose()
+        spawner = self.placement.choose(kernel_name=kernel_name)
         options = CallOptions(on_progress=details.progress) if details.progress else None
+        language = {} if kernel_name == PYTHON else {"kernel_name": kernel_name}
         result = yield self.call(
             uris.spawner_procedure(spawner.spawner_id, "execute_once"),
             code,
@@ -343,6 +401,7 @@ class SessionRouter(BackendSession):
             stop_on_error=stop_on_error,
             files=files,
             return_files=return_files,
+            **language,
         )
         return result
 
@@ -357,7 +416,7 @@ class SessionRouter(BackendSession):
                 info.pool_ready = live.get("pool_ready", info.pool_ready)
                 entry = {
                     k: live[k]
-                    for k in ("id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox")
+                    for k in ("id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox", "language_pools")
                     if k in live
                 }
             except ApplicationError:
@@ -370,6 +429,13 @@ class SessionRouter(BackendSession):
                 }
             spawners.append(entry)
         return {"spawners": spawners, "kernels": sum(s["kernels"] for s in spawners)}
+
+
+def _kernel_name(kernel_name):
+    """A start's or one-shot's C{kernel_name} argument: a kernelspec name, python3 when None."""
+    if kernel_name is None:
+        return PYTHON
+    return arguments.check_str("kernel_name", kernel_name, 256)
 
 
 def kernel_lost_event(reason):

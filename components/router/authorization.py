@@ -35,7 +35,15 @@ from components.common import uris
 CLIENT_ROLES = ("browser", "service")
 
 PUBLIC_PROCEDURES = frozenset(
-    (uris.KERNEL_START, uris.KERNEL_RESUME, uris.EXECUTE_ONCE, uris.STATUS, uris.PERMALINK_SAVE, uris.PERMALINK_GET)
+    (
+        uris.KERNEL_START,
+        uris.KERNEL_RESUME,
+        uris.EXECUTE_ONCE,
+        uris.STATUS,
+        uris.KERNELSPECS,
+        uris.PERMALINK_SAVE,
+        uris.PERMALINK_GET,
+    )
 )
 
 ALLOW_CACHED = {"allow": True, "disclose": True, "cache": True}
@@ -87,7 +95,7 @@ def _spawner(spawner_id, uri, action):
         return ALLOW_ONCE
     if action == "publish" and uri in (uris.SPAWNER_ON_READY, uris.SPAWNER_ON_KERNEL_ENDED):
         return ALLOW_CACHED
-    if action == "publish" and kernel_of(uri) is not None and uri.endswith(".iopub"):
+    if action == "publish" and kernel_of(uri) is not None and uri.endswith((".iopub", ".jupyter")):
         return ALLOW_ONCE
     if action == "subscribe" and uri in (uris.SUBSCRIPTION_ON_CREATE, uris.SUBSCRIPTION_ON_DELETE):
         return ALLOW_CACHED

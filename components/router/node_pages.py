@@ -2,9 +2,8 @@
 
 Crossbar serves them as ``resource`` web services, inside the router process
 (no second web server), and builds each with its path's ``extra``.  Each page
-holds a L{BackendLink}: a WAMP session from the router process to its own
-backend socket, signed with the node key, through which it asks the session
-router (which asks the spawners, wherever they run) at each request.
+holds a L{BackendLink} (components.router.backend_link), through which it
+asks the session router (which asks the spawners, wherever they run) at each request.
 
 ``/metrics`` answers only clients in ``allow`` (default: loopback): a front
 (HAProxy) must not forward it, and kernels, in their own network namespace,
@@ -12,54 +11,17 @@ cannot reach the node's port at all (see docs/security.md).
 """
 
 import ipaddress
-import os
 
-from autobahn.twisted.component import Component
-from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallOptions
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
 from components.common import uris
 from components.common.metrics import CONTENT_TYPE, NodeMetrics, render
-from components.common.node_key import cryptosign_authentication
-from components.common.transports import transport_for
+from components.router.backend_link import BackendLink
 
 #: who may read /metrics unless a path's extra says otherwise
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")
-#: how long a page waits for the node's processes
-ANSWER_TIMEOUT_MS = 5000
-
-
-class BackendLink:
-    """A backend session from inside the router process, kept connected (autobahn L{Component} retries)."""
-
-    log = Logger()
-
-    def __init__(self, authid, cbdir=None, realm="cell"):
-        cbdir = cbdir or os.getcwd()  # the router worker runs in the node directory
-        transport = transport_for("unix:" + os.path.join(cbdir, "backend.sock"))
-        transport["max_retry_delay"] = 5
-        self.session = None
-        self._component = Component(
-            transports=[transport], realm=realm, authentication=cryptosign_authentication(cbdir, authid)
-        )
-        self._component.on("join", self._joined)
-        self._component.on("leave", self._left)
-        # The web transport may start before the backend transport listens: the component retries.
-        reactor.callWhenRunning(self._component.start, reactor)
-
-    def _joined(self, session, details):
-        self.session = session
-
-    def _left(self, session, details):
-        self.session = None
-
-    def call(self, procedure, *args):
-        if self.session is None or not self.session.is_attached():
-            return defer.fail(ApplicationError(uris.ERROR_CAPACITY, "the node's backend session is not connected yet"))
-        return self.session.call(procedure, *args, options=CallOptions(timeout=ANSWER_TIMEOUT_MS))
 
 
 class _Page(resource.Resource):

@@ -43,6 +43,8 @@ class Execution:
     def result(self):
         reply = self.reply or {}
         status = "timeout" if self.timed_out else reply.get("status", "error")
+        if status == "abort":
+            status = "aborted"  # the protocol's old spelling, which IRkernel and bash_kernel send when interrupted
         result = {
             "status": status,
             "execution_count": reply.get("execution_count"),

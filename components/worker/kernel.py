@@ -34,7 +34,9 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from components.common import errors
+from components.common.kernelspecs import PYTHON
 from components.worker.death_causes import DeathReason
+from components.worker.exec_kernel_process import ExecKernelProcess
 from components.worker.executions import Execution, Requests
 from components.worker.files import KernelFiles
 from components.worker.kernel_channels import KernelChannels
@@ -45,8 +47,14 @@ from components.worker.output_limiter import OutputLimiter
 from components.worker.outputs import OUTPUT_MSG_TYPES, output_size, to_output
 from components.worker.watchdog import Watchdog, disk_limit_reason
 
+#: Most Jupyter client messages held while a kernel restarts.
+MAX_JUPYTER_WAITING = 64
+
 #: How often a starting kernel is asked kernel_info until iopub shows the answer.
 PROBE_INTERVAL_S = 0.05
+#: A launched kernel (another language) is asked again when it answered on shell before iopub showed it, or after
+#: this long: R answers each kernel_info slowly, and a probe every 50 ms during its 1-2 s start left it a backlog.
+LAUNCHED_PROBE_INTERVAL_S = 1.0
 #: after an interrupt, how long an execution whose kernel went idle may wait for its reply (see _idle)
 INTERRUPTED_REPLY_GRACE_S = 1.0
 #: Linux's clock of file timestamps (coarse: a file written later is never stamped earlier)
@@ -78,6 +86,8 @@ class KernelHost:
     messages: KernelMessages = dataclasses.field(default_factory=KernelMessages)
     metrics: SpawnerMetrics = dataclasses.field(default_factory=SpawnerMetrics)
     run_blocking: Optional[Callable] = None
+    #: the kernelspecs of other languages (L{components.worker.kernelspecs.Kernelspecs}), for non-Python kernels
+    kernelspecs: Any = None
 
     def blocking(self, f, *args):
         if self.run_blocking is not None:
@@ -92,26 +102,50 @@ class Kernel:
     @param on_iopub: called with C{(kernel, msg)} for every iopub message of an owned kernel.
     @param on_dead: called with C{(kernel, reason)} once, when the kernel is dead for good.
     @param on_pid: called with C{(kernel, pid)} each time a process is forked for it.
+    @param kernel_name: C{python3} (forked from the warm master), or the name of one of the host's
+        C{kernelspecs} (launched from its kernelspec, L{ExecKernelProcess}).
     """
 
     log = Logger()
 
-    def __init__(self, host, on_iopub, on_dead, on_pid=lambda kernel, pid: None):
+    def __init__(self, host, on_iopub, on_dead, on_pid=lambda kernel, pid: None, on_jupyter=None, kernel_name=PYTHON):
         self.kernel_id = uuid.uuid4().hex
+        self.kernel_name = kernel_name
         self._host = host
         self._config = host.config
         self._clock = host.clock
         self._on_iopub = on_iopub
         self._on_dead = on_dead
+        self._on_jupyter = on_jupyter or (lambda kernel, channel, msg: None)
+        #: requests a Jupyter client sent through the face (msg_id -> msg_type), until their reply
+        self._jupyter_pending = {}
+        #: their executions still running (the kernel is busy; an input_request of theirs goes to the client)
+        self._jupyter_executing = set()
+        #: what clients sent while the kernel restarted, sent when it is ready
+        self._jupyter_waiting = []
         self.cwd = os.path.join(host.work_root, self.kernel_id)
         self.files = KernelFiles(self.cwd, max_files=host.config.max_files)
         #: uploads run in threads, one at a time and in order (L{components.worker.procedures})
         self.file_work = defer.DeferredLock()
-        self.process = KernelProcess(self.kernel_id, host, self.cwd, lambda pid: on_pid(self, pid))
+        #: how an interrupt reaches the kernel: "signal" (SIGINT to its group) or "message" (interrupt_request)
+        self.interrupt_mode = "signal"
+        if kernel_name == PYTHON:
+            self.process = KernelProcess(self.kernel_id, host, self.cwd, lambda pid: on_pid(self, pid))
+        else:
+            self.process = ExecKernelProcess(
+                self.kernel_id, host, self.cwd, kernel_name, host.kernelspecs, on_exit=self.process_exited
+            )
+            self.interrupt_mode = host.kernelspecs.specs[kernel_name].interrupt_mode
         self.requests = Requests()
         self.limiter = OutputLimiter(host.clock, host.config)
         self.watchdog = Watchdog(
-            host.clock, host.config, self.die, busy=lambda: bool(self.requests.executions), ping=self._ping
+            host.clock,
+            host.config,
+            self.die,
+            busy=lambda: bool(self.requests.executions or self._jupyter_executing),
+            ping=self._ping,
+            # ipykernel answers heartbeats from a thread of its own; IRkernel's loop does not while it runs code
+            heartbeat_while_busy=kernel_name == PYTHON,
         )
         self.watchdog.cwd = self.cwd
         self.owner = None
@@ -122,7 +156,7 @@ class Kernel:
         self._channels = None
         self._ready = None
         self._probe = None
-        self._probe_id = None
+        self._probe_ids = set()
         self._warmup_id = None
         self._start_timer = None
 
@@ -140,6 +174,7 @@ class Kernel:
     def _fork(self):
         self.state = KernelState.STARTING
         self._warmup_id = None
+        self._probe_ids.clear()
         ready = self._ready = defer.Deferred()
         try:
             d = self.process.fork(niced=self.owner is None)
@@ -155,7 +190,7 @@ class Kernel:
     def _spawned(self, forked):
         pid, connection = forked
         if self.state == KernelState.DEAD:
-            self._host.master.signal(pid, signal.SIGKILL)
+            self.process.kill(pid)
             return
         config = self._config
         self._channels = self._host.channels_factory(
@@ -174,16 +209,24 @@ class Kernel:
         """Ask kernel_info until iopub shows the kernel's answer (the slow-joiner trap)."""
         if self.state != KernelState.STARTING or self._channels is None:
             return
-        self._probe_id = self._channels.request("shell", "kernel_info_request", {})
-        self._probe = self._clock.callLater(PROBE_INTERVAL_S, self._send_probe)
+        # Any probe's status on iopub shows iopub flows (a kernel slow to start answers the queued ones late).
+        self._probe_ids.add(self._channels.request("shell", "kernel_info_request", {}))
+        _cancel(self._probe)
+        interval = PROBE_INTERVAL_S if self.kernel_name == PYTHON else LAUNCHED_PROBE_INTERVAL_S
+        self._probe = self._clock.callLater(interval, self._send_probe)
 
     def _iopub_flowing(self):
         """iopub answered the probe; warm the execute path, then count the kernel ready.
 
         An execute without history (no execution count) pays IPython's first-run
-        costs here, in the pool, instead of in the user's first execute.
+        costs here, in the pool, instead of in the user's first execute.  Kernels of other
+        languages are ready at once (their first execute increments their execution count).
         """
         _cancel(self._probe)
+        self._probe_ids.clear()
+        if self.kernel_name != PYTHON:
+            self._became_ready()
+            return
         # Not silent, so the display hook runs too; without history, so the user's first cell is still In[1].
         content = {
             "code": "0",
@@ -198,6 +241,9 @@ class Kernel:
     def _became_ready(self):
         self.state = KernelState.READY
         self._warmup_id = None
+        waiting, self._jupyter_waiting = self._jupyter_waiting, []
+        for message in waiting:
+            self.jupyter_send(message)
         _cancel(self._start_timer)
         _cancel(self._probe)
         self.watchdog.watch_heartbeat()
@@ -260,6 +306,9 @@ class Kernel:
         self._close_channels()
         self.process.stop()
         self.requests.fail_all(errors.KernelDied("the kernel died: {}".format(reason), reason=reason))
+        self._jupyter_pending.clear()
+        self._jupyter_executing.clear()
+        self._jupyter_waiting.clear()
         ready, self._ready = self._ready, None
         if ready is not None and not ready.called:
             ready.errback(errors.KernelDied("the kernel died while starting: {}".format(reason), reason=reason))
@@ -278,6 +327,8 @@ class Kernel:
         """Replace the process by a fresh one (same id, owner and directory)."""
         self._check_alive()
         self.requests.fail_all(errors.KernelDied("the kernel was restarted", reason="restarted"))
+        self._jupyter_pending.clear()
+        self._jupyter_executing.clear()
         self._close_channels()
         self.process.stop()
         self.watchdog.stop_heartbeat()
@@ -289,11 +340,17 @@ class Kernel:
         return d
 
     def interrupt(self):
-        """SIGINT to the kernel's process group (ipykernel's signal interrupt mode)."""
+        """Interrupt the kernel the way its kernelspec says: SIGINT to its process group, or an interrupt_request."""
         self._check_alive()
         for execution in self.requests.executions.values():
             execution.interrupted = True
-        self.process.signal(signal.SIGINT)
+        self._interrupt_process()
+
+    def _interrupt_process(self):
+        if self.interrupt_mode == "message" and self._channels is not None:
+            self._channels.request("control", "interrupt_request", {})
+        else:
+            self.process.signal(signal.SIGINT)
 
     def _ping(self):
         if self._channels is not None:
@@ -348,7 +405,7 @@ class Kernel:
     def _cancel_execution(self, execution):
         self.requests.remove(execution)
         if self.state != KernelState.DEAD:
-            self.process.signal(signal.SIGINT)
+            self._interrupt_process()
 
     def _execution_timed_out(self, execution):
         if self.requests.execution(execution.msg_id) is not execution:
@@ -359,7 +416,7 @@ class Kernel:
             execution.deferred.callback(execution.result())
             self.die(DeathReason("execute_timeout", "the execution passed its time limit"))
             return
-        self.process.signal(signal.SIGINT)
+        self._interrupt_process()
         execution.timers.append(
             self._clock.callLater(self._config.interrupt_grace_s, self._interrupt_ignored, execution)
         )
@@ -406,6 +463,36 @@ class Kernel:
         self.touch()
         return self._channels.request("shell", msg_type, content, metadata=metadata, buffers=buffers)
 
+    def jupyter_send(self, message):
+        """Send a Jupyter client's checked L{ClientMessage}, under its own ids, signed by us; its reply goes back
+        through C{on_jupyter} (and an input request of its execution)."""
+        if self.state == KernelState.STARTING and self.owner is not None:
+            # Restarting: Jupyter clients keep sending (kernel_info until answered); as ZMQ would, hold on.
+            if len(self._jupyter_waiting) >= MAX_JUPYTER_WAITING:
+                raise errors.Capacity("kernel {} is restarting; try again in a moment".format(self.kernel_id))
+            self._jupyter_waiting.append(message)
+            return message.header["msg_id"]
+        self._check_alive()
+        self.touch()
+        msg_id = self._channels.request(
+            message.channel,
+            message.msg_type,
+            message.content,
+            parent=message.parent_header,
+            metadata=message.metadata,
+            buffers=message.buffers,
+            header=message.header,
+        )
+        if message.msg_type.endswith("_request"):
+            self._jupyter_pending[msg_id] = message.msg_type
+            if message.msg_type == "execute_request":
+                self._jupyter_executing.add(msg_id)
+        return msg_id
+
+    def answer_jupyter(self, message, msg_type, content):
+        """Answer a client's request ourselves (interrupt, shutdown): the reply it waits for, on its channel."""
+        self._on_jupyter(self, message.channel, self._host.messages.reply(msg_type, content, message.header))
+
     def shell_request(self, msg_type, content):
         """Send a shell request (complete, inspect); fire with the reply's content."""
         self._check_alive()
@@ -430,7 +517,17 @@ class Kernel:
     def _reply_received(self, channel, msg):
         parent_id = msg["parent_header"].get("msg_id")
         msg_type = msg["header"]["msg_type"]
+        if parent_id in self._jupyter_pending:
+            del self._jupyter_pending[parent_id]
+            self._jupyter_executing.discard(parent_id)
+            self.touch()
+            self._on_jupyter(self, channel, msg)
+            return
         if msg_type == "kernel_info_reply":
+            if self.state == KernelState.STARTING and self.kernel_name != PYTHON and parent_id in self._probe_ids:
+                # Shell answered before iopub showed the status (the slow joiner): ask again shortly.
+                _cancel(self._probe)
+                self._probe = self._clock.callLater(PROBE_INTERVAL_S, self._send_probe)
             return
         if self.state == KernelState.STARTING:
             if msg_type == "execute_reply" and parent_id is not None and parent_id == self._warmup_id:
@@ -453,7 +550,7 @@ class Kernel:
             if (
                 msg_type == "status"
                 and parent_id is not None
-                and parent_id == self._probe_id
+                and parent_id in self._probe_ids
                 and self._warmup_id is None
             ):
                 self._iopub_flowing()
@@ -493,12 +590,16 @@ class Kernel:
         if self.owner is not None:
             self._on_iopub(self, self._host.messages.stream("stderr", notice, execution.msg_id))
         if self._config.on_output_limit == "interrupt":
-            self.process.signal(signal.SIGINT)
+            self._interrupt_process()
 
     def _stdin_received(self, msg):
         if msg["header"]["msg_type"] != "input_request":
             return
-        execution = self.requests.execution(msg["parent_header"].get("msg_id"))
+        parent_id = msg["parent_header"].get("msg_id")
+        if parent_id in self._jupyter_executing:
+            self._on_jupyter(self, "stdin", msg)
+            return
+        execution = self.requests.execution(parent_id)
         if execution is None:
             return
         execution.pending_input = msg["header"]

@@ -77,10 +77,10 @@ class KernelChannels:
         }
         self.closed = False
 
-    def request(self, channel, msg_type, content, parent=None, metadata=None, buffers=None):
-        """Send a request on C{channel}; return its msg_id."""
+    def request(self, channel, msg_type, content, parent=None, metadata=None, buffers=None, header=None):
+        """Send a request on C{channel}; return its msg_id.  C{header}: one made elsewhere (a Jupyter client's ids)."""
         msg = self.session.send(
-            self._readers[channel], msg_type, content, parent=parent, metadata=metadata, buffers=buffers
+            self._readers[channel], msg_type, content, parent=parent, metadata=metadata, buffers=buffers, header=header
         )
         return msg["header"]["msg_id"]
 

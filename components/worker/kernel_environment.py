@@ -42,6 +42,7 @@ class KernelEnvironment:
         self.bin_dir = os.path.dirname(self.python)
         #: the kernels' PATH (checked once here, not at every fork)
         self.path = kernel_path(self.bin_dir)
+        self._prefix = None
 
     def command(self, module, *args):
         """The command line that runs C{module} (one of components.child) in this environment."""
@@ -58,3 +59,16 @@ class KernelEnvironment:
         """Directories a kernel must be able to read: the environment's library and prefix, and the project."""
         out = subprocess.run([self.python, "-c", _PATHS], capture_output=True, timeout=60, check=True, text=True)
         return sorted(set(json.loads(out.stdout)) | {PROJECT})
+
+    def prefix(self):
+        """The environment's ``sys.prefix`` (where ``pip`` and ``--sys-prefix`` installs put kernelspecs)."""
+        if self._prefix is None:
+            out = subprocess.run(
+                [self.python, "-c", "import sys; print(sys.prefix)"],
+                capture_output=True,
+                timeout=60,
+                check=True,
+                text=True,
+            )
+            self._prefix = out.stdout.strip()
+        return self._prefix

@@ -24,6 +24,16 @@ class KernelMessages:
         msg = self._session.msg(msg_type, content=content)
         return {"header": squash_dates(msg["header"]), "parent_header": parent, "metadata": {}, "content": content}
 
+    def reply(self, msg_type, content, parent_header):
+        """A reply to a Jupyter client's request that the spawner answers itself (interrupt, shutdown)."""
+        msg = self._session.msg(msg_type, content=content)
+        return {
+            "header": squash_dates(msg["header"]),
+            "parent_header": parent_header,
+            "metadata": {},
+            "content": content,
+        }
+
     def dead(self, reason):
         return self._make("status", {"execution_state": "dead", "reason": reason})
 

@@ -50,20 +50,7 @@ class KernelProcess:
         Raises L{errors.Capacity} when no sandbox uid is free.
         """
         host, config = self._host, self._host.config
-        self.generation += 1
-        self.runtime_dir = os.path.join(host.runtime_root, "{}-{}".format(self._id[:12], self.generation))
-        os.makedirs(os.path.join(self.runtime_dir, "tmp"), mode=0o700)
-        spec = {"limits": {}}
-        if host.sandbox is not None:
-            spec = host.sandbox.allocate(
-                "{}-{}".format(self._id, self.generation), uid=self._uid, keep=(self._cwd, self.runtime_dir)
-            )
-            if spec is None:
-                raise errors.Capacity("no sandbox uid is free on this worker; try again later")
-        if niced and spec.get("uid") is not None and config.pool_nice:
-            spec = dict(spec, nice=config.pool_nice)  # until restore_priority(): see SpawnerConfig.pool_nice
-        self.spec = spec
-        self._uid = spec.get("uid")
+        spec = self._next_generation(niced)
         connection_file, connection = write_connection_file(
             os.path.join(self.runtime_dir, "connection.json"),
             transport="ipc",
@@ -89,6 +76,25 @@ class KernelProcess:
         )
         d.addCallback(self._spawned, connection)
         return d
+
+    def _next_generation(self, niced):
+        """A fresh runtime directory and the generation's sandbox spec (the kernel's uid kept across restarts)."""
+        host, config = self._host, self._host.config
+        self.generation += 1
+        self.runtime_dir = os.path.join(host.runtime_root, "{}-{}".format(self._id[:12], self.generation))
+        os.makedirs(os.path.join(self.runtime_dir, "tmp"), mode=0o700)
+        spec = {"limits": {}}
+        if host.sandbox is not None:
+            spec = host.sandbox.allocate(
+                "{}-{}".format(self._id, self.generation), uid=self._uid, keep=(self._cwd, self.runtime_dir)
+            )
+            if spec is None:
+                raise errors.Capacity("no sandbox uid is free on this worker; try again later")
+        if niced and spec.get("uid") is not None and config.pool_nice:
+            spec = dict(spec, nice=config.pool_nice)  # until restore_priority(): see SpawnerConfig.pool_nice
+        self.spec = spec
+        self._uid = spec.get("uid")
+        return spec
 
     def _environment(self):
         tmp = os.path.join(self.runtime_dir, "tmp")
@@ -123,6 +129,10 @@ class KernelProcess:
         """Send C{signum} to the current generation's process group."""
         if self.pid is not None:
             self._host.master.signal(self.pid, signum)
+
+    def kill(self, pid):
+        """Kill process C{pid} of this kernel (its group and cgroup too), of whatever generation."""
+        self._host.master.signal(pid, signal.SIGKILL)
 
     def stop(self):
         """Kill the current generation (its whole group and cgroup) and remove its runtime directory."""

@@ -6,15 +6,12 @@ method's own signature, after C{kernel} and C{details}, is what callers may
 pass, and L{arguments.bind} checks a call against it.
 """
 
-import json
-
 from twisted.internet import defer
 
 from components.common import arguments, errors, uris
+from components.worker import jupyter_messages
 from components.worker.downloads import FileDownload
-
-#: what a client may send to a kernel's comms (the kernel's own comm messages come on iopub)
-COMM_MSG_TYPES = ("comm_open", "comm_msg", "comm_close")
+from components.worker.jupyter_messages import check_comm
 
 
 class KernelProcedures:
@@ -86,35 +83,26 @@ class KernelProcedures:
 
     def comm(self, kernel, details, msg_type, content, metadata=None, buffers=None):
         """A comm message to the kernel (widgets): checked here, since the kernel trusts what the spawner signs."""
-        if msg_type not in COMM_MSG_TYPES:
-            raise errors.InvalidArgument(
-                "msg_type must be one of {}, not {!r}".format(", ".join(COMM_MSG_TYPES), msg_type)
-            )
-        if not isinstance(content, dict):
-            raise errors.InvalidArgument("content must be a JSON object, not {}".format(type(content).__name__))
-        comm_id = content.get("comm_id")
-        if not isinstance(comm_id, str) or not 0 < len(comm_id) <= 128:
-            raise errors.InvalidArgument("content.comm_id must be a string of 1 to 128 characters")
-        if msg_type == "comm_open" and not isinstance(content.get("target_name"), str):
-            raise errors.InvalidArgument("a comm_open needs content.target_name (a string)")
-        if not isinstance(content.get("data", {}), dict):
-            raise errors.InvalidArgument("content.data must be a JSON object")
-        if metadata is not None and not isinstance(metadata, dict):
-            raise errors.InvalidArgument("metadata must be a JSON object or null")
-        buffers = [] if buffers is None else buffers
-        if not isinstance(buffers, list) or not all(isinstance(b, (bytes, bytearray)) for b in buffers):
-            raise errors.InvalidArgument("buffers must be a list of binary values (msgpack or cbor)")
-        try:
-            size = len(json.dumps([content, metadata or {}])) + sum(len(b) for b in buffers)
-        except (TypeError, ValueError):
-            raise errors.InvalidArgument("content and metadata must be plain JSON") from None
-        if size > self._config.max_comm_bytes:
-            raise errors.TooLarge(
-                "this comm message is {} bytes; the limit is {} bytes".format(size, self._config.max_comm_bytes),
-                size=size,
-                limit=self._config.max_comm_bytes,
-            )
-        return {"msg_id": kernel.send_comm(msg_type, content, metadata or {}, [bytes(b) for b in buffers])}
+        content, metadata, buffers = check_comm(msg_type, content, metadata, buffers, self._config.max_comm_bytes)
+        return {"msg_id": kernel.send_comm(msg_type, content, metadata, buffers)}
+
+    def jupyter(self, kernel, details, channel, msg):
+        """A Jupyter client's message for the kernel (the node's Jupyter face): checked and rebuilt
+        (L{jupyter_messages.check}), then signed by us; replies come on ``cell.kernel.<id>.jupyter``."""
+        message = jupyter_messages.check(channel, msg, self._config)
+        if message.msg_type == "interrupt_request":
+            kernel.interrupt()
+            kernel.answer_jupyter(message, "interrupt_reply", {"status": "ok"})
+        elif message.msg_type == "shutdown_request":
+            restart = message.content["restart"]
+            if restart:
+                kernel.restart()
+            kernel.answer_jupyter(message, "shutdown_reply", {"status": "ok", "restart": restart})
+            if not restart:
+                kernel.shutdown()
+        else:
+            kernel.jupyter_send(message)
+        return {"msg_id": message.header["msg_id"]}
 
     def comm_info(self, kernel, details, target_name=None):
         """The kernel's open comms: C{{comm_id: {"target_name": ...}}} (``comm_info_request``)."""

@@ -14,6 +14,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from components.common import arguments, errors, uris
+from components.common.kernelspecs import PYTHON
 from components.common.metrics import counting_errors, export
 from components.worker.death_causes import DeathReason
 from components.worker.downloads import TransportFlow
@@ -32,7 +33,12 @@ class SpawnerService:
         self.config = config
         self.session = None
         self.spawner = KernelSpawner(
-            reactor, config, self._publish_iopub, self._kernel_ended, prepare_kernel=self._prepare_kernel
+            reactor,
+            config,
+            self._publish_iopub,
+            self._kernel_ended,
+            prepare_kernel=self._prepare_kernel,
+            on_jupyter=self._publish_jupyter,
         )
         self._flow = TransportFlow()
         self._procedures = KernelProcedures(
@@ -46,6 +52,12 @@ class SpawnerService:
         topic = uris.kernel_iopub(kernel.kernel_id)
         if self.session is not None and self.session.is_attached() and self.listeners.wanted(topic):
             self.session.publish(topic, msg)
+
+    def _publish_jupyter(self, kernel, channel, msg):
+        """A reply to a Jupyter client's message (see the ``jupyter`` procedure), on the kernel's jupyter topic."""
+        topic = uris.kernel_jupyter(kernel.kernel_id)
+        if self.session is not None and self.session.is_attached() and self.listeners.wanted(topic):
+            self.session.publish(topic, channel, msg)
 
     def _prepare_kernel(self, kernel):
         """Register a pool kernel's procedures before anyone asks for it: a start then costs no registration."""
@@ -197,8 +209,10 @@ class SpawnerService:
         return True
 
     @defer.inlineCallbacks
-    def start_kernel(self, owner):
-        kernel = yield self.spawner.acquire(owner)
+    def start_kernel(self, owner, kernel_name=PYTHON):
+        """``cell.spawner.<id>.start_kernel(owner, kernel_name)``: a ready kernel of that name for C{owner}."""
+        kernel_name = arguments.check_str("kernel_name", kernel_name, 256)
+        kernel = yield self.spawner.acquire(owner, kernel_name)
         if kernel.kernel_id not in self._registrations:  # forked on demand, not from the pool
             try:
                 yield self._register_kernel(kernel)
@@ -212,6 +226,7 @@ class SpawnerService:
             "iopub": uris.kernel_iopub(kernel.kernel_id),
             "spawner": self.config.spawner_id,
             "resume_token": kernel.resume_token,
+            "kernel_name": kernel.kernel_name,
         }
 
     def rebind_kernel(self, kernel_id, token, owner):
@@ -234,7 +249,15 @@ class SpawnerService:
         return kernel is not None
 
     def execute_once(
-        self, details, code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False
+        self,
+        details,
+        code,
+        timeout=None,
+        user_expressions=None,
+        stop_on_error=True,
+        files=None,
+        return_files=False,
+        kernel_name=PYTHON,
     ):
         """``cell.spawner.<id>.execute_once``: what ``cell.execute`` runs (the session router forwards the caller's arguments)."""
         files = files or {}
@@ -255,4 +278,5 @@ class SpawnerService:
             details.progress or None,
             files,
             arguments.check_bool("return_files", return_files),
+            arguments.check_str("kernel_name", kernel_name, 256),
         )

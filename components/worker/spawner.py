@@ -2,9 +2,12 @@
 
 L{KernelSpawner} is the host model the WAMP face (L{components.worker.service})
 drives: it starts the fork master and the one-shot template, keeps the pool
-full, hands out kernels and runs one-shot executions.
+full, hands out kernels and runs one-shot executions.  Kernels of other
+languages (L{components.worker.kernelspecs}) are launched from their
+kernelspecs, each language with a small warm pool of its own.
 """
 
+import functools
 import os
 import shutil
 import socket
@@ -15,9 +18,11 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.common import errors
+from components.common.kernelspecs import PYTHON
 from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_environment import KernelEnvironment
+from components.worker.kernelspecs import Kernelspecs, search_dirs
 from components.worker.master_client import start_fork_master
 from components.worker.metrics import SpawnerMetrics
 from components.worker.oneshot_client import start_oneshot_template
@@ -35,11 +40,12 @@ class KernelSpawner:
 
     log = Logger()
 
-    def __init__(self, reactor, config, on_iopub, on_kernel_ended, prepare_kernel=None):
+    def __init__(self, reactor, config, on_iopub, on_kernel_ended, prepare_kernel=None, on_jupyter=None):
         self._reactor = reactor
         self.config = config
         self._on_iopub = on_iopub
         self._on_kernel_ended = on_kernel_ended
+        self._on_jupyter = on_jupyter
         self.kernels = {}
         #: ready kernels held for the session router (components.control.held_kernels): a start takes one at once
         self.held = {}
@@ -70,6 +76,24 @@ class KernelSpawner:
             prepare=prepare_kernel,
             refill_delay_s=config.pool_refill_delay_s,
         )
+        self.kernelspecs = Kernelspecs(search_dirs(config, self.environment), config.languages)
+        for problem in self.kernelspecs.problems:
+            self.log.warn("{problem}", problem=problem)
+        for name in self.kernelspecs.missing:
+            self.log.warn("languages names {name!r}, but no kernelspec of that name was found", name=name)
+        #: a small warm pool per other language (a launch from a kernelspec is slower than a fork)
+        self.language_pools = {
+            name: KernelPool(
+                reactor,
+                config.language_pool_size,
+                functools.partial(self._make_kernel, name),
+                self._room,
+                concurrency=1,
+                prepare=prepare_kernel,
+                refill_delay_s=config.pool_refill_delay_s,
+            )
+            for name in self.kernelspecs.specs
+        }
 
     @defer.inlineCallbacks
     def start(self):
@@ -92,18 +116,30 @@ class KernelSpawner:
             self.runtime_root,
             self.sandbox,
             metrics=self.metrics,
+            kernelspecs=self.kernelspecs,
         )
         self.pool.refill()
+        for pool in self.language_pools.values():
+            pool.refill()
+        self.log.info("kernels offered: {names}", names=self.kernelspecs.names())
         if self.config.oneshot_children:
             self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox, self.environment)
             yield self.oneshot.ready
             self.log.info("one-shot template ready")
 
     def _room(self):
-        return self.config.max_kernels + self.config.pool_size - len(self._all)
+        pools = self.config.pool_size + self.config.language_pool_size * len(self.language_pools)
+        return self.config.max_kernels + pools - len(self._all)
 
-    def _make_kernel(self):
-        kernel = Kernel(self.host, on_iopub=self._on_iopub, on_dead=self._kernel_dead, on_pid=self._remember_pid)
+    def _make_kernel(self, kernel_name=PYTHON):
+        kernel = Kernel(
+            self.host,
+            on_iopub=self._on_iopub,
+            on_dead=self._kernel_dead,
+            on_pid=self._remember_pid,
+            on_jupyter=self._on_jupyter,
+            kernel_name=kernel_name,
+        )
         self._all.add(kernel)
         return kernel
 
@@ -118,21 +154,40 @@ class KernelSpawner:
     def _kernel_dead(self, kernel, reason):
         self._all.discard(kernel)
         self.pool.discard(kernel)
+        for pool in self.language_pools.values():
+            pool.discard(kernel)
         held = self.held.pop(kernel.kernel_id, None) is not None
         handed_out = self.kernels.pop(kernel.kernel_id, None) is not None
         self._on_kernel_ended(kernel, reason, handed_out or held)
         self.pool.refill()
+        for pool in self.language_pools.values():
+            pool.refill()
+
+    def pool_for(self, kernel_name):
+        """The warm pool of C{kernel_name}'s kernels; L{errors.NotFound} (naming the offered ones) if none."""
+        if kernel_name == PYTHON:
+            return self.pool
+        pool = self.language_pools.get(kernel_name)
+        if pool is None:
+            raise errors.NotFound(
+                "spawner {} has no kernel named {!r}; it offers {}".format(
+                    self.config.spawner_id, str(kernel_name)[:64], self.kernelspecs.names()
+                ),
+                available=sorted(self.kernelspecs.models()),
+            )
+        return pool
 
     @defer.inlineCallbacks
-    def acquire(self, owner):
-        """A ready kernel handed to C{owner}."""
+    def acquire(self, owner, kernel_name=PYTHON):
+        """A ready C{kernel_name} kernel handed to C{owner}."""
+        pool = self.pool_for(kernel_name)
         if len(self.kernels) >= self.config.max_kernels:
             raise errors.Capacity(
                 "spawner {} runs its maximum of {} kernels; try again later".format(
                     self.config.spawner_id, self.config.max_kernels
                 )
             )
-        kernel = yield self.pool.acquire()
+        kernel = yield pool.acquire()
         self.kernels[kernel.kernel_id] = kernel
         kernel.assign(owner)
         return kernel
@@ -163,19 +218,38 @@ class KernelSpawner:
         return kernel
 
     @defer.inlineCallbacks
-    def execute_once(self, code, timeout, user_expressions, stop_on_error, progress, files=None, return_files=False):
+    def execute_once(
+        self,
+        code,
+        timeout,
+        user_expressions,
+        stop_on_error,
+        progress,
+        files=None,
+        return_files=False,
+        kernel_name=PYTHON,
+    ):
         """Run C{code} in a fresh kernel that is thrown away afterwards.
 
         C{files} ({path: bytes}) are written into its directory first; with
         C{return_files}, the files the run made come back inline (up to
         C{max_inline_file_bytes} in all; larger ones are listed without data).
+        Python runs in a child of the one-shot template when it can; another
+        C{kernel_name} in a kernel of its warm pool.
         """
-        if not files and not return_files and self.oneshot is not None and self.oneshot.running:
+        pool = self.pool_for(kernel_name)
+        if (
+            kernel_name == PYTHON
+            and not files
+            and not return_files
+            and self.oneshot is not None
+            and self.oneshot.running
+        ):
             result = yield self.oneshot.run(
                 code, timeout, user_expressions, stop_on_error, progress, self.config.max_output_bytes
             )
             return result
-        kernel = yield self.pool.acquire()
+        kernel = yield pool.acquire()
         try:
             for path, data in (files or {}).items():
                 kernel.files.write(path, data.encode() if isinstance(data, str) else data, 0)
@@ -210,12 +284,18 @@ class KernelSpawner:
             "held": len(self.held),
             "capacity": self.config.max_kernels,
             "sandbox": self.sandbox.status(),
+            #: ready kernels in each other language's warm pool
+            "language_pools": {name: pool.ready_count for name, pool in self.language_pools.items()},
+            #: every kernel offered, in Jupyter's REST shape (the session router merges them: cell.kernelspecs)
+            "kernelspecs": self.kernelspecs.models(),
         }
 
     @defer.inlineCallbacks
     def stop(self):
         """Kill every kernel and the fork master."""
         self.pool.close()
+        for pool in self.language_pools.values():
+            pool.close()
         for kernel in list(self._all):
             kernel.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         if self.oneshot is not None:

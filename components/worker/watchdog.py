@@ -19,14 +19,18 @@ DISK_CHECK_TICKS = 5
 class Watchdog:
     """@param busy: whether the kernel has calls in flight (an idle kernel is one without).
     @param ping: sends one heartbeat ping.
+    @param heartbeat_while_busy: whether the kernel answers heartbeats while it runs code (ipykernel does, from a
+        thread of its own); if not (IRkernel), silence counts only while it is idle, and a long execution is
+        bounded by its timeout instead.
     """
 
-    def __init__(self, clock, config, on_expired, busy, ping):
+    def __init__(self, clock, config, on_expired, busy, ping, heartbeat_while_busy=True):
         self._clock = clock
         self._config = config
         self._on_expired = on_expired
         self._busy = busy
         self._ping = ping
+        self._heartbeat_while_busy = heartbeat_while_busy
         self._timers = {}
         self._last_pong = None
         self._ticks = 0
@@ -66,6 +70,8 @@ class Watchdog:
         self._last_pong = self._clock.seconds()
 
     def _beat(self):
+        if not self._heartbeat_while_busy and self._busy():
+            self._last_pong = self._clock.seconds()  # its silence while busy says nothing
         silent = self._clock.seconds() - self._last_pong
         if silent > self._config.heartbeat_timeout_s:
             self._on_expired(

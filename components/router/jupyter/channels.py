@@ -1,0 +1,89 @@
+"""A kernel's channels WebSocket (``/jupyter/api/kernels/<id>/channels``): one client connection.
+
+The opening handshake decides the principal (as the REST calls do) and the
+framing (L{wire}); then each frame becomes a message for the kernel, through
+L{FaceKernels.send}, and the kernel's messages come back through L{deliver}.
+A frame that is not a Jupyter message closes the connection with code
+L{REFUSED} (4400) and a reason; a frame past the size limit is refused by
+autobahn (1009).
+"""
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+
+from components.common import errors
+from components.router.jupyter import wire
+from components.router.jupyter.access import Refused
+
+#: the close code for a frame the face does not pass on (an application code: 1007 is autobahn's own)
+REFUSED = 4400
+
+
+class ChannelsProtocol(WebSocketServerProtocol):
+    kernel = None
+    framing = None
+
+    def onConnect(self, request):
+        face = self.factory.face
+        parts = [p for p in request.path.split("/") if p]
+        try:
+            kernel_id = parts[parts.index("kernels") + 1]
+        except (ValueError, IndexError):
+            raise ConnectionDeny(404, "no kernel id in {}".format(request.path[:100])) from None
+        peer = request.peer.split(":")[1] if request.peer.count(":") >= 2 else request.peer
+        try:
+            principal = face.access.principal(
+                request.headers.get("authorization"),
+                (request.params.get("token") or [None])[0],
+                peer,
+                request.headers.get("x-forwarded-for"),
+            )
+            self.kernel = face.kernels.get(kernel_id, principal)
+        except Refused as exc:
+            raise ConnectionDeny(exc.code, str(exc)) from None
+        except errors.NotFound as exc:
+            raise ConnectionDeny(404, exc.message) from None
+        self.framing = wire.V1_PROTOCOL if wire.V1_PROTOCOL in request.protocols else None
+        return self.framing
+
+    def onOpen(self):
+        if self.kernel.execution_state == "dead":
+            self.kernel_gone()
+            return
+        self.kernel.connections.add(self)
+
+    def onMessage(self, payload, isBinary):
+        try:
+            msg = wire.decode(payload, isBinary, self.framing)
+        except wire.FrameError as exc:
+            self.refuse(str(exc))
+            return
+        self.factory.face.kernels.send(self.kernel, self, msg)
+
+    def deliver(self, channel, msg):
+        payload, binary = wire.encode(channel, msg, self.framing)
+        self.sendMessage(payload if binary else payload.encode("utf-8"), isBinary=binary)
+
+    def refuse(self, reason):
+        """Close this connection: what the client sent is not something the node passes on."""
+        self.sendClose(REFUSED, ("refused: " + reason)[:120])
+
+    def kernel_gone(self):
+        self.sendClose(1000, "the kernel is gone")
+
+    def onClose(self, wasClean, code, reason):
+        if self.kernel is not None:
+            self.kernel.connections.discard(self)
+
+
+def channels_factory(face, max_message_bytes):
+    factory = WebSocketServerFactory()
+    factory.protocol = ChannelsProtocol
+    factory.face = face
+    factory.setProtocolOptions(
+        maxMessagePayloadSize=max_message_bytes,
+        maxFramePayloadSize=max_message_bytes,
+        autoPingInterval=30,
+        autoPingTimeout=30,
+    )
+    return factory

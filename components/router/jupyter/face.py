@@ -1,0 +1,200 @@
+"""``/jupyter``: Jupyter Kernel Gateway's REST API on the node's port (a Crossbar ``resource`` web service).
+
+    GET    /jupyter/api                          {"version": ...}
+    GET    /jupyter/api/kernelspecs              every language the node's spawners offer
+    GET    /jupyter/api/kernelspecs/<name>
+    GET    /jupyter/api/kernels                  the caller's kernels
+    POST   /jupyter/api/kernels                  {"name": "python3"} -> 201, a kernel from the warm pool
+    GET    /jupyter/api/kernels/<id>
+    DELETE /jupyter/api/kernels/<id>             204
+    POST   /jupyter/api/kernels/<id>/interrupt   204
+    POST   /jupyter/api/kernels/<id>/restart     200
+    GET    /jupyter/api/kernels/<id>/channels    the WebSocket (components.router.jupyter.channels)
+
+Errors are JSON ``{"message", "reason"}`` with the HTTP status Jupyter
+clients expect (401, 404, 403 for a quota, 400 for bad input, 503 while the
+node cannot answer).  Settings come from the path's ``extra`` (docs/config.md).
+"""
+
+import dataclasses
+import json
+
+from autobahn.twisted.resource import WebSocketResource
+from autobahn.wamp.exception import ApplicationError
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from components.common import uris
+from components.common.config import from_mapping
+from components.router.backend_link import BackendLink
+from components.router.jupyter.access import Access, Refused
+from components.router.jupyter.channels import channels_factory
+from components.router.jupyter.kernels import PYTHON, FaceKernels
+
+#: what GET /api answers (Jupyter Kernel Gateway's API, as this version of cellserver serves it)
+API_VERSION = "cellserver-0.1.0"
+
+#: the forked Python kernel's spec, when the spawners do not list theirs
+PYTHON_SPEC = {
+    "name": PYTHON,
+    "spec": {
+        "argv": [],
+        "display_name": "Python 3 (cellserver)",
+        "language": "python",
+        "interrupt_mode": "signal",
+        "env": {},
+        "metadata": {"debugger": False},
+    },
+    "resources": {},
+}
+
+#: cell.error.* URIs and the HTTP status each becomes
+HTTP_STATUS = {
+    uris.ERROR_NOT_FOUND: 404,
+    uris.ERROR_CAPACITY: 403,
+    uris.ERROR_INVALID_ARGUMENT: 400,
+    uris.ERROR_TOO_LARGE: 413,
+    uris.ERROR_TIMEOUT: 504,
+    uris.ERROR_KERNEL_DIED: 410,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceConfig:
+    #: principal name -> the environment variable holding its token (role service)
+    tokens: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
+    #: serve clients without a token, each client address a principal with the browser role's limits
+    anonymous: bool = True
+    #: fronts whose X-Forwarded-For names the client
+    trusted_proxies: list = dataclasses.field(default_factory=list)
+    #: largest WebSocket message a client may send (bytes)
+    max_message_bytes: int = 16 * 1024 * 1024
+
+
+class HttpError(Exception):
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class JupyterFace(resource.Resource):
+    """See the module docstring."""
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, extra=None, link=None):
+        super().__init__()
+        self.settings = from_mapping(FaceConfig, dict(extra or {}))
+        self.access = Access(self.settings.tokens, self.settings.anonymous, self.settings.trusted_proxies)
+        self.link = link or BackendLink("jupyter_face")
+        self.kernels = FaceKernels(self.link)
+        self._channels = WebSocketResource(channels_factory(self, self.settings.max_message_bytes))
+
+    def render(self, request):
+        path = [p.decode("utf-8", "replace") for p in request.postpath if p]
+        if len(path) == 4 and path[:2] == ["api", "kernels"] and path[3] == "channels":
+            return self._channels.render(request)
+        finished = []
+        request.notifyFinish().addBoth(finished.append)
+        d = defer.maybeDeferred(self._route, request, path)
+        d.addCallbacks(self._write, self._failed, callbackArgs=(request, finished), errbackArgs=(request, finished))
+        return server.NOT_DONE_YET
+
+    # -- answering --
+
+    def _write(self, answer, request, finished):
+        code, body = answer
+        if finished:
+            return
+        request.setResponseCode(code)
+        request.setHeader(b"cache-control", b"no-store")
+        if body is not None:
+            request.setHeader(b"content-type", b"application/json")
+            request.write(json.dumps(body).encode())
+        request.finish()
+
+    def _failed(self, failure, request, finished):
+        error = failure.value
+        if isinstance(error, Refused):
+            code, message = error.code, str(error)
+        elif isinstance(error, HttpError):
+            code, message = error.code, str(error)
+        elif isinstance(error, ApplicationError):
+            code = HTTP_STATUS.get(error.error, 503)
+            message = str(error.args[0]) if error.args else error.error
+        else:
+            self.log.failure("jupyter face: {method} {path}", failure, method=request.method, path=request.path)
+            code, message = 500, "internal error"
+        self._write((code, {"message": message, "reason": message}), request, finished)
+
+    # -- routes --
+
+    def _route(self, request, path):
+        method = request.method.decode()
+        principal = self.access.principal(
+            _header(request, b"authorization"),
+            (request.args.get(b"token") or [b""])[0].decode("utf-8", "replace") or None,
+            request.getClientAddress().host,
+            _header(request, b"x-forwarded-for"),
+        )
+        if path == ["api"] and method == "GET":
+            return 200, {"version": API_VERSION}
+        if path[:2] == ["api", "kernelspecs"] and method == "GET":
+            return self._kernelspecs(path[2:])
+        if path[:2] == ["kernelspecs"]:
+            raise HttpError(404, "kernelspecs have no resource files here")
+        if path == ["api", "kernels"]:
+            if method == "GET":
+                return 200, [k.model() for k in self.kernels.of(principal)]
+            if method == "POST":
+                return self._start(request, principal)
+        if path[:2] == ["api", "kernels"] and len(path) in (3, 4):
+            kernel = self.kernels.get(path[2], principal)
+            action = path[3] if len(path) == 4 else None
+            if action is None and method == "GET":
+                return 200, kernel.model()
+            if action is None and method == "DELETE":
+                return self.kernels.shutdown(kernel).addCallback(lambda _: (204, None))
+            if action == "interrupt" and method == "POST":
+                return self.kernels.interrupt(kernel).addCallback(lambda _: (204, None))
+            if action == "restart" and method == "POST":
+                return self.kernels.restart(kernel).addCallback(lambda _: (200, kernel.model()))
+        raise HttpError(404, "{} {} is not part of the Jupyter gateway API".format(method, "/".join(path)[:100]))
+
+    @defer.inlineCallbacks
+    def _kernelspecs(self, rest):
+        try:
+            specs = yield self.link.call(uris.KERNELSPECS)
+        except ApplicationError as exc:
+            if exc.error != "wamp.error.no_such_procedure":
+                raise
+            specs = {"default": PYTHON, "kernelspecs": {PYTHON: PYTHON_SPEC}}
+        if not rest:
+            return 200, specs
+        spec = specs["kernelspecs"].get(rest[0])
+        if spec is None or len(rest) > 1:
+            raise HttpError(404, "no kernelspec {}".format(rest[0][:64]))
+        return 200, spec
+
+    @defer.inlineCallbacks
+    def _start(self, request, principal):
+        body = request.content.read(65536) if request.content is not None else b""
+        try:
+            options = json.loads(body) if body.strip() else {}
+        except ValueError:
+            raise HttpError(400, 'the body must be JSON, e.g. {"name": "python3"}') from None
+        if not isinstance(options, dict):
+            raise HttpError(400, "the body must be a JSON object")
+        name = options.get("name") or PYTHON
+        if not isinstance(name, str) or len(name) > 64:
+            raise HttpError(400, "name must be a kernelspec name")
+        kernel = yield self.kernels.start(principal, name)
+        request.setHeader(b"location", "/jupyter/api/kernels/{}".format(kernel.jupyter_id).encode())
+        return 201, kernel.model()
+
+
+def _header(request, name):
+    value = request.getHeader(name)
+    return value.decode("latin-1") if isinstance(value, bytes) else value

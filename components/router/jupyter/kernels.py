@@ -1,0 +1,212 @@
+"""The face's kernels: which principal holds each, its state, its WebSocket connections, and message routing.
+
+A kernel started through the face belongs to the face's backend session (the
+spawner checks calls against it) and, here, to one principal, who alone sees
+it.  It outlives its WebSocket connections, as Jupyter clients expect, until
+``DELETE``, the spawner's idle timeout or its lifespan.  Its iopub goes to
+every open connection; the reply to a client's request goes back to the
+connection that sent it.
+"""
+
+import datetime
+import uuid
+
+from autobahn.wamp.exception import ApplicationError
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from components.common import errors, uris
+
+#: the message types Jupyter clients know on iopub (the spawner's own cell_files is not one of them)
+IOPUB_TYPES = frozenset(
+    (
+        "status",
+        "stream",
+        "display_data",
+        "update_display_data",
+        "execute_input",
+        "execute_result",
+        "error",
+        "clear_output",
+        "comm_open",
+        "comm_msg",
+        "comm_close",
+        "debug_event",
+        "shutdown_reply",
+    )
+)
+
+#: the forked Python kernel's name (what Jupyter clients ask for by default)
+PYTHON = "python3"
+
+
+def now():
+    """UTC in the one form Jupyter Server's GatewayClient parses (microseconds and a Z, always)."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class FaceKernel:
+    def __init__(self, kernel_id, name, principal):
+        self.kernel_id = kernel_id
+        self.name = name
+        self.principal = principal
+        self.execution_state = "idle"
+        self.last_activity = now()
+        self.connections = set()
+        self.routes = {}  # msg_id of a client's request -> the connection that sent it
+        self.subscriptions = []
+
+    @property
+    def jupyter_id(self):
+        """The id Jupyter clients see: a dashed UUID (Jupyter Server routes only those), the node's id underneath."""
+        return str(uuid.UUID(hex=self.kernel_id))
+
+    def model(self):
+        """Jupyter's kernel model."""
+        return {
+            "id": self.jupyter_id,
+            "name": self.name,
+            "last_activity": self.last_activity,
+            "execution_state": self.execution_state,
+            "connections": len(self.connections),
+        }
+
+
+class FaceKernels:
+    """Every kernel of the face, by id; see the module docstring."""
+
+    log = Logger()
+
+    def __init__(self, link):
+        self._link = link
+        self._kernels = {}
+
+    def of(self, principal):
+        return [k for k in self._kernels.values() if k.principal == principal.name]
+
+    def get(self, kernel_id, principal):
+        """The kernel, if C{principal} holds it; L{errors.NotFound} otherwise (another's kernel looks the same)."""
+        kernel = self._kernels.get(str(kernel_id).replace("-", "").lower())
+        if kernel is None or kernel.principal != principal.name:
+            raise errors.NotFound("no kernel {} is yours here".format(str(kernel_id)[:64]))
+        return kernel
+
+    @defer.inlineCallbacks
+    def start(self, principal, name):
+        result = yield self._link.call(
+            uris.START_KERNEL_FOR, principal.name, principal.role, principal.address, kernel_name=name, timeout_ms=60000
+        )
+        kernel = FaceKernel(result["kernel_id"], name, principal.name)
+        self._kernels[kernel.kernel_id] = kernel
+        session = self._link.session
+        try:
+            kernel.subscriptions = [
+                (yield session.subscribe(lambda msg: self._iopub(kernel, msg), uris.kernel_iopub(kernel.kernel_id))),
+                (
+                    yield session.subscribe(
+                        lambda channel, msg: self._reply(kernel, channel, msg), uris.kernel_jupyter(kernel.kernel_id)
+                    )
+                ),
+            ]
+        except Exception:
+            self.shutdown(kernel)
+            raise
+        return kernel
+
+    def _call(self, kernel, name, *args, **kwargs):
+        """A kernel procedure, called straight at its spawner (the face owns the kernel)."""
+        d = self._link.call(uris.kernel_backend_prefix(kernel.kernel_id) + name, *args, **kwargs)
+
+        def gone(failure):
+            failure.trap(ApplicationError)
+            if failure.value.error == "wamp.error.no_such_procedure":
+                self._forget(kernel)
+                raise errors.NotFound("kernel {} is gone".format(kernel.kernel_id))
+            return failure
+
+        return d.addErrback(gone)
+
+    def shutdown(self, kernel):
+        self._forget(kernel)
+        d = self._call(kernel, "shutdown")
+        d.addErrback(lambda failure: failure.trap(errors.NotFound))
+        return d
+
+    def interrupt(self, kernel):
+        return self._call(kernel, "interrupt")
+
+    def restart(self, kernel):
+        kernel.execution_state = "restarting"
+        return self._call(kernel, "restart", timeout_ms=60000)
+
+    def send(self, kernel, connection, msg):
+        """A client's message (decoded) to the kernel; its reply will go back to C{connection}."""
+        channel = msg.get("channel")
+        msg_id = msg["header"].get("msg_id")
+        if isinstance(msg_id, str) and str(msg["header"].get("msg_type", "")).endswith("_request"):
+            kernel.routes[msg_id] = connection
+        kernel.last_activity = now()
+        body = {k: msg.get(k) for k in ("header", "parent_header", "metadata", "content")}
+        body["buffers"] = [bytes(b) for b in msg.get("buffers") or ()]
+        d = self._call(kernel, "jupyter", channel, body)
+        d.addErrback(self._refused, kernel, connection, channel, msg)
+        return d
+
+    def _refused(self, failure, kernel, connection, channel, msg):
+        """The spawner refused a message (or the kernel is gone): answer the request with an error reply."""
+        kernel.routes.pop(msg["header"].get("msg_id"), None)
+        error = getattr(failure.value, "error", "cell.error")
+        text = str(failure.value.args[0]) if failure.value.args else str(failure.value)
+        self.log.info("jupyter face: a message for kernel {kernel} refused: {text}", kernel=kernel.kernel_id, text=text)
+        msg_type = str(msg["header"].get("msg_type", ""))
+        if msg_type.endswith("_request") and channel in ("shell", "control"):
+            connection.deliver(channel, error_reply(msg, error, text))
+        else:
+            connection.refuse(text)
+
+    def _iopub(self, kernel, msg):
+        msg_type = msg.get("header", {}).get("msg_type")
+        kernel.last_activity = now()
+        if msg_type == "status":
+            kernel.execution_state = msg.get("content", {}).get("execution_state", kernel.execution_state)
+        if msg_type in IOPUB_TYPES:
+            for connection in list(kernel.connections):
+                connection.deliver("iopub", msg)
+        if msg_type == "status" and kernel.execution_state == "dead":
+            self._forget(kernel)
+
+    def _reply(self, kernel, channel, msg):
+        parent_id = msg.get("parent_header", {}).get("msg_id")
+        connection = kernel.routes.get(parent_id) if channel == "stdin" else kernel.routes.pop(parent_id, None)
+        kernel.last_activity = now()
+        if connection is not None and connection in kernel.connections:
+            connection.deliver(channel, msg)
+
+    def _forget(self, kernel):
+        if self._kernels.pop(kernel.kernel_id, None) is None:
+            return
+        kernel.execution_state = "dead"
+        for subscription in kernel.subscriptions:
+            if subscription.active:
+                subscription.unsubscribe().addErrback(lambda failure: None)
+        for connection in list(kernel.connections):
+            connection.kernel_gone()
+
+
+def error_reply(msg, error, text):
+    """A ``*_reply`` with status ``error`` to a request the node refused (Jupyter's way to fail a request)."""
+    header = msg["header"]
+    reply_type = str(header.get("msg_type", "request"))[: -len("_request")] + "_reply"
+    return {
+        "header": {
+            "msg_id": "cellserver-" + str(header.get("msg_id", ""))[:64],
+            "msg_type": reply_type,
+            "session": "cellserver",
+            "username": "cellserver",
+            "date": now(),
+            "version": "5.3",
+        },
+        "parent_header": header,
+        "metadata": {},
+        "content": {"status": "error", "ename": error, "evalue": text, "traceback": [text]},
+    }

@@ -1,0 +1,300 @@
+"""A kernel of another language, started from its kernelspec by jupyter_client's provisioning, in the sandbox.
+
+L{ExecKernelProcess} is the process strategy of a non-Python L{Kernel}: the
+same interface as L{KernelProcess} (generations, signals, exit reasons), but
+each generation is launched, not forked from the warm master:
+
+- a C{KernelManager} (L{SandboxedKernelManager}) with the kernel's
+  kernelspec writes the connection file (``ipc`` transport in the
+  generation's runtime directory, a fresh 256-bit key) and fills in the
+  spec's ``argv`` and ``env``;
+- its provisioner, L{SandboxedProvisioner} (jupyter_client's
+  C{LocalProvisioner}), launches it with C{Popen} in a new session, but its
+  command is L{components.child.exec_kernel}, which enters the sandbox the
+  spawner's policy gives (network namespace, memory cgroup, mount namespace,
+  rlimits, the kernel's uid, the seccomp filter) and then ``exec``s the
+  spec's ``argv`` with the kernel's own environment;
+- the spawner learns of the process's exit at once, from a pidfd in the
+  reactor (L{ExitWatcher}), reaps it, kills what is left of its group and
+  cgroup, and removes the cgroup.
+
+The manager opens no socket of its own: the kernel's L{KernelChannels} talk
+to it, as to a forked kernel.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+
+from jupyter_client.manager import KernelManager
+from jupyter_client.provisioning import LocalProvisioner
+from jupyter_core.utils import run_sync
+from twisted.internet import defer
+from twisted.internet.interfaces import IReadDescriptor
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from components.child.sandbox import cgroup_oom_killed, cgroup_pids, try_remove_cgroup
+from components.common import errors
+from components.worker.kernel_environment import PROJECT, KernelEnvironment
+from components.worker.kernel_process import KernelProcess
+
+#: how often, and how many times, a dead kernel's cgroup is removed again while its last processes leave it
+CGROUP_RETRY_S = 1.0
+CGROUP_RETRIES = 30
+
+#: an argv[0] that means "a Python": the kernel environment's, not the spawner's (jupyter_client would use its own)
+BARE_PYTHONS = ("python", "python3")
+
+
+class SandboxedKernelManager(KernelManager):
+    """A C{KernelManager} for one generation of a sandboxed kernel: it prepares and launches, nothing more.
+
+    The spawner's own channels (L{components.worker.kernel_channels}) talk to
+    the kernel, so the manager connects no control socket, and a spec whose
+    ``argv`` starts with a bare ``python`` gets the kernel environment's
+    interpreter, not the spawner's.
+    """
+
+    #: the kernels' Python (set by L{ExecKernelProcess})
+    kernel_python = None
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if self.kernel_spec.argv and self.kernel_spec.argv[0] in BARE_PYTHONS and self.kernel_python:
+            cmd[0] = self.kernel_python
+        return cmd
+
+    def _connect_control_socket(self):
+        """Nothing: the spawner's channels carry every message to the kernel."""
+
+
+class SandboxedProvisioner(LocalProvisioner):
+    """jupyter_client's C{LocalProvisioner}, whose command puts the kernel in its sandbox first.
+
+    C{pre_launch} (C{LocalProvisioner}'s) writes the connection file and fills
+    in the kernelspec's ``argv`` and ``env``; L{launch_kernel} gives the
+    kernel's files to its uid and hands ``argv``, ``env`` and the sandbox spec
+    to L{components.child.exec_kernel}, which C{Popen} starts in a new session.
+    """
+
+    #: set by L{ExecKernelProcess} before the launch
+    sandbox_spec = None
+    environment = None
+
+    async def launch_kernel(self, cmd, **kwargs):
+        spec = self.sandbox_spec or {"limits": {}}
+        if spec.get("uid") is not None:
+            os.chown(self.parent.connection_file, spec["uid"], spec["gid"])
+        request = {
+            "argv": cmd,
+            "env": kwargs["env"],
+            "cwd": kwargs["cwd"],
+            "sandbox": spec,
+            "parent": os.getpid(),
+        }
+        launcher = self.environment.command("components.child.exec_kernel", json.dumps(request))
+        # The launcher's own environment: the project on its path; the kernel gets request["env"] only.
+        kwargs["env"] = {"PATH": os.environ.get("PATH", os.defpath), "PYTHONPATH": PROJECT, "LANG": "C.UTF-8"}
+        return await super().launch_kernel(launcher, **kwargs)
+
+
+@implementer(IReadDescriptor)
+class ExitWatcher:
+    """Calls C{on_exit()} once, when process C{pid} ends: its pidfd becomes readable (no polling, no SIGCHLD)."""
+
+    def __init__(self, reactor, pid, on_exit):
+        self._reactor = reactor
+        self._on_exit = on_exit
+        self._fd = os.pidfd_open(pid)
+        reactor.addReader(self)
+
+    def fileno(self):
+        return self._fd
+
+    def logPrefix(self):
+        return "kernel-exit"
+
+    def doRead(self):
+        self.close()
+        self._on_exit()
+
+    def connectionLost(self, reason):
+        self.close()
+
+    def close(self):
+        if self._fd >= 0:
+            self._reactor.removeReader(self)
+            os.close(self._fd)
+            self._fd = -1
+
+
+class ExecKernelProcess(KernelProcess):
+    """The launched process behind one non-Python kernel (see the module docstring).
+
+    @param kernel_name: the kernelspec's name.
+    @param kernelspecs: the spawner's L{components.worker.kernelspecs.Kernelspecs}.
+    @param on_exit: called with C{(pid, status, oom)} when a process of this kernel ended (any generation).
+    """
+
+    log = Logger()
+
+    def __init__(self, kernel_id, host, cwd, kernel_name, kernelspecs, on_exit):
+        super().__init__(kernel_id, host, cwd, on_pid=lambda pid: None)
+        self.kernel_name = kernel_name
+        self._kernelspecs = kernelspecs
+        self._on_exit = on_exit
+        #: pid -> (Popen, cgroup, ExitWatcher, KernelManager); the manager lives as long as its process, since
+        #: jupyter_client's KernelManager removes its connection file when it is garbage-collected
+        self._processes = {}
+
+    def fork(self, niced):
+        """Launch the next generation; the Deferred fires with C{(pid, connection)}.
+
+        Raises L{errors.Capacity} when no sandbox uid is free; fails with it when the launch fails.
+        """
+        host = self._host
+        spec = self._next_generation(niced)
+        if host.sandbox is not None:
+            host.sandbox.prepare_dirs(spec, self._cwd, self.runtime_dir, os.path.join(self.runtime_dir, "tmp"))
+        try:
+            pid, popen, connection, manager = self._launch(spec)
+        except Exception as exc:
+            self.log.failure("kernel {kernel_id}: launching {name} failed", kernel_id=self._id, name=self.kernel_name)
+            return defer.fail(errors.Capacity("the {} kernel could not be launched: {}".format(self.kernel_name, exc)))
+        watcher = ExitWatcher(host.clock, pid, lambda: self._reap(pid))
+        self._processes[pid] = (popen, spec.get("cgroup"), watcher, manager)
+        self._live.add(pid)
+        self.pid = pid
+        return defer.succeed((pid, connection))
+
+    def _launch(self, spec):
+        environment = self._environment_of_kernels()
+        manager = SandboxedKernelManager(
+            kernel_name=self.kernel_name,
+            kernel_spec_manager=self._kernelspecs.manager,
+            transport="ipc",
+            ip=os.path.join(self.runtime_dir, "k"),
+            connection_file=os.path.join(self.runtime_dir, "connection.json"),
+            shell_port=1,
+            iopub_port=2,
+            stdin_port=3,
+            control_port=4,
+            hb_port=5,
+        )
+        manager.kernel_python = environment.python
+        manager.session.key = (uuid.uuid4().hex + uuid.uuid4().hex).encode()
+        provisioner = SandboxedProvisioner(kernel_id=self._id, kernel_spec=manager.kernel_spec, parent=manager)
+        provisioner.sandbox_spec = spec
+        provisioner.environment = environment
+        manager.provisioner = provisioner
+        log = os.open(os.path.join(self.runtime_dir, "kernel.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            cmd, launch = manager.pre_start_kernel(
+                env=self._environment(), cwd=self._cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+            with open(manager.connection_file) as f:  # what the manager wrote: read before anything runs
+                connection = json.load(f)
+            run_sync(provisioner.launch_kernel)(cmd, **launch)
+        finally:
+            os.close(log)
+        return provisioner.pid, provisioner.process, connection, manager
+
+    def _environment_of_kernels(self):
+        sandbox = self._host.sandbox
+        if sandbox is not None:
+            return sandbox.environment
+        return KernelEnvironment(self._host.config.kernel_python)
+
+    def _environment(self):
+        """A forked kernel's environment without Matplotlib's backend, with Jupyter's own directories private."""
+        env = super()._environment()
+        env.pop("MPLBACKEND", None)
+        for name, sub in (
+            ("JUPYTER_RUNTIME_DIR", "runtime"),
+            ("JUPYTER_DATA_DIR", "data"),
+            ("JUPYTER_CONFIG_DIR", "config"),
+        ):
+            env[name] = os.path.join(self.runtime_dir, "jupyter", sub)
+        return env
+
+    def _reap(self, pid):
+        """The pidfd said C{pid} ended: reap it, kill what it left behind, tell the kernel."""
+        popen, cgroup, _, _ = self._processes.pop(pid)
+        status = popen.wait()
+        _kill_group(pid)
+        oom = False
+        if cgroup:
+            oom = cgroup_oom_killed(cgroup)
+            _kill_cgroup(cgroup)
+            self._remove_cgroup(cgroup, CGROUP_RETRIES)
+        self._on_exit(pid, status, oom)
+
+    def _remove_cgroup(self, cgroup, retries):
+        if not try_remove_cgroup(cgroup) and retries:
+            _kill_cgroup(cgroup)
+            self._host.clock.callLater(CGROUP_RETRY_S, self._remove_cgroup, cgroup, retries - 1)
+
+    def signal(self, signum):
+        """Send C{signum} to the current generation's process group (SIGKILL: and to everything in its cgroup)."""
+        if self.pid is not None:
+            self._signal(self.pid, signum)
+
+    def kill(self, pid):
+        self._signal(pid, signal.SIGKILL)
+
+    def _signal(self, pid, signum):
+        if pid not in self._processes:
+            return  # reaped already: the number may be another process's now
+        _signal_group(pid, signum)
+        cgroup = self._processes[pid][1]
+        if cgroup and signum == signal.SIGKILL:
+            _kill_cgroup(cgroup)
+
+    def restore_priority(self, log):
+        """A pool kernel handed out: its group and everything in its cgroup back to niceness 0.
+
+        Kernels such as bash_kernel run their shell in a session of its own (a pty), outside the group.
+        """
+        super().restore_priority(log)
+        if self.spec and self.spec.get("nice") and self.cgroup:
+            for tid in _cgroup_tasks(self.cgroup):
+                try:
+                    os.setpriority(os.PRIO_PROCESS, tid, 0)
+                except OSError:
+                    pass
+
+
+def _signal_group(pid, signum):
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _kill_group(pid):
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_cgroup(cgroup):
+    for other in cgroup_pids(cgroup):
+        try:
+            os.kill(other, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _cgroup_tasks(cgroup):
+    try:
+        with open(os.path.join(cgroup, "tasks")) as f:
+            return [int(line) for line in f if line.strip()]
+    except OSError:
+        return []

@@ -1,0 +1,213 @@
+"""The node's Jupyter face (/jupyter): Kernel Gateway's REST API and channels WebSocket, spoken as clients do.
+
+Jupyter's own clients (jupyter_server's GatewayClient, nbclient, JupyterLab)
+are driven in tests/test_jupyter_clients.py; here the protocol itself is
+exercised from the test process, including what a hostile client sends.
+"""
+
+import json
+import os
+import uuid
+
+import pytest
+import pytest_twisted
+
+from tests.helpers import kernel_pids
+from tests.jupyter_ws import V1, ChannelsClient, call_rest, message
+
+
+async def new_kernel(node, token=None):
+    status, model = await call_rest(node, "POST", "/api/kernels", {"name": "python3"}, token)
+    assert status == 201, model
+    return model["id"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_rest_api_starts_lists_and_deletes_the_nodes_own_kernels(node):
+    assert (await call_rest(node, "GET", "/api"))[0] == 200
+    status, specs = await call_rest(node, "GET", "/api/kernelspecs")
+    assert status == 200 and specs["default"] == "python3"
+    assert specs["kernelspecs"]["python3"]["spec"]["language"] == "python"
+    assert (await call_rest(node, "GET", "/api/kernelspecs/python3"))[1]["name"] == "python3"
+
+    kernel_id = await new_kernel(node)
+    assert str(uuid.UUID(kernel_id)) == kernel_id, "a dashed UUID, the only kind Jupyter Server routes"
+    status, kernels = await call_rest(node, "GET", "/api/kernels")
+    assert status == 200 and kernel_id in [k["id"] for k in kernels]
+    status, model = await call_rest(node, "GET", "/api/kernels/" + kernel_id)
+    assert status == 200 and set(model) >= {"id", "name", "last_activity", "execution_state", "connections"}
+
+    client = await ChannelsClient(node, kernel_id).connect()
+    _, outputs = await client.execute("import os; print(os.getpid())")
+    assert int(outputs[0]["content"]["text"]) in kernel_pids(), "a forked kernel of the node's spawner"
+    assert (await call_rest(node, "GET", "/api/kernels/" + kernel_id))[1]["connections"] == 1
+
+    assert (await call_rest(node, "DELETE", "/api/kernels/" + kernel_id))[0] == 204
+    assert (await client.closed)[0] == 1000
+    assert (await call_rest(node, "GET", "/api/kernels/" + kernel_id))[0] == 404
+    assert kernel_id not in [k["id"] for k in (await call_rest(node, "GET", "/api/kernels"))[1]]
+
+
+@pytest.mark.parametrize("protocol", [None, V1], ids=["json", "v1"])
+@pytest_twisted.ensureDeferred
+async def test_the_channels_websocket_speaks_jupyters_protocol(node, protocol):
+    kernel_id = await new_kernel(node)
+    client = await ChannelsClient(node, kernel_id, protocol=protocol).connect()
+    info_id = client.send(message("shell", "kernel_info_request", {}))
+    info = await client.reply_to(info_id)
+    assert info["header"]["msg_type"] == "kernel_info_reply"
+    assert info["content"]["language_info"]["name"] == "python"
+
+    reply, outputs = await client.execute("print(1 + 1)\n6 * 7")
+    assert reply["content"]["status"] == "ok" and reply["content"]["execution_count"] == 1
+    assert [o["header"]["msg_type"] for o in outputs] == ["stream", "execute_result"]
+    assert outputs[0]["content"]["text"] == "2\n"
+    assert outputs[1]["content"]["data"]["text/plain"] == "42"
+
+    reply, outputs = await client.execute("1 / 0")
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "ZeroDivisionError"
+    assert outputs[0]["header"]["msg_type"] == "error"
+
+    complete_id = client.send(message("shell", "complete_request", {"code": "import o", "cursor_pos": 8}))
+    assert "os" in (await client.reply_to(complete_id))["content"]["matches"]
+    # A widget's bytes travel as buffers (binary framing) in both directions.
+    reply, _ = await client.execute(
+        "from ipykernel.comm import Comm\n"
+        "got = []\n"
+        "c = Comm(target_name='echo', data={})\n"
+        "c.on_msg(lambda m: (got.append(bytes(m['buffers'][0])), c.send({'n': len(got)}, buffers=[b'back'])))\n"
+        "c.comm_id"
+    )
+    assert reply["content"]["status"] == "ok"
+    result = [o for o in client.outputs(reply["parent_header"]["msg_id"]) if "data" in o["content"]]
+    comm_id = result[0]["content"]["data"]["text/plain"].strip("'")
+    msg = message("shell", "comm_msg", {"comm_id": comm_id, "data": {}})
+    msg["buffers"] = [b"\x00\x01binary"]
+    client.send(msg)
+    echoed = await client.wait_for(lambda m: m["header"]["msg_type"] == "comm_msg" and m["channel"] == "iopub")
+    assert echoed["buffers"] == [b"back"]
+    _, outputs = await client.execute("got")
+    assert outputs[-1]["content"]["data"]["text/plain"] == "[b'\\x00\\x01binary']"
+    await call_rest(node, "DELETE", "/api/kernels/" + kernel_id)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_kernel_outlives_its_websockets_and_serves_several(node):
+    kernel_id = await new_kernel(node)
+    first = await ChannelsClient(node, kernel_id).connect()
+    await first.execute("x = 5")
+    await first.close()
+    second, third = await ChannelsClient(node, kernel_id).connect(), await ChannelsClient(node, kernel_id).connect()
+    reply, outputs = await second.execute("print(x)")
+    assert outputs[0]["content"]["text"] == "5\n"
+    msg_id = reply["parent_header"]["msg_id"]
+    await third.idle_after(msg_id)  # every connection sees the kernel's iopub
+    assert third.outputs(msg_id)[0]["content"]["text"] == "5\n"
+    assert not [m for m in third.messages if m["channel"] == "shell"], "a reply goes to the connection that asked"
+    await call_rest(node, "DELETE", "/api/kernels/" + kernel_id)
+
+
+@pytest_twisted.ensureDeferred
+async def test_interrupt_restart_and_input_through_the_face(node):
+    kernel_id = await new_kernel(node)
+    client = await ChannelsClient(node, kernel_id).connect()
+    await client.execute("y = 1")
+    sleeping = client.send(
+        message(
+            "shell",
+            "execute_request",
+            # stop_on_error: ipykernel would abort what comes right behind the interrupted cell
+            {"code": "import time\nprint('sleeping', flush=True)\ntime.sleep(60)", "stop_on_error": False},
+        )
+    )
+    # Interrupted before its code runs, ipykernel drops a request without a reply (with any client): wait until it runs.
+    await client.wait_for(lambda m: m["header"]["msg_type"] == "stream", what="the sleep to start")
+    assert (await call_rest(node, "POST", "/api/kernels/{}/interrupt".format(kernel_id)))[0] == 204
+    reply = await client.reply_to(sleeping, seconds=15)
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
+
+    asking = client.send(
+        message("shell", "execute_request", {"code": "print('hi', input('name? '))", "allow_stdin": True})
+    )
+    request = await client.wait_for(lambda m: m["channel"] == "stdin", what="the input request")
+    assert request["header"]["msg_type"] == "input_request" and request["content"]["prompt"] == "name? "
+    client.send(message("stdin", "input_reply", {"value": "Ada"}, parent=request["header"]))
+    assert (await client.reply_to(asking))["content"]["status"] == "ok"
+    await client.idle_after(asking)
+    assert client.outputs(asking)[0]["content"]["text"] == "hi Ada\n"
+
+    status, model = await call_rest(node, "POST", "/api/kernels/{}/restart".format(kernel_id))
+    assert status == 200 and model["id"] == kernel_id
+    reply, _ = await client.execute("y")
+    assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "NameError", "a fresh process"
+    await call_rest(node, "DELETE", "/api/kernels/" + kernel_id)
+
+
+@pytest_twisted.ensureDeferred
+async def test_each_principal_sees_only_its_own_kernels(node):
+    mine = await new_kernel(node, token=node.service_secret)
+    assert (await call_rest(node, "GET", "/api/kernels/" + mine))[0] == 404, "anonymous clients do not see it"
+    assert mine not in [k["id"] for k in (await call_rest(node, "GET", "/api/kernels"))[1]]
+    assert (await call_rest(node, "DELETE", "/api/kernels/" + mine))[0] == 404
+    assert (await call_rest(node, "POST", "/api/kernels/{}/interrupt".format(mine)))[0] == 404
+    with pytest.raises(ConnectionRefusedError, match="404"):
+        await ChannelsClient(node, mine).connect()
+    status, body = await call_rest(node, "GET", "/api/kernels", token="not-the-secret")
+    assert status == 401 and "token" in body["message"]
+    client = await ChannelsClient(node, mine, token=node.service_secret).connect()
+    assert (await client.execute("1"))[0]["content"]["status"] == "ok"
+    await call_rest(node, "DELETE", "/api/kernels/" + mine, token=node.service_secret)
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_input_gets_clear_errors_and_harms_nobody(node):
+    for method, path in (
+        ("GET", "/api/kernels/nonexistent"),
+        ("DELETE", "/api/kernels/" + "0" * 32),
+        ("POST", "/api/kernels/{}/restart".format("0" * 32)),
+        ("GET", "/api/kernelspecs/cobol"),
+        ("GET", "/api/nothing"),
+    ):
+        status, body = await call_rest(node, method, path)
+        assert status == 404 and body["message"], (method, path, body)
+    assert (await call_rest(node, "POST", "/api/kernels", b"{not json"))[0] == 400
+    with pytest.raises(ConnectionRefusedError, match="404"):
+        await ChannelsClient(node, "0" * 32).connect()
+
+    kernel_id = await new_kernel(node)
+    client = await ChannelsClient(node, kernel_id).connect()
+    evil = client.send(message("shell", "evil_request", {}))
+    refused = await client.reply_to(evil)
+    assert refused["content"]["status"] == "error" and "may not be sent" in refused["content"]["evalue"]
+    big = client.send(message("shell", "execute_request", {"code": "x" * (300 * 1024)}))
+    assert "longer than" in (await client.reply_to(big))["content"]["evalue"]
+    assert (await client.execute("1 + 1"))[0]["content"]["status"] == "ok", "the connection still works"
+
+    for payload, reason in (
+        (b"{not json", "not JSON"),
+        (json.dumps(message("nowhere", "execute_request", {"code": "1"})).encode(), "channel"),
+        (json.dumps({"channel": "shell"}).encode(), "header"),
+        (json.dumps({"channel": 7, "header": {}}).encode(), "channel"),
+    ):
+        bad = await ChannelsClient(node, kernel_id).connect()
+        bad.send_raw(payload)
+        code, text = await bad.closed
+        assert code == 4400 and reason in text, (code, text)
+    oversized = await ChannelsClient(node, kernel_id).connect()
+    oversized.send_raw(b"x" * (16 * 1024 * 1024 + 1))
+    # The face fails the connection (1009) as soon as the frame's length is read; the client, still sending the
+    # rest, may see the TCP reset before that close frame (1006).  Either way the frame went nowhere.
+    assert (await oversized.closed)[0] in (1009, 1006)
+
+    assert (await client.execute("print('still here')"))[1][0]["content"]["text"] == "still here\n"
+    other_id = await new_kernel(node)
+    other = await ChannelsClient(node, other_id).connect()
+    assert (await other.execute("2 + 2"))[1][0]["content"]["data"]["text/plain"] == "4", "others did not notice"
+    for done in (kernel_id, other_id):
+        await call_rest(node, "DELETE", "/api/kernels/" + done)
+
+
+def test_the_face_is_on_by_default_and_documented():
+    with open(os.path.join(os.path.dirname(__file__), "..", ".crossbar", "config.json")) as f:
+        paths = json.load(f)["workers"][0]["transports"][1]["paths"]
+    assert paths["jupyter"]["classname"] == "components.router.jupyter.face.JupyterFace"
