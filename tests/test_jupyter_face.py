@@ -211,3 +211,20 @@ def test_the_face_is_on_by_default_and_documented():
     with open(os.path.join(os.path.dirname(__file__), "..", ".crossbar", "config.json")) as f:
         paths = json.load(f)["workers"][0]["transports"][1]["paths"]
     assert paths["jupyter"]["classname"] == "components.router.jupyter.face.JupyterFace"
+
+
+@pytest.mark.parametrize("name, code, expected", [("bash", "echo hi", "hi"), ("ir", "1 + 1", "[1] 2")])
+@pytest_twisted.ensureDeferred
+async def test_bash_and_r_through_the_face(node, name, code, expected):
+    status, specs = await call_rest(node, "GET", "/api/kernelspecs")
+    assert name in specs["kernelspecs"], "make languages installs bash_kernel and IRkernel"
+    status, model = await call_rest(node, "POST", "/api/kernels", {"name": name})
+    assert status == 201 and model["name"] == name, model
+    client = await ChannelsClient(node, model["id"]).connect()
+    info = await client.reply_to(client.send(message("shell", "kernel_info_request", {})), seconds=60)
+    assert info["content"]["language_info"]["name"] in ("bash", "R")
+    reply, outputs = await client.execute(code)
+    assert reply["content"]["status"] == "ok"
+    shown = "".join(o["content"].get("text", "") or o["content"].get("data", {}).get("text/plain", "") for o in outputs)
+    assert shown.strip() == expected
+    await call_rest(node, "DELETE", "/api/kernels/" + model["id"])
