@@ -53,7 +53,9 @@ async def test_the_metrics_move_with_what_users_do(node):
 
     during = await scrape(node)
     assert value(during, "cell_kernels", state="idle", spawner="local") >= 1, "our kernel is handed out and idle"
-    assert value(during, "cell_pool_ready", spawner="local") == value(during, "cell_kernels", state="pool")
+    assert value(during, "cell_pool_ready", spawner="local", kernel="python3") == value(
+        during, "cell_kernels", state="pool"
+    )
     assert value(during, "cell_kernel_capacity", spawner="local") == 32
     assert value(during, "cell_sessions", role="browser") >= 1
     assert value(during, "cell_spawners") == 1

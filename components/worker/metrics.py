@@ -61,9 +61,13 @@ class KernelCensus:
         for state, n in sorted(counts.items()):
             kernels.add_metric([state], n)
         yield kernels
-        yield GaugeMetricFamily(
-            "cell_pool_ready", "Ready kernels in the warm pool", value=self._spawner.pool.ready_count
+        pools = GaugeMetricFamily(
+            "cell_pool_ready", "Ready kernels in the warm pools, by kernelspec", labels=["kernel"]
         )
+        pools.add_metric(["python3"], self._spawner.pool.ready_count)
+        for name, pool in sorted(getattr(self._spawner, "language_pools", {}).items()):
+            pools.add_metric([name], pool.ready_count)
+        yield pools
         yield GaugeMetricFamily(
             "cell_kernel_capacity", "Kernels this spawner may hand out", value=self._spawner.config.max_kernels
         )
