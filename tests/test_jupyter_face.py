@@ -7,6 +7,7 @@ exercised from the test process, including what a hostile client sends.
 
 import json
 import os
+import socket
 import uuid
 
 import pytest
@@ -14,6 +15,7 @@ import pytest_twisted
 
 from tests.helpers import kernel_pids
 from tests.jupyter_ws import V1, ChannelsClient, call_rest, message
+from tests.node import Node
 
 
 async def new_kernel(node, token=None):
@@ -228,3 +230,45 @@ async def test_bash_and_r_through_the_face(node, name, code, expected):
     shown = "".join(o["content"].get("text", "") or o["content"].get("data", {}).get("text/plain", "") for o in outputs)
     assert shown.strip() == expected
     await call_rest(node, "DELETE", "/api/kernels/" + model["id"])
+
+
+@pytest.fixture(scope="module")
+def small_messages_node(tmp_path_factory):
+    """A node whose face takes messages of 64 KiB at most (so it drops a stalled connection after 256 KiB)."""
+
+    def small_messages(config):
+        config["workers"][0]["transports"][1]["paths"]["jupyter"]["extra"]["max_message_bytes"] = 65536
+
+    node = Node(tmp_path_factory.mktemp("small"), edit=small_messages).start()
+    yield node
+    node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_that_stops_reading_is_dropped_and_the_kernel_serves_on(small_messages_node):
+    """Jupyter Server leaves such sockets behind; their backlog must not grow in the router's memory."""
+    node = small_messages_node
+    kernel_id = await new_kernel(node)
+    stalled = socket.create_connection(("127.0.0.1", node.port))  # opens the WebSocket, then never reads
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stalled.sendall(
+        "GET /jupyter/api/kernels/{}/channels HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".format(
+            kernel_id
+        ).encode()
+    )
+    assert stalled.recv(12) == b"HTTP/1.1 101"
+    reader = await ChannelsClient(node, kernel_id).connect()
+    for _ in range(40):  # 2 MB per execution: past the socket buffers, then the face's 256 KiB
+        reply, _ = await reader.execute("for _ in range(40): print('x' * 50_000, flush=True)")
+        assert reply["content"]["status"] == "ok"
+        if "stopped reading" in node.log():
+            break
+    assert "stopped reading" in node.log(), "the face dropped the connection that stopped reading"
+    reply, outputs = await reader.execute("print('on')")
+    assert reply["content"]["status"] == "ok" and outputs[-1]["content"]["text"] == "on\n"
+    stalled.settimeout(30)
+    with pytest.raises(ConnectionResetError):  # aborted by the face (what it had sent before, then the reset)
+        while stalled.recv(1 << 20):
+            pass
+    stalled.close()

@@ -8,6 +8,7 @@ L{REFUSED} (4400) and a reason; a frame past the size limit is refused by
 autobahn (1009).
 """
 
+from autobahn.exception import PayloadExceededError
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.types import ConnectionDeny
 
@@ -61,8 +62,21 @@ class ChannelsProtocol(WebSocketServerProtocol):
         self.factory.face.kernels.send(self.kernel, self, msg)
 
     def deliver(self, channel, msg):
+        if _unsent_bytes(self.transport) > self.factory.max_unsent_bytes:
+            # A client that stopped reading (Jupyter Server leaves such sockets behind): its backlog would grow
+            # in the router's memory.  It goes; the kernel and its other connections carry on.
+            self.factory.face.log.warn("jupyter face: dropping a channels connection that stopped reading")
+            self.dropConnection(abort=True)
+            return
         payload, binary = wire.encode(channel, msg, self.framing)
-        self.sendMessage(payload if binary else payload.encode("utf-8"), isBinary=binary)
+        try:
+            self.sendMessage(payload if binary else payload.encode("utf-8"), isBinary=binary)
+        except PayloadExceededError:
+            self.factory.face.log.warn(
+                "jupyter face: a {type} message of {n} bytes is larger than max_message_bytes; not sent",
+                type=msg.get("header", {}).get("msg_type"),
+                n=len(payload),
+            )
 
     def refuse(self, reason):
         """Close this connection: what the client sent is not something the node passes on."""
@@ -76,10 +90,19 @@ class ChannelsProtocol(WebSocketServerProtocol):
             self.kernel.connections.discard(self)
 
 
+def _unsent_bytes(transport):
+    """What Twisted still holds to write on C{transport} (its buffer; 0 if it keeps none we can see)."""
+    transport = getattr(transport, "transport", transport)  # under TLS, the TCP transport beneath
+    buffered = getattr(transport, "dataBuffer", b"")
+    return len(buffered) + getattr(transport, "_tempDataLen", 0)
+
+
 def channels_factory(face, max_message_bytes):
     factory = WebSocketServerFactory()
     factory.protocol = ChannelsProtocol
     factory.face = face
+    #: a connection whose unsent output passes this is dropped (4 large messages' worth)
+    factory.max_unsent_bytes = 4 * max_message_bytes
     factory.setProtocolOptions(
         maxMessagePayloadSize=max_message_bytes,
         maxFramePayloadSize=max_message_bytes,
