@@ -131,7 +131,7 @@ bench/.kg-venv/.installed:
 	bench/.kg-venv/bin/pip install -q jupyter_kernel_gateway ipykernel
 	touch $@
 
-bench: setup bench/.kg-venv/.installed
+bench: setup bench/.kg-venv/.installed $(JUPYTER_VENV)/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run
 
 # Churn thousands of sessions through a node of its own and check that nothing leaks (docs/benchmarks.md, "Soak").

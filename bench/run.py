@@ -579,6 +579,10 @@ def main(argv=None):
     cold_uss = cold_kernel_uss_mb()
     print("baseline: Jupyter Kernel Gateway, REST start + WebSocket execute ...", flush=True)
     kg = kernel_gateway_samples(n_cold, n_exec)
+    from bench import jupyter_face
+
+    print("Jupyter face (/jupyter) vs Kernel Gateway, the same clients ...", flush=True)
+    face = jupyter_face.summarise(jupyter_face.measure(args.quick))
 
     from twisted.internet import defer, task
 
@@ -643,6 +647,8 @@ def main(argv=None):
             }
             if kg is not None:
                 measured["kg_start"], measured["kg_execute"] = summary(kg[0]), summary(kg[1])
+            if face is not None:
+                measured["jupyter_face"] = face
             samples = {
                 "acquire_samples": out["acquire"],
                 "rtt_samples": out["rtt"],
@@ -734,6 +740,10 @@ def _report(cold, direct, measured, samples):
         memory["floods_with_stalled_subscriber"],
         memory["peak_with_stalled_subscriber_mb"],
     )
+    if "jupyter_face" in measured:
+        from bench import jupyter_face
+
+        text += "\n" + jupyter_face.report(measured["jupyter_face"]) + "\n"
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "results.md"), "w") as f:
         f.write(text + "\n")

@@ -33,6 +33,7 @@ from twisted.internet import defer
 from components.child.process_setup import die_with_parent
 from components.common.config import ConfigError, SpawnerConfig, from_mapping
 from components.common.node_key import cryptosign_authentication
+from components.common.sessions import NodeSession
 from components.common.transports import transport_for
 from components.worker.service import SpawnerService
 
@@ -98,7 +99,12 @@ def main(argv=None):
     from twisted.internet import reactor  # the entry point is where the global reactor is chosen
 
     service = SpawnerService(reactor, config)
-    component = Component(transports=[transport_for(args.router)], realm=config.realm, authentication=authentication)
+    component = Component(
+        transports=[transport_for(args.router)],
+        realm=config.realm,
+        authentication=authentication,
+        session_factory=NodeSession,
+    )
     component.on("join", service.on_join)
     component.on("leave", service.on_leave)
     reactor.addSystemEventTrigger("before", "shutdown", service.spawner.stop)

@@ -184,6 +184,13 @@ class ForkMaster:
     def _shutdown(self, code):
         for pid in list(self._children):
             self._signal_kernel(pid, signal.SIGKILL)
+        # Their memory cgroups go too (a cgroup outlives its processes); SIGKILLed processes leave at once.
+        cgroups = self._stale_cgroups + [c for c in self._children.values() if c]
+        deadline = time.monotonic() + 2.0
+        while cgroups and time.monotonic() < deadline:
+            cgroups = [c for c in cgroups if not sandbox.try_remove_cgroup(c)]
+            if cgroups:
+                time.sleep(0.01)  # the killed processes are still leaving their cgroups
         os._exit(code)
 
     def _become_kernel(self, request):

@@ -420,6 +420,7 @@ class Template:
     def _shutdown(self):
         for pid in list(self._children):
             _kill_group(pid)
+        shutil.rmtree(self._root, ignore_errors=True)  # os._exit skips main()'s own clean-up
         os._exit(0)
 
 

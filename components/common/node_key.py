@@ -20,6 +20,8 @@ from autobahn.twisted.wamp import ApplicationSession
 from autobahn.util import parse_keyfile
 from autobahn.wamp.cryptosign import CryptosignKey
 
+from components.common.sessions import CallerMayLeave
+
 #: the node key Crossbar writes into its node directory (cbdir)
 PRIVATE_KEY_FILE = "key.priv"
 PUBLIC_KEY_FILE = "key.pub"
@@ -49,7 +51,7 @@ def cryptosign_authentication(cbdir, authid):
     return {"cryptosign": {"authid": authid, "privkey": privkey}}
 
 
-class BackendSession(ApplicationSession):
+class BackendSession(CallerMayLeave, ApplicationSession):
     """Joins as ``backend`` with the node key: the base of the node's container components.
 
     The node directory comes from the component's ``extra["cbdir"]`` (Crossbar

@@ -28,6 +28,9 @@ from components.control.ownership import Ownership
 from components.control.placement import Placement
 from components.control.quotas import RateLimiter
 
+#: how soon a spawner whose pool was short is asked again to hold kernels for us (seconds)
+HOLD_RETRY_S = 0.5
+
 
 class SessionRouter(BackendSession):
     """See the module docstring.  Settings come from the component's ``extra``."""
@@ -52,6 +55,7 @@ class SessionRouter(BackendSession):
         self._reactor = reactor
         self._left = set()
         self.held = HeldKernels(self.settings.held_kernels_per_spawner)
+        self._hold_retries = {}  # spawner id -> the timer that asks it to hold kernels again
         self.ownership = Ownership(
             reactor, self.placement, self.settings.resume_grace_s, self._shutdown_kernel, self._announce_lost
         )
@@ -198,10 +202,22 @@ class SessionRouter(BackendSession):
             return
         d = self.call(uris.spawner_procedure(spawner_id, "hold"), count)
         d.addCallbacks(
-            lambda kernels: self.held.replace(spawner_id, kernels),
+            self._held,
             self._log_failure,
+            callbackArgs=(spawner_id, count),
             errbackArgs=("spawner {} holds no kernels for us".format(spawner_id),),
         )
+
+    def _held(self, kernels, spawner_id, count):
+        self.held.replace(spawner_id, kernels)
+        # Its pool was short (a burst): ask again once it has refilled, or starts stay two hops from now on.
+        if len(kernels) < count and spawner_id in self.placement.spawners and spawner_id not in self._hold_retries:
+            self._hold_retries[spawner_id] = self._reactor.callLater(HOLD_RETRY_S, self._hold_again, spawner_id)
+
+    def _hold_again(self, spawner_id):
+        self._hold_retries.pop(spawner_id, None)
+        if spawner_id in self.placement.spawners:
+            self._hold_more(spawner_id)
 
     def _hand_over_failed(self, failure, spawner_id, kernel_id):
         self._log_failure(failure, "kernel {} could not be handed over by spawner {}".format(kernel_id, spawner_id))

@@ -13,7 +13,13 @@ import json
 import os
 import subprocess
 
-from components.child.sandbox import CGROUP_MEMORY_ROOT, RLIMITS, world_readable
+from components.child.sandbox import (
+    CGROUP_MEMORY_ROOT,
+    RLIMITS,
+    cgroup_task_count,
+    try_remove_cgroup,
+    world_readable,
+)
 from components.worker.kernel_environment import KernelEnvironment
 
 
@@ -45,6 +51,8 @@ class SandboxPolicy:
             except OSError:
                 self.cgroup_root = None
         self.warnings = []
+        #: empty kernel cgroups a previous spawner of this id left (one killed, say), removed at start
+        self.stale_cgroups_removed = remove_empty_cgroups(self.cgroup_root) if self.cgroup_root else 0
         #: what a kernel must read: its Python environment and the project
         self.python_dirs = self.environment.paths()
         unreadable = [p for p in self.python_dirs if not world_readable(p)]
@@ -160,3 +168,16 @@ def probe(environment):
         }
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return {"filesystem": "the probe failed: {}".format(exc), "seccomp": "the probe failed: {}".format(exc)}
+
+
+def remove_empty_cgroups(root):
+    """Remove the empty cgroups under C{root}; return how many went (those with processes stay)."""
+    removed = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False) and not cgroup_task_count(entry.path) and try_remove_cgroup(entry.path):
+            removed += 1
+    return removed

@@ -68,6 +68,10 @@ class KernelSpawner:
         self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root), environment=self.environment)
         for warning in self.sandbox.warnings:
             self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
+        if self.sandbox.stale_cgroups_removed:
+            self.log.info(
+                "removed {n} empty kernel cgroup(s) a previous spawner left", n=self.sandbox.stale_cgroups_removed
+            )
         self.pool = KernelPool(
             reactor,
             config.pool_size,
