@@ -52,7 +52,8 @@ def wait_pool_full(face, ready=4, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:  # poll: the pool refills in the background and announces it nowhere else
         text = urllib.request.urlopen("http://127.0.0.1:{}/metrics".format(face.node.port), timeout=5).read().decode()
-        if sum(float(v) for v in re.findall(r"^cell_pool_ready(?:\{[^}]*\})? (\S+)$", text, re.M)) >= ready:
+        python_pool = r'^cell_pool_ready\{[^}]*kernel="python3"[^}]*\} (\S+)$'
+        if sum(float(v) for v in re.findall(python_pool, text, re.M)) >= ready:
             return
         time.sleep(0.05)
 

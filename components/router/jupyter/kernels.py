@@ -100,14 +100,16 @@ class FaceKernels:
         self._kernels[kernel.kernel_id] = kernel
         session = self._link.session
         try:
-            kernel.subscriptions = [
-                (yield session.subscribe(lambda msg: self._iopub(kernel, msg), uris.kernel_iopub(kernel.kernel_id))),
-                (
-                    yield session.subscribe(
+            # Both at once: one round trip to the router, not two, before the client hears of its kernel.
+            kernel.subscriptions = yield defer.gatherResults(
+                [
+                    session.subscribe(lambda msg: self._iopub(kernel, msg), uris.kernel_iopub(kernel.kernel_id)),
+                    session.subscribe(
                         lambda channel, msg: self._reply(kernel, channel, msg), uris.kernel_jupyter(kernel.kernel_id)
-                    )
-                ),
-            ]
+                    ),
+                ],
+                consumeErrors=True,
+            )
         except Exception:
             self.shutdown(kernel)
             raise
