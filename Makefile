@@ -49,7 +49,7 @@ languages: $(KERNEL_VENV)/.installed
 
 # Jupyter's own clients (jupyter_server, JupyterLab, nbclient) and Kernel Gateway, for tests/test_jupyter_clients.py
 # and the Jupyter-face bench: an environment of their own, since their pins clash with Crossbar's (idna and friends).
-JUPYTER_VENV := tests/.jupyter-venv
+JUPYTER_VENV := .jupyter-venv
 $(JUPYTER_VENV)/.installed: tests/jupyter-requirements.txt
 	$(PYTHON) -m venv $(JUPYTER_VENV)
 	$(JUPYTER_VENV)/bin/pip install -q -U pip

@@ -11,7 +11,7 @@ timing, not the interpreter's start). The face is
 service secret as the token (nbclient anonymously: it sends no token on its
 WebSocket); while the node answers ``GET /jupyter/api`` with 404 the face is
 skipped, with a message, and Kernel Gateway alone is measured. Kernel Gateway
-runs from ``tests/.jupyter-venv`` (built by ``make test``) without a token, so
+runs from ``.jupyter-venv`` (built by ``make test``) without a token, so
 nbclient can reach it.
 
 The face's starts are taken with the node's warm pool full (``cell_pool_ready``
@@ -112,7 +112,7 @@ def measure(quick=False):
     from tests.node import Node
 
     if not os.path.exists(JUPYTER_PYTHON):
-        print("  (Jupyter face bench skipped: `make tests/.jupyter-venv/.installed` builds its clients)", flush=True)
+        print("  (Jupyter face bench skipped: `make .jupyter-venv/.installed` builds its clients)", flush=True)
         return None
     n_start, n_exec, n_notebook = (5, 50, 2) if quick else (20, 300, 5)
     tmp = tempfile.mkdtemp(prefix="cellbench-jupyter-")

@@ -20,6 +20,8 @@ import socket
 import subprocess
 import time
 
+from deploy.node import stop_process
+
 TEMPLATE = """\
 global
     # no maxconn: HAProxy derives it from the open-files limit it is given (production: set both, see docs/deploy.md)
@@ -129,12 +131,5 @@ class HAProxy:
             return ""
 
     def stop(self, timeout=15):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
+        if stop_process(self.proc, signal.SIGTERM, timeout):
+            self._log.close()

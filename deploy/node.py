@@ -89,12 +89,21 @@ class Node:
             return f.read().decode(errors="replace")
 
     def stop(self, timeout=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._log.close()
+        if stop_process(self.proc, signal.SIGINT, timeout):
+            self._log.close()
+
+
+def stop_process(proc, signum, timeout):
+    """Ask C{proc} (the leader of its own session) to stop with C{signum}; past C{timeout}, SIGKILL its group.
+
+    False if it was not running (never started, or already gone).
+    """
+    if proc is None or proc.poll() is not None:
+        return False
+    proc.send_signal(signum)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return True

@@ -3,7 +3,7 @@
 A *gateway* speaks Jupyter Kernel Gateway's REST API and channels WebSocket
 under a base URL: Kernel Gateway itself at its root, or the node's face at
 ``http://127.0.0.1:PORT/jupyter``.  The clients (jupyter_server, JupyterLab,
-nbclient, Kernel Gateway too) live in ``tests/.jupyter-venv`` (``make test``
+nbclient, Kernel Gateway too) live in ``.jupyter-venv`` (``make test``
 builds it from ``tests/jupyter-requirements.txt``): their pins clash with
 Crossbar's.  So this module is used twice:
 
@@ -33,7 +33,7 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-JUPYTER_VENV = os.path.join(ROOT, "tests", ".jupyter-venv")
+JUPYTER_VENV = os.path.join(ROOT, ".jupyter-venv")
 JUPYTER_BIN = os.path.join(JUPYTER_VENV, "bin")
 JUPYTER_PYTHON = os.path.join(JUPYTER_BIN, "python")
 NOTEBOOK = os.path.join(ROOT, "tests", "notebooks", "gateway.ipynb")

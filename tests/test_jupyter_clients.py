@@ -3,7 +3,7 @@
 The gateway is Jupyter Kernel Gateway 3 (the reference: the tests were proven
 against it) or the node's Kernel Gateway-compatible face at
 ``http://127.0.0.1:PORT/jupyter`` (token: the node's service secret). L{GATEWAYS}
-picks which. The clients run from ``tests/.jupyter-venv`` (``make test`` builds
+picks which. The clients run from ``.jupyter-venv`` (``make test`` builds
 it), as subprocesses; ``tests/jupyter_clients.py`` has the processes, a channels
 client and the notebook comparison.
 
@@ -45,9 +45,7 @@ ARTIFACTS = os.path.join(ROOT, "tests", "artifacts")
 
 @pytest.fixture(scope="module", autouse=True)
 def jupyter_venv():
-    assert os.path.exists(JUPYTER_PYTHON), (
-        "the Jupyter clients' venv is missing: run `make tests/.jupyter-venv/.installed`"
-    )
+    assert os.path.exists(JUPYTER_PYTHON), "the Jupyter clients' venv is missing: run `make .jupyter-venv/.installed`"
 
 
 def wait_for_face(face, timeout=30):

@@ -172,14 +172,10 @@ class ForkMaster:
             self.send({"op": "exited", "pid": pid, "status": os.waitstatus_to_exitcode(status), "oom": oom})
 
     def _signal_kernel(self, pid, signum):
-        _signal_group(pid, signum)
+        sandbox.signal_group(pid, signum)
         cgroup = self._children.get(pid)
         if cgroup and signum == signal.SIGKILL:
-            for other in sandbox.cgroup_pids(cgroup):
-                try:
-                    os.kill(other, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            sandbox.kill_cgroup(cgroup)
 
     def _shutdown(self, code):
         for pid in list(self._children):
@@ -232,16 +228,6 @@ class ForkMaster:
             traceback.print_exc()
         finally:
             os._exit(code)
-
-
-def _signal_group(pid, signum):
-    try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 def main(argv=None):

@@ -381,7 +381,7 @@ class Template:
         if len(state["buf"]) > state["room"] + (1 << 20):
             state["buf"] = b""
             state["timed_out"] = True  # a line that never ends: stop the child as if its time were up
-            _kill_group(state["pid"])
+            sandbox.signal_group(state["pid"], signal.SIGKILL)
 
     def _reap(self):
         for pid, _ in self._loop.exited_children():
@@ -395,13 +395,13 @@ class Template:
         for state in list(self._children.values()):
             if not state["exited"] and now >= state["deadline"]:
                 state["timed_out"] = True
-                _kill_group(state["pid"])
+                sandbox.signal_group(state["pid"], signal.SIGKILL)
 
     def _maybe_finish(self, state):
         if not (state["exited"] and state["eof"]):
             return
         del self._children[state["pid"]]
-        _kill_group(state["pid"])  # whatever the code left running
+        sandbox.signal_group(state["pid"], signal.SIGKILL)  # whatever the code left running
         shutil.rmtree(state["workdir"], ignore_errors=True)
         self._free_uids.append(state["uid"])
         reply = state["reply"] or {}
@@ -419,16 +419,9 @@ class Template:
 
     def _shutdown(self):
         for pid in list(self._children):
-            _kill_group(pid)
+            sandbox.signal_group(pid, signal.SIGKILL)
         shutil.rmtree(self._root, ignore_errors=True)  # os._exit skips main()'s own clean-up
         os._exit(0)
-
-
-def _kill_group(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def main(argv=None):

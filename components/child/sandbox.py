@@ -17,6 +17,7 @@ import ctypes
 import fcntl
 import os
 import resource
+import signal
 import socket
 import stat
 import struct
@@ -180,13 +181,38 @@ def cgroup_pids(path):
         return []
 
 
-def cgroup_task_count(path):
-    """Threads and processes in the cgroup (what RLIMIT_NPROC counts, roughly)."""
+def cgroup_tasks(path):
+    """Every thread in the cgroup (cgroup v1's ``tasks``)."""
     try:
         with open(os.path.join(path, "tasks")) as f:
-            return sum(1 for _ in f)
+            return [int(line) for line in f if line.strip()]
     except OSError:
-        return 0
+        return []
+
+
+def kill_cgroup(path):
+    """SIGKILL every process still in the cgroup."""
+    for pid in cgroup_pids(path):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def signal_group(pid, signum):
+    """C{signum} to the process group C{pid} leads (to the process alone if it has no group of its own)."""
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def cgroup_task_count(path):
+    """Threads and processes in the cgroup (what RLIMIT_NPROC counts, roughly)."""
+    return len(cgroup_tasks(path))
 
 
 def try_remove_cgroup(path):

@@ -36,7 +36,13 @@ from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from components.child.sandbox import cgroup_oom_killed, cgroup_pids, try_remove_cgroup
+from components.child.sandbox import (
+    cgroup_oom_killed,
+    cgroup_tasks,
+    kill_cgroup,
+    signal_group,
+    try_remove_cgroup,
+)
 from components.common import errors
 from components.worker.kernel_environment import PROJECT, KernelEnvironment
 from components.worker.kernel_process import KernelProcess
@@ -224,17 +230,17 @@ class ExecKernelProcess(KernelProcess):
         """The pidfd said C{pid} ended: reap it, kill what it left behind, tell the kernel."""
         popen, cgroup, _, _ = self._processes.pop(pid)
         status = popen.wait()
-        _kill_group(pid)
+        signal_group(pid, signal.SIGKILL)
         oom = False
         if cgroup:
             oom = cgroup_oom_killed(cgroup)
-            _kill_cgroup(cgroup)
+            kill_cgroup(cgroup)
             self._remove_cgroup(cgroup, CGROUP_RETRIES)
         self._on_exit(pid, status, oom)
 
     def _remove_cgroup(self, cgroup, retries):
         if not try_remove_cgroup(cgroup) and retries:
-            _kill_cgroup(cgroup)
+            kill_cgroup(cgroup)
             self._host.clock.callLater(CGROUP_RETRY_S, self._remove_cgroup, cgroup, retries - 1)
 
     def signal(self, signum):
@@ -248,10 +254,10 @@ class ExecKernelProcess(KernelProcess):
     def _signal(self, pid, signum):
         if pid not in self._processes:
             return  # reaped already: the number may be another process's now
-        _signal_group(pid, signum)
+        signal_group(pid, signum)
         cgroup = self._processes[pid][1]
         if cgroup and signum == signal.SIGKILL:
-            _kill_cgroup(cgroup)
+            kill_cgroup(cgroup)
 
     def restore_priority(self, log):
         """A pool kernel handed out: its group and everything in its cgroup back to niceness 0.
@@ -260,41 +266,8 @@ class ExecKernelProcess(KernelProcess):
         """
         super().restore_priority(log)
         if self.spec and self.spec.get("nice") and self.cgroup:
-            for tid in _cgroup_tasks(self.cgroup):
+            for tid in cgroup_tasks(self.cgroup):
                 try:
                     os.setpriority(os.PRIO_PROCESS, tid, 0)
                 except OSError:
                     pass
-
-
-def _signal_group(pid, signum):
-    try:
-        os.killpg(pid, signum)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _kill_group(pid):
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_cgroup(cgroup):
-    for other in cgroup_pids(cgroup):
-        try:
-            os.kill(other, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _cgroup_tasks(cgroup):
-    try:
-        with open(os.path.join(cgroup, "tasks")) as f:
-            return [int(line) for line in f if line.strip()]
-    except OSError:
-        return []
