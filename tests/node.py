@@ -1,5 +1,7 @@
 """A real Crossbar node for tests: L{deploy.node.Node}, with the quotas per client address lifted."""
 
+import json
+
 import psutil
 
 import deploy.node
@@ -31,12 +33,30 @@ def one_address_for_all(config):
                 role.update(max_kernels_per_address=100000, max_oneshots_per_minute_per_address=10**7)
 
 
+#: kernels the suite's shared node may hand out: its ~250 tests' sessions keep theirs for the resume grace (60 s)
+#: after they leave, so with the shipped 32 a burst of tests that start several kernels each could fill it
+SUITE_MAX_KERNELS = 96
+
+
+def room_for_the_suite(config):
+    """The local spawner's max_kernels raised to L{SUITE_MAX_KERNELS} (a test of capacity sets its own)."""
+    for worker in config["workers"]:
+        if worker["type"] == "guest":
+            arguments = worker["arguments"]
+            index = arguments.index("--config") + 1
+            spawner = json.loads(arguments[index])
+            spawner["max_kernels"] = SUITE_MAX_KERNELS
+            arguments[index] = json.dumps(spawner)
+
+
 class Node(deploy.node.Node):
-    """A node as users run it, but for the quotas per client address (L{one_address_for_all})."""
+    """A node as users run it, but for the quotas per client address (L{one_address_for_all}) and room for the
+    suite's many users (L{room_for_the_suite})."""
 
     def __init__(self, tmpdir, edit=None, web_dir=None, env=None):
         def edit_for_tests(config):
             one_address_for_all(config)
+            room_for_the_suite(config)
             if edit is not None:
                 edit(config)
 

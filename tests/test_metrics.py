@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import threads
 
 from tests.helpers import call, expect_error, start_kernel
+from tests.node import SUITE_MAX_KERNELS
 from tests.wamp_client import connect, within
 
 
@@ -56,7 +57,7 @@ async def test_the_metrics_move_with_what_users_do(node):
     assert value(during, "cell_pool_ready", spawner="local", kernel="python3") == value(
         during, "cell_kernels", state="pool"
     )
-    assert value(during, "cell_kernel_capacity", spawner="local") == 32
+    assert value(during, "cell_kernel_capacity", spawner="local") == SUITE_MAX_KERNELS
     assert value(during, "cell_sessions", role="browser") >= 1
     assert value(during, "cell_spawners") == 1
 
