@@ -1,5 +1,6 @@
 """A second worker host: a spawner joining over TCP with its own WAMP-CRA credentials."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import pytest_twisted
 from twisted.internet import reactor, task
 
 from tests.helpers import call, start_kernel
-from tests.node import ROOT, Node
+from tests.node import ROOT, SUITE_MAX_KERNELS, Node
 from tests.wamp_client import Recorder, connect, within
 
 SECRET_ENV = "CELL_SPAWNER_W2_SECRET"
@@ -38,7 +39,8 @@ def start_w2(node):
             "--secret-env",
             SECRET_ENV,
             "--config",
-            '{"pool_size": 1, "max_kernels": 32}',
+            # as much room as the local spawner, so that placement alternates between the two
+            json.dumps({"pool_size": 1, "max_kernels": SUITE_MAX_KERNELS}),
         ],
         cwd=ROOT,
         env=dict(node.env()),
