@@ -142,7 +142,11 @@ def test_authorizer_rules():
     assert decide(other, topic, "subscribe", owner=None)["allow"] is False, "no such kernel"
     assert decide(other, "cell.kernel.start", "call")["allow"] is True
     assert decide(other, "cell.kernel.start", "call")["disclose"] is True
-    assert decide(other, "cell.kernel.start", "call")["cache"] is True, "a fixed URI: cached"
+    assert decide(other, "cell.kernel.start", "call")["cache"] is False, "a client's call: never cached (forward_for)"
+    forged = {"forward_for": [{"session": 100, "authid": "service", "authrole": "service"}]}
+    assert decide(other, "cell.kernel.start", "call", options=forged)["allow"] is False
+    assert decide(other, "cell.kernel.{}.execute".format("k" * 32), "call", options=forged)["allow"] is False
+    assert decide(other, topic, "subscribe", owner=200, options=forged)["allow"] is False
     kernel_call = decide(other, "cell.kernel.{}.execute".format("k" * 32), "call")
     assert kernel_call["allow"] and kernel_call["disclose"] and not kernel_call["cache"], (
         "a new URI with every kernel: never cached"

@@ -13,15 +13,22 @@ kernel's owner, which the authorizer asks the session router for.
 
 Crossbar caches an answer per (realm, role, uri, action), not per session,
 and never forgets one.  So only answers about a fixed set of URIs are
-cached: answers about a kernel's URIs (new ones with every kernel) and
-refusals (any URI a client makes up) are not, which keeps the router's
-cache bounded; the authorizer runs in the router
+cached (a spawner's): answers about a kernel's URIs (new ones with every kernel),
+refusals (any URI a client makes up) and every client call (see below) are
+not, which keeps the router's cache bounded; the authorizer runs in the router
 process, so asking it costs no socket round trip.  Calls under
 ``cell.kernel.`` are admitted for the role and ownership is enforced by the
 callee: the kernel relay passes the client on as ``forward_for``, the
 spawner compares it with the kernel's owner and answers
 ``cell.error.not_found`` to anyone else, as the relay does for unknown or
 dead kernels.
+- A client's CALL or SUBSCRIBE that carries WAMP ``forward_for`` is refused.
+  Crossbar's dealer takes ``forward_for[0]`` of a CALL as the caller it
+  discloses to the callee, whoever sent it; only the router's own hops (the
+  kernel relay, a router component) may forward.  So every callee can trust
+  ``details.caller`` and ``caller_authrole``: they are what the router saw.
+  That is why clients' calls are never cached, public procedures included:
+  a cached answer would skip this check for every later call.
 - ``spawner`` sessions (remote workers, authid = spawner id) may register
   under ``cell.spawner.<authid>.`` and ``cell.backend.kernel.``, and publish
   kernel topics and spawner events.  Nobody but the backend calls there.
@@ -63,13 +70,21 @@ def owner_needed(session, uri, action):
     return None
 
 
-def decide(session, uri, action, owner=None):
+def forwarded(options):
+    """Whether a request's options (as Crossbar passes them to the authorizer) speak for someone else."""
+    return bool((options or {}).get("forward_for"))
+
+
+def decide(session, uri, action, owner=None, options=None):
     """Crossbar's authorizer answer for C{session} doing C{action} on C{uri}.
 
     @param owner: the session owning the kernel that L{owner_needed} named (None: no such kernel).
+    @param options: the request's options (a client's C{forward_for} is refused: see the module docstring).
     """
     role = session.get("authrole")
     if role in CLIENT_ROLES:
+        if forwarded(options):
+            return DENY
         return _client(session.get("session"), uri, action, owner)
     if role == "spawner":
         return _spawner(session.get("authid") or "", uri, action)
@@ -78,7 +93,7 @@ def decide(session, uri, action, owner=None):
 
 def _client(session_id, uri, action, owner):
     if action == "call" and uri in PUBLIC_PROCEDURES:
-        return ALLOW_CACHED
+        return ALLOW_ONCE  # never cached: a cached answer would not see the next call's forward_for
     kernel_id = kernel_of(uri)
     if kernel_id is None or action not in ("call", "subscribe"):
         return DENY

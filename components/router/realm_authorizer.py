@@ -28,11 +28,11 @@ class RealmAuthorizer(ApplicationSession):
 
     def authorize(self, session, uri, action, options=None):
         kernel_id = authorization.owner_needed(session, uri, action)
-        if kernel_id is None:
-            return authorization.decide(session, uri, action)
+        if kernel_id is None or authorization.forwarded(options):
+            return authorization.decide(session, uri, action, options=options)
         d = self.call(uris.KERNEL_OWNER, kernel_id)
         d.addErrback(self._owner_unknown, kernel_id)
-        d.addCallback(lambda owner: authorization.decide(session, uri, action, owner))
+        d.addCallback(lambda owner: authorization.decide(session, uri, action, owner, options))
         return d
 
     def _owner_unknown(self, failure, kernel_id):

@@ -25,6 +25,10 @@ _PATHS = (
 )
 
 
+#: what every process started in the kernels' environment gets besides PATH, PYTHONPATH and HOME
+KERNEL_BASE_ENV = {"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 class KernelEnvironment:
     def __init__(self, python=""):
         if not python:
@@ -48,11 +52,17 @@ class KernelEnvironment:
         """The command line that runs C{module} (one of components.child) in this environment."""
         return [self.python, "-m", module, *args]
 
-    def env(self):
-        """The environment of a process started in it: the project on its path, nothing of the caller's startup."""
-        env = dict(os.environ)
-        env.pop("PYTHONSTARTUP", None)
-        env["PYTHONPATH"] = PROJECT
+    def env(self, home=None):
+        """The whole environment of a process started in it (the fork master, the one-shot template, the probe).
+
+        Built, never inherited: whatever a process is exec'd with stays in the memory of every child it forks
+        (``/proc/self/environ`` reads it), and those children are strangers' kernels.  So nothing of the spawner's
+        environment gets in (its secrets, ``HOME``, the admin's shell variables); C{home}: a directory of the
+        spawner's for the process's caches (Matplotlib's font list), hidden from kernels.
+        """
+        env = dict(KERNEL_BASE_ENV, PATH=self.path, PYTHONPATH=PROJECT)
+        if home is not None:
+            env.update(HOME=home, MPLCONFIGDIR=os.path.join(home, "matplotlib"))
         return env
 
     def paths(self):

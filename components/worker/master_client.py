@@ -81,9 +81,12 @@ class ForkMasterProtocol(JsonLinesProcess):
         return self.ended
 
 
-def start_fork_master(reactor, environment, preload, on_exit):
-    """Start the master in C{environment} (a L{KernelEnvironment}); return its protocol (wait on C{.ready})."""
+def start_fork_master(reactor, environment, preload, on_exit, home=None):
+    """Start the master in C{environment} (a L{KernelEnvironment}); return its protocol (wait on C{.ready}).
+
+    C{home}: its private directory for caches (see L{KernelEnvironment.env}).
+    """
     proto = ForkMasterProtocol(on_exit)
     command = environment.command("components.child.fork_master", "--preload", ",".join(preload))
-    reactor.spawnProcess(proto, command[0], command, env=environment.env(), childFDs={0: "w", 1: "r", 2: "r"})
+    reactor.spawnProcess(proto, command[0], command, env=environment.env(home), childFDs={0: "w", 1: "r", 2: "r"})
     return proto

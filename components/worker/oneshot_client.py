@@ -115,7 +115,7 @@ class OneShotTemplate(JsonLinesProcess):
             self.transport.closeStdin()
 
 
-def start_oneshot_template(reactor, config, policy, environment):
+def start_oneshot_template(reactor, config, policy, environment, home=None):
     """Start the template for C{config} (a L{SpawnerConfig}) in C{environment}, children sandboxed by C{policy}.
 
     Wait on C{.ready}.
@@ -144,5 +144,5 @@ def start_oneshot_template(reactor, config, policy, environment):
             {"filesystem": policy.filesystem_view([]) if policy.filesystem else None, "seccomp": policy.seccomp}
         ),
     ]
-    reactor.spawnProcess(proto, args[0], args, env=environment.env(), childFDs={0: "w", 1: "r", 2: "r"})
+    reactor.spawnProcess(proto, args[0], args, env=environment.env(home), childFDs={0: "w", 1: "r", 2: "r"})
     return proto

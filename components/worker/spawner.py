@@ -58,6 +58,9 @@ class KernelSpawner:
         # Kernels (other uids) may pass through to their own directory, but not list their neighbours.
         os.chmod(self.work_root, 0o711)
         os.chmod(self.runtime_root, 0o711)
+        #: HOME of the fork master and the one-shot template (their caches), out of kernels' reach like its parent
+        self.process_home = os.path.join(self.runtime_root, "home")
+        os.mkdir(self.process_home, 0o700)
         self.metrics = SpawnerMetrics()
         self.metrics.watch(self)
         self.master = None
@@ -102,7 +105,9 @@ class KernelSpawner:
     @defer.inlineCallbacks
     def start(self):
         """Start the fork master, then fill the pool; fires when the master is ready."""
-        self.master = start_fork_master(self._reactor, self.environment, self.config.preload, self._process_exited)
+        self.master = start_fork_master(
+            self._reactor, self.environment, self.config.preload, self._process_exited, home=self.process_home
+        )
         info = yield self.master.ready
         self.log.info(
             "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
@@ -127,7 +132,9 @@ class KernelSpawner:
             pool.refill()
         self.log.info("kernels offered: {names}", names=self.kernelspecs.names())
         if self.config.oneshot_children:
-            self.oneshot = start_oneshot_template(self._reactor, self.config, self.sandbox, self.environment)
+            self.oneshot = start_oneshot_template(
+                self._reactor, self.config, self.sandbox, self.environment, home=self.process_home
+            )
             yield self.oneshot.ready
             self.log.info("one-shot template ready")
 
