@@ -1,5 +1,7 @@
 """A Jupyter channels WebSocket client for tests (autobahn), and REST calls to the node's Jupyter face."""
 
+import functools
+import http.client
 import json
 import struct
 import urllib.error
@@ -14,14 +16,24 @@ from tests.wamp_client import within
 V1 = "v1.kernel.websocket.jupyter.org"
 
 
-def rest(node, method, path, body=None, token=None):
-    """(status, parsed JSON or None) of a call to ``/jupyter`` on C{node} (run it in a thread)."""
+def rest(node, method, path, body=None, token=None, headers=None, source=None):
+    """(status, parsed JSON or None) of a call to ``/jupyter`` on C{node} (run it in a thread).
+
+    A body goes as JSON (``Content-Type: application/json``, as Jupyter's clients send it) unless C{headers} say
+    otherwise; C{source}: the local address to connect from (another loopback address is another client).
+    """
     data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
-    request = urllib.request.Request("http://127.0.0.1:{}/jupyter{}".format(node.port, path), method=method, data=data)
+    host = node if isinstance(node, str) else "127.0.0.1:{}".format(node.port)
+    request = urllib.request.Request("http://{}/jupyter{}".format(host, path), method=method, data=data)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", "token " + token)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    opener = urllib.request.build_opener(_SourceHandler(source)) if source else urllib.request.build_opener()
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        with opener.open(request, timeout=60) as response:
             text = response.read().decode()
             return response.status, json.loads(text) if text else None
     except urllib.error.HTTPError as exc:
@@ -29,8 +41,19 @@ def rest(node, method, path, body=None, token=None):
         return exc.code, json.loads(text) if text.startswith("{") else text
 
 
-def call_rest(node, method, path, body=None, token=None):
-    return threads.deferToThread(rest, node, method, path, body, token)
+class _SourceHandler(urllib.request.HTTPHandler):
+    """Connects from a given local address."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
+def call_rest(node, method, path, body=None, token=None, headers=None, source=None):
+    return threads.deferToThread(rest, node, method, path, body, token, headers, source)
 
 
 def message(channel, msg_type, content, session=None, msg_id=None, parent=None):
@@ -112,8 +135,9 @@ class _Protocol(WebSocketClientProtocol):
 class ChannelsClient:
     """One channels connection: C{send(msg)}, C{wait_for(pred)}; C{messages} holds what came."""
 
-    def __init__(self, node, kernel_id, token=None, protocol=None):
+    def __init__(self, node, kernel_id, token=None, protocol=None, origin=None, source=None):
         self.node_port = node.port
+        self.source = source
         self.protocol = protocol
         self.messages = []
         self.closed = defer.Deferred()
@@ -122,13 +146,15 @@ class ChannelsClient:
         self._conn = None
         headers = {"Authorization": "token " + token} if token else None
         url = "ws://127.0.0.1:{}/jupyter/api/kernels/{}/channels".format(node.port, kernel_id)
-        self.factory = WebSocketClientFactory(url, headers=headers, protocols=[protocol] if protocol else None)
+        self.factory = WebSocketClientFactory(
+            url, headers=headers, protocols=[protocol] if protocol else None, origin=origin
+        )
         self.factory.protocol = _Protocol
         self.factory.client = self
         self.session = uuid.uuid4().hex
 
     def connect(self):
-        connectWS(self.factory)
+        connectWS(self.factory, bindAddress=(self.source, 0) if self.source else None)
         return within(self._open, 15, "opening the channels WebSocket")
 
     def _opened(self, conn):

@@ -35,7 +35,7 @@ async def test_the_rest_api_starts_lists_and_deletes_the_nodes_own_kernels(node)
     kernel_id = await new_kernel(node)
     assert str(uuid.UUID(kernel_id)) == kernel_id, "a dashed UUID, the only kind Jupyter Server routes"
     status, kernels = await call_rest(node, "GET", "/api/kernels")
-    assert status == 200 and kernel_id in [k["id"] for k in kernels]
+    assert status == 200 and kernel_id not in [k["id"] for k in kernels], "anonymous kernels are listed to nobody"
     status, model = await call_rest(node, "GET", "/api/kernels/" + kernel_id)
     assert status == 200 and set(model) >= {"id", "name", "last_activity", "execution_state", "connections"}
 
@@ -148,6 +148,7 @@ async def test_interrupt_restart_and_input_through_the_face(node):
 @pytest_twisted.ensureDeferred
 async def test_each_principal_sees_only_its_own_kernels(node):
     mine = await new_kernel(node, token=node.service_secret)
+    assert mine in [k["id"] for k in (await call_rest(node, "GET", "/api/kernels", token=node.service_secret))[1]]
     assert (await call_rest(node, "GET", "/api/kernels/" + mine))[0] == 404, "anonymous clients do not see it"
     assert mine not in [k["id"] for k in (await call_rest(node, "GET", "/api/kernels"))[1]]
     assert (await call_rest(node, "DELETE", "/api/kernels/" + mine))[0] == 404

@@ -5,7 +5,8 @@ import pytest
 from components.common import errors
 from components.common.config import SpawnerConfig
 from components.router.jupyter import wire
-from components.router.jupyter.access import Access, Refused
+from components.router.jupyter.access import Access, Principal, Refused
+from components.router.jupyter.origins import OriginPolicy, form_body
 from components.worker import jupyter_messages
 
 pytestmark = pytest.mark.unit
@@ -88,13 +89,42 @@ def test_the_spawner_refuses_what_is_not_allowed(channel, msg, error):
         jupyter_messages.check(channel, msg, SpawnerConfig())
 
 
-def test_a_token_names_a_service_principal_and_no_token_the_client_address():
-    access = Access({"svc": "SECRET_VAR"}, anonymous=True, trusted_proxies=["10.0.0.1"], environ={"SECRET_VAR": "s3"})
-    assert access.principal("token s3", None, "1.2.3.4", None).name == "svc"
-    anonymous = access.principal(None, None, "10.0.0.1", "5.6.7.8")
-    assert (anonymous.name, anonymous.role) == ("anonymous@5.6.7.8", "browser")
-    assert access.principal(None, None, "1.2.3.4", "5.6.7.8").address == "1.2.3.4", "an untrusted peer's header"
+def test_a_token_names_a_service_principal_and_no_token_an_anonymous_one():
+    access = Access({"svc": "SECRET_VAR"}, anonymous=True, environ={"SECRET_VAR": "s3"})
+    assert access.principal("token s3", None) == Principal("svc", "service")
+    assert access.principal(None, "s3").name == "svc", "?token= on a WebSocket URL"
+    anonymous = access.principal(None, None)
+    assert anonymous.anonymous and anonymous.role == "browser"
     with pytest.raises(Refused):
-        access.principal("token wrong", None, "1.2.3.4", None)
+        access.principal("token wrong", None)
     with pytest.raises(Refused):
-        Access({}, anonymous=False, environ={}).principal(None, None, "1.2.3.4", None)
+        Access({}, anonymous=False, environ={}).principal(None, None)
+    with pytest.raises(ValueError):
+        Access({"": "SECRET_VAR"}, environ={})  # "" is how the face names anonymous clients
+
+
+def test_the_origin_policy_serves_its_own_site_and_the_allowed_origins_only():
+    policy = OriginPolicy(["https://notebooks.example.org"])
+    assert policy.refusal(None, "cell.example.org", None) is None, "not a browser: served as before"
+    assert policy.refusal(None, "cell.example.org", "same-origin") is None
+    assert policy.refusal(None, "cell.example.org", "cross-site"), "a navigation or image from another site"
+    assert policy.refusal("https://cell.example.org", "cell.example.org", None) is None, "the node's own pages"
+    assert policy.refusal("https://notebooks.example.org", "cell.example.org", "cross-site") is None
+    for foreign in ("https://evil.example", "null", "https://cell.example.org.evil.example", "file://", "garbage"):
+        assert policy.refusal(foreign, "cell.example.org", "cross-site"), foreign
+    assert policy.cors_headers("https://notebooks.example.org", "cell.example.org") == {
+        "Access-Control-Allow-Origin": "https://notebooks.example.org",
+        "Access-Control-Expose-Headers": "Location",
+    }
+    assert policy.cors_headers("https://cell.example.org", "cell.example.org") == {}, "same origin: no CORS"
+    assert policy.preflight("https://evil.example", "cell.example.org", "POST") is None
+    assert policy.preflight("https://notebooks.example.org", "cell.example.org", "PUT") is None
+    assert (
+        "authorization"
+        in policy.preflight("https://notebooks.example.org", "x", "POST")["Access-Control-Allow-Headers"]
+    )
+    for body in ("text/plain", "application/x-www-form-urlencoded; charset=utf-8", "Multipart/Form-Data; boundary=x"):
+        assert form_body(body), body
+    assert not form_body("application/json") and not form_body(None)
+    with pytest.raises(ValueError, match="origins such as"):
+        OriginPolicy(["https://example.org/path"])

@@ -491,7 +491,7 @@ def test_a_start_prefers_a_spawner_holding_a_kernel_if_it_has_room():
 
 
 def test_a_clients_address_is_its_peer_or_what_a_trusted_front_says():
-    from components.control.addresses import client_address
+    from components.common.addresses import client_address
 
     assert client_address({"peer": "tcp4:198.51.100.7:5555"}, ()) == "198.51.100.7"
     assert client_address({"peer": "tcp6:::1:5555"}, ()) == "::1"

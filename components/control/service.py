@@ -17,11 +17,11 @@ from autobahn.wamp.types import CallOptions, RegisterOptions
 from twisted.internet import defer
 
 from components.common import arguments, errors, uris
+from components.common.addresses import ClientAddresses
 from components.common.config import RouterConfig, from_mapping
 from components.common.kernelspecs import PYTHON
 from components.common.metrics import counting_errors, export
 from components.common.node_key import BackendSession
-from components.control.addresses import ClientAddresses
 from components.control.held_kernels import HeldKernels
 from components.control.metrics import SESSION_ROLES, RouterMetrics
 from components.control.ownership import Ownership
@@ -274,16 +274,18 @@ class SessionRouter(BackendSession):
         return self.placement.kernelspecs()
 
     @defer.inlineCallbacks
-    def start_kernel_for(self, details, principal, role, address, kernel_name="python3"):
-        """``cell.backend.start_kernel_for(principal, role, address)``: a kernel for a principal of the node's
+    def start_kernel_for(self, details, principal, role, client, kernel_name="python3"):
+        """``cell.backend.start_kernel_for(principal, role, client)``: a kernel for a principal of the node's
         Jupyter face (components.router.jupyter).  The face's session owns it (its per-kernel calls go through the
-        face), while the quotas of C{role} count it against C{principal} and the client C{address}."""
+        face), while the quotas of C{role} count it against C{principal} ("": anonymous, one per address) and the
+        address of C{client} (its transport, resolved here like every session's: one resolver for the node)."""
         principal = arguments.check_str("principal", principal, 256)
-        address = arguments.check_str("address", address, 256)
+        address = self.addresses.resolve(client)
         if role not in self.quotas:
             raise errors.InvalidArgument("unknown role {!r}".format(role))
         kernel_name = _kernel_name(kernel_name)
-        result = yield self._start("jupyter:" + principal, details.caller, self._quota(role), address, kernel_name)
+        holder = "jupyter:" + (principal or "anonymous@" + address)
+        result = yield self._start(holder, details.caller, self._quota(role), address, kernel_name)
         return result
 
     @defer.inlineCallbacks

@@ -1,8 +1,12 @@
 """The face's kernels: which principal holds each, its state, its WebSocket connections, and message routing.
 
 A kernel started through the face belongs to the face's backend session (the
-spawner checks calls against it) and, here, to one principal, who alone sees
-it.  It outlives its WebSocket connections, as Jupyter clients expect, until
+spawner checks calls against it) and, here, to one principal: a token's
+principal sees it in its listing and reaches it by id; an anonymous
+client's kernel is listed to nobody (anonymous clients prove nothing about
+who they are: several share an address behind a NAT or a front), and its id,
+random and told only to the client that started it, is the capability that
+reaches it.  It outlives its WebSocket connections, as Jupyter clients expect, until
 ``DELETE``, the spawner's idle timeout or its lifespan.  Its iopub goes to
 every open connection; the reply to a client's request goes back to the
 connection that sent it.
@@ -49,6 +53,7 @@ class FaceKernel:
     def __init__(self, kernel_id, name, principal):
         self.kernel_id = kernel_id
         self.name = name
+        #: the name of the principal that holds it ("": anonymous: whoever holds its id)
         self.principal = principal
         self.execution_state = "idle"
         self.last_activity = now()
@@ -82,6 +87,10 @@ class FaceKernels:
         self._kernels = {}
 
     def of(self, principal):
+        """What C{principal} may list: a token's principal its kernels; an anonymous client none (it cannot prove
+        which anonymous kernels are its own: it reaches them by the ids it was given)."""
+        if principal.anonymous:
+            return []
         return [k for k in self._kernels.values() if k.principal == principal.name]
 
     def get(self, kernel_id, principal):
@@ -92,9 +101,11 @@ class FaceKernels:
         return kernel
 
     @defer.inlineCallbacks
-    def start(self, principal, name):
+    def start(self, principal, name, client):
+        """A kernel for C{principal}; C{client}: its transport (components.common.addresses.http_client), whose
+        address the session router resolves for the quotas per address."""
         result = yield self._link.call(
-            uris.START_KERNEL_FOR, principal.name, principal.role, principal.address, kernel_name=name, timeout_ms=60000
+            uris.START_KERNEL_FOR, principal.name, principal.role, client, kernel_name=name, timeout_ms=60000
         )
         kernel = FaceKernel(result["kernel_id"], name, principal.name)
         self._kernels[kernel.kernel_id] = kernel
