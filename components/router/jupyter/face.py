@@ -3,7 +3,7 @@
     GET    /jupyter/api                          {"version": ...}
     GET    /jupyter/api/kernelspecs              every language the node's spawners offer
     GET    /jupyter/api/kernelspecs/<name>
-    GET    /jupyter/api/kernels                  the caller's kernels
+    GET    /jupyter/api/kernels                  the caller's kernels (a token's; none for anonymous clients)
     POST   /jupyter/api/kernels                  {"name": "python3"} -> 201, a kernel from the warm pool
     GET    /jupyter/api/kernels/<id>
     DELETE /jupyter/api/kernels/<id>             204
@@ -14,6 +14,7 @@
 Errors are JSON ``{"message", "reason"}`` with the HTTP status Jupyter
 clients expect (401, 404, 403 for a quota, 400 for bad input, 503 while the
 node cannot answer).  Settings come from the path's ``extra`` (docs/config.md).
+Requests from other sites' pages are refused (components.router.jupyter.origins).
 """
 
 import dataclasses
@@ -26,11 +27,13 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from components.common import uris
-from components.common.config import from_mapping
+from components.common.addresses import http_client
+from components.common.config import ConfigError, from_mapping
 from components.router.backend_link import BackendLink
 from components.router.jupyter.access import Access, Refused
 from components.router.jupyter.channels import channels_factory
 from components.router.jupyter.kernels import PYTHON, FaceKernels
+from components.router.jupyter.origins import OriginPolicy, form_body
 
 #: what GET /api answers (Jupyter Kernel Gateway's API, as this version of cellserver serves it)
 API_VERSION = "cellserver-0.1.0"
@@ -64,10 +67,10 @@ HTTP_STATUS = {
 class FaceConfig:
     #: principal name -> the environment variable holding its token (role service)
     tokens: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
-    #: serve clients without a token, each client address a principal with the browser role's limits
+    #: serve clients without a token (the browser role's limits; a kernel's id is their capability)
     anonymous: bool = True
-    #: fronts whose X-Forwarded-For names the client
-    trusted_proxies: list = dataclasses.field(default_factory=list)
+    #: origins (``https://host[:port]``) whose pages may use the face from a browser, besides the node's own
+    allowed_origins: list = dataclasses.field(default_factory=list)
     #: largest WebSocket message a client may send (bytes)
     max_message_bytes: int = 16 * 1024 * 1024
 
@@ -86,13 +89,29 @@ class JupyterFace(resource.Resource):
 
     def __init__(self, extra=None, link=None):
         super().__init__()
-        self.settings = from_mapping(FaceConfig, dict(extra or {}))
-        self.access = Access(self.settings.tokens, self.settings.anonymous, self.settings.trusted_proxies)
+        extra = dict(extra or {})
+        if "trusted_proxies" in extra:
+            raise ConfigError(
+                "the face has no trusted_proxies of its own: the node has one address resolver, set it in the "
+                "session router's extra.trusted_proxies (docs/config.md)"
+            )
+        self.settings = from_mapping(FaceConfig, extra)
+        self.access = Access(self.settings.tokens, self.settings.anonymous)
+        self.origins = OriginPolicy(self.settings.allowed_origins)
         self.link = link or BackendLink("jupyter_face")
         self.kernels = FaceKernels(self.link)
         self._channels = WebSocketResource(channels_factory(self, self.settings.max_message_bytes))
 
     def render(self, request):
+        origin, host = _header(request, b"origin"), _header(request, b"host")
+        refusal = self.origins.refusal(origin, host, _header(request, b"sec-fetch-site"))
+        if refusal is None and request.method == b"OPTIONS" and request.getHeader(b"access-control-request-method"):
+            return self._preflight(request, origin, host)
+        if refusal is not None:
+            return self._refuse(request, 403, refusal)
+        for name, value in self.origins.cors_headers(origin, host).items():
+            request.setHeader(name.encode(), value.encode())
+        request.setHeader(b"vary", b"Origin")
         path = [p.decode("utf-8", "replace") for p in request.postpath if p]
         if len(path) == 4 and path[:2] == ["api", "kernels"] and path[3] == "channels":
             return self._channels.render(request)
@@ -103,6 +122,23 @@ class JupyterFace(resource.Resource):
         return server.NOT_DONE_YET
 
     # -- answering --
+
+    def _preflight(self, request, origin, host):
+        """A CORS preflight: 204 with what a page of an allowed origin may do; 403 for any other origin."""
+        headers = self.origins.preflight(origin, host, _header(request, b"access-control-request-method"))
+        if headers is None:
+            return self._refuse(request, 403, "{} may not use this face from a browser".format(str(origin)[:100]))
+        request.setResponseCode(204)
+        for name, value in dict(headers, Vary="Origin").items():
+            request.setHeader(name.encode(), value.encode())
+        return b""
+
+    def _refuse(self, request, code, message):
+        """An answer written at once, before any principal is decided (the origin policy's refusals)."""
+        request.setResponseCode(code)
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps({"message": message, "reason": message}).encode()
 
     def _write(self, answer, request, finished):
         code, body = answer
@@ -136,9 +172,13 @@ class JupyterFace(resource.Resource):
         principal = self.access.principal(
             _header(request, b"authorization"),
             (request.args.get(b"token") or [b""])[0].decode("utf-8", "replace") or None,
-            request.getClientAddress().host,
-            _header(request, b"x-forwarded-for"),
         )
+        if method == "POST" and form_body(_header(request, b"content-type")):
+            raise HttpError(
+                415,
+                "send the body as JSON (Content-Type: application/json): a form or text/plain body is what another "
+                "site's page can send without asking, so it is refused",
+            )
         if path == ["api"] and method == "GET":
             return 200, {"version": API_VERSION}
         if path[:2] == ["api", "kernelspecs"] and method == "GET":
@@ -190,7 +230,10 @@ class JupyterFace(resource.Resource):
         name = options.get("name") or PYTHON
         if not isinstance(name, str) or len(name) > 64:
             raise HttpError(400, "name must be a kernelspec name")
-        kernel = yield self.kernels.start(principal, name)
+        peer = request.getClientAddress()
+        forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+        client = http_client(peer.host, peer.port, ", ".join(h.decode("latin-1") for h in forwarded))
+        kernel = yield self.kernels.start(principal, name, client)
         request.setHeader(b"location", "/jupyter/api/kernels/{}".format(kernel.jupyter_id).encode())
         return 201, kernel.model()
 
