@@ -107,3 +107,63 @@ async def test_a_kernel_cannot_reach_the_metrics_page(node):
     text = "".join(o.get("text", "") for o in result["outputs"])
     assert text.startswith("refused:") and "REACHED" not in text, text
     session.leave()
+
+
+#: spellings of /metrics a client may try (Twisted decodes each path segment, so some reach the page)
+METRICS_SPELLINGS = (
+    "/metrics",
+    "/%6detrics",
+    "/%6Detrics",
+    "/%6D%65%74%72%69%63%73",
+    "//metrics",
+    "/./metrics",
+    "/metrics/",
+    "/metrics/x",
+    "/METRICS",
+    "/%2e/metrics",
+    "/%2E%2E/metrics",
+    "/health/../metrics",
+    "/metrics;x",
+    "/metrics?x",
+)
+
+
+def get_raw(port, path, source="127.0.0.1", headers=None):
+    """(status, body) of a GET sent with C{path} exactly as written, from the local address C{source}."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def narrow_metrics_node(tmp_path_factory):
+    """A node whose /metrics is for 127.0.0.1 alone: 127.0.0.2 is a peer it must refuse."""
+    from tests.node import Node
+
+    def narrow(config):
+        config["workers"][0]["transports"][1]["paths"]["metrics"]["extra"]["allow"] = ["127.0.0.1/32"]
+
+    node = Node(tmp_path_factory.mktemp("narrow-metrics"), edit=narrow).start()
+    yield node
+    node.stop()
+
+
+def test_no_spelling_of_metrics_is_served_to_a_peer_not_allowed_nor_through_a_proxy(narrow_metrics_node):
+    port = narrow_metrics_node.port
+    served = [path for path in METRICS_SPELLINGS if "# HELP cell_" in get_raw(port, path)[1]]
+    assert {"/metrics", "/%6detrics", "/metrics/", "/metrics?x"} <= set(served), "Twisted routes these to the page"
+    for path in METRICS_SPELLINGS:
+        status, body = get_raw(port, path, source="127.0.0.2")
+        assert "cell_" not in body, (path, status)
+        # A front on the node's host connects from loopback: a relayed request is not the front's own.
+        for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP", "Via"):
+            status, body = get_raw(port, path, headers={header: "198.51.100.7"})
+            assert "cell_" not in body, (path, header, status)
+    status, body = get_raw(port, "/health", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert status == 200, "the health page is for anyone, relayed or not"

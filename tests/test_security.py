@@ -118,6 +118,42 @@ async def test_clients_cannot_register_publish_or_use_meta_procedures(node):
 
 
 @pytest_twisted.ensureDeferred
+async def test_registering_a_uri_that_exists_tells_a_client_nothing(node):
+    """Crossbar's dealer looks a refused REGISTER's procedure up anyway and answers procedure_already_exists (or an
+    invocation policy conflict) when someone has it: clients must get one not_authorized answer for every URI."""
+    browser = await connect(node.url)
+    service = await connect(node.url, authid="service", secret=node.service_secret)
+    kernel_id = await start_kernel(browser)
+    existing = [
+        ("cell.execute", "exact"),
+        ("cell.kernel.start", "exact"),
+        ("cell.backend.kernel.{}.execute".format(kernel_id), "exact"),  # a live kernel's, on its spawner
+        ("cell.spawner.local.start_kernel", "exact"),
+        ("cell.kernel.", "prefix"),  # the kernel relay's
+        ("cell.backend.start_kernel_for", "exact"),
+    ]
+    missing = [("cell.nothing.here", "exact"), ("cell.backend.kernel.{}.execute".format("0" * 32), "exact")]
+    answers = set()
+    for client in (browser, service):
+        for uri, match in existing + missing:
+            for options in (
+                RegisterOptions(match=match),
+                RegisterOptions(match=match, invoke="roundrobin"),
+                RegisterOptions(match=match, force_reregister=True),
+            ):
+                exc = await expect_error(
+                    client.register(lambda: None, uri, options=options), "wamp.error.not_authorized"
+                )
+                answers.add(exc.error_message().replace(uri, "<uri>").replace('"service"', '"browser"'))
+    assert len(answers) == 1, "the same answer whether the URI exists or not: {}".format(answers)
+    assert (await call(browser, kernel_id, "execute", "1 + 1"))["status"] == "ok", "the kernel still works"
+    result = await within(service.call("cell.execute", "6 * 7"), 30, "cell.execute")
+    assert result["outputs"][0]["data"]["text/plain"] == "42", "cell.execute is still the node's"
+    browser.leave()
+    service.leave()
+
+
+@pytest_twisted.ensureDeferred
 async def test_service_role_authenticates_with_wampcra(node):
     session = await connect(node.url, authid="service", secret=node.service_secret)
     assert session.config.extra["details"].authrole == "service"

@@ -5,9 +5,15 @@ Crossbar serves them as ``resource`` web services, inside the router process
 holds a L{BackendLink} (components.router.backend_link), through which it
 asks the session router (which asks the spawners, wherever they run) at each request.
 
-``/metrics`` answers only clients in ``allow`` (default: loopback): a front
-(HAProxy) must not forward it, and kernels, in their own network namespace,
-cannot reach the node's port at all (see docs/security.md).
+``/metrics`` answers only clients in ``allow`` (default: loopback), and
+never a request a proxy relayed (one carrying ``X-Forwarded-For``,
+``Forwarded``, ``X-Real-IP`` or ``Via``): a front on the node's host connects
+from loopback, so its peer address says nothing of the client behind it.
+Whatever spelling of the path Twisted routes here (``/%6detrics``,
+``/metrics/``, ``/metrics?x``), the check is the page's own, so it holds for
+all.  A front must not forward it anyway (deploy/haproxy.py), and kernels, in
+their own network namespace, cannot reach the node's port at all (see
+docs/security.md).
 """
 
 import ipaddress
@@ -22,6 +28,9 @@ from components.router.backend_link import BackendLink
 
 #: who may read /metrics unless a path's extra says otherwise
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")
+
+#: headers a proxy adds: a request carrying one was relayed for someone whose address the peer's is not
+RELAYED_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip", b"via")
 
 
 class _Page(resource.Resource):
@@ -41,8 +50,12 @@ class _Page(resource.Resource):
         self._link = link or BackendLink(self.authid)
 
     default_allow = DEFAULT_ALLOW
+    #: whether a request a proxy relayed is answered (its peer is the proxy, not the client)
+    serve_relayed = False
 
     def _allowed(self, request):
+        if not self.serve_relayed and any(request.requestHeaders.hasHeader(h) for h in RELAYED_HEADERS):
+            return False
         try:
             address = ipaddress.ip_address(request.getClientAddress().host)
         except (AttributeError, ValueError):
@@ -53,7 +66,10 @@ class _Page(resource.Resource):
         if not self._allowed(request):
             request.setResponseCode(403)
             request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-            return b"this page is not served to your address (see the node's config: the page's extra.allow)\n"
+            return (
+                b"this page is not served to your address, nor through a proxy (see the node's config: the page's "
+                b"extra.allow)\n"
+            )
         finished = []
         request.notifyFinish().addBoth(finished.append)
         d = defer.maybeDeferred(self.answer)
@@ -107,6 +123,7 @@ class HealthPage(_Page):
 
     authid = "health_page"
     default_allow = ("0.0.0.0/0", "::/0")
+    serve_relayed = True
 
     @defer.inlineCallbacks
     def answer(self):
