@@ -69,8 +69,8 @@ def soak_config(resume_grace_s, max_kernels):
                 extra["resume_grace_s"] = resume_grace_s
             if worker["type"] == "guest":
                 args = worker["arguments"]
-                # Its own spawner id: the kernels' memory cgroups go under cellserver-<id>, apart from those of
-                # any other node on this host (a test node is "local"), so every cgroup counted here is ours.
+                # Its own spawner id: the kernels' memory cgroups go under cellserver-<id>-<uids>, apart from those
+                # of any other node on this host (a test node is "local"), so every cgroup counted here is ours.
                 args[args.index("--id") + 1] = SPAWNER_ID
                 i = args.index("--config")
                 settings = json.loads(args[i + 1])
@@ -202,7 +202,6 @@ class Resources:
 
     def __init__(self, tmp, cgroup_before):
         self.tmp = tmp
-        self.cgroup_root = os.path.join(CGROUP_MEMORY_ROOT, "cellserver-" + SPAWNER_ID)
         #: cgroups another run left (not this run's to answer for; reported)
         self.cgroup_before = cgroup_before
 
@@ -223,14 +222,14 @@ class Resources:
         return _entries(root) if root else []
 
     def cgroups(self):
-        """This run's kernel cgroups: {name: number of processes in it}."""
+        """This run's kernel cgroups: {name: number of processes in it}.  Not the one-shot children's
+        (``oneshot-<uid>``: one per one-shot uid, reused by its runs, removed with the template)."""
         out = {}
-        for name in _entries(self.cgroup_root):
-            path = os.path.join(self.cgroup_root, name)
-            if name in self.cgroup_before or not os.path.isdir(path):
+        for name in existing_cgroups():
+            if name in self.cgroup_before or os.path.basename(name).startswith("oneshot-"):
                 continue
             try:
-                with open(os.path.join(path, "cgroup.procs")) as f:
+                with open(os.path.join(CGROUP_MEMORY_ROOT, name, "cgroup.procs")) as f:
                     out[name] = sum(1 for line in f if line.strip())
             except FileNotFoundError:
                 continue
@@ -241,8 +240,21 @@ class Resources:
         return _entries(self.tmp)
 
 
+def spawner_cgroup_roots():
+    """The soak spawner's cgroup roots: ``cellserver-<id>-<first uid>``, named after the uid range it claimed."""
+    prefix = "cellserver-{}-".format(SPAWNER_ID)
+    return [name for name in _entries(CGROUP_MEMORY_ROOT) if name.startswith(prefix)]
+
+
 def existing_cgroups():
-    return set(_entries(os.path.join(CGROUP_MEMORY_ROOT, "cellserver-" + SPAWNER_ID)))
+    """The kernel cgroups (directories, as ``root/name``) under the soak spawner's roots.  Not their other
+    entries: in cgroup v1 a cgroup directory holds its own control files (``cgroup.procs``, ``memory.*``), which a
+    machine that never had this root sees appear with it, and which are not anybody's leftovers."""
+    found = set()
+    for root in spawner_cgroup_roots():
+        path = os.path.join(CGROUP_MEMORY_ROOT, root)
+        found.update(root + "/" + name for name in _entries(path) if os.path.isdir(os.path.join(path, name)))
+    return found
 
 
 # -- WAMP clients ---------------------------------------------------------------------------------------------------
@@ -478,7 +490,7 @@ def accounted_kernels(snap):
 
 
 def snapshot(info, processes, resources):
-    cgroups = resources.cgroups() if os.geteuid() == 0 and os.path.isdir(resources.cgroup_root) else None
+    cgroups = resources.cgroups() if os.geteuid() == 0 and spawner_cgroup_roots() else None
     return {
         "handed_out": info["kernels"],
         "pool_ready": info["pool_ready"],
@@ -505,7 +517,7 @@ def traces_of(kernel_ids, info, resources):
     left += ["working directory: " + d for d in resources.work_dirs() if d in gone]
     left += ["runtime directory: " + d for d in resources.runtime_dirs() if d.split("-")[0] in short]
     if os.geteuid() == 0:
-        left += ["cgroup: " + c for c in resources.cgroups() if c.rsplit("-", 1)[0] in gone]
+        left += ["cgroup: " + c for c in resources.cgroups() if os.path.basename(c).rsplit("-", 1)[0] in gone]
     return left
 
 

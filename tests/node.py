@@ -30,7 +30,11 @@ def one_address_for_all(config):
     for worker in config["workers"]:
         if worker["type"] == "container":
             for role in worker["components"][0]["extra"]["roles"].values():
-                role.update(max_kernels_per_address=100000, max_oneshots_per_minute_per_address=10**7)
+                role.update(
+                    max_kernels_per_address=100000,
+                    max_oneshots_per_minute_per_address=10**7,
+                    max_concurrent_oneshots_per_address=100000,
+                )
 
 
 #: kernels the suite's shared node may hand out: its ~250 tests' sessions keep theirs for the resume grace (60 s)

@@ -13,6 +13,7 @@ import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, SubscribeOptions
+from twisted.internet import defer
 
 from tests.helpers import call, expect_error, start_kernel
 from tests.node import Node
@@ -188,3 +189,266 @@ async def test_a_client_cannot_forge_forward_for(node):
     finally:
         attacker.leave()
         victim.leave()
+
+
+def marker_daemon_code(marker, hold_pipe=True, extra=""):
+    """Code that leaves a daemon behind as a stranger would: a new session, a double fork, an exec'd process
+    (named by C{marker}, so the test can look for it) that holds the output pipe (fd 3) unless told not to."""
+    return (
+        "import os, sys\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        {close}\n"
+        "        os.execv(sys.executable, [sys.executable, '-c', 'import time\\n{extra}\\ntime.sleep(10**6)', {marker!r}])\n"
+        "    os._exit(0)\n"
+        "os.wait()\n"
+        "print('left a daemon')\n"
+    ).format(marker=marker, close="pass" if hold_pipe else "os.closerange(3, 1024)", extra=extra)
+
+
+def processes_named(marker):
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in (process.info["cmdline"] or []):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+async def gone(marker, seconds, what):
+    from tests.helpers import until
+
+    async def none_left():
+        return not processes_named(marker)
+
+    await until(none_left, seconds, what)
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_a_oneshots_daemon_ends_with_the_call(canary_node):
+    """A double-forked daemon holding the one-shot's pipe: the call still answers at once, and the daemon is gone."""
+    session = await connect(canary_node.url)
+    try:
+        for hold in (True, False):
+            marker = "oneshot-daemon-" + os.urandom(6).hex()
+            d = session.call("cell.execute", marker_daemon_code(marker, hold_pipe=hold), timeout=60)
+            result = await within(d, 15, "a one-shot whose daemon holds its pipe")
+            assert result["status"] == "ok", result
+            assert "left a daemon" in result["outputs"][0]["text"]
+            await gone(marker, 5, "the one-shot's daemon ending with the call")
+    finally:
+        session.leave()
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_a_kernels_daemon_ends_with_the_kernel(canary_node):
+    session = await connect(canary_node.url)
+    try:
+        kernel_id = await start_kernel(session)
+        marker = "kernel-daemon-" + os.urandom(6).hex()
+        result = await call(session, kernel_id, "execute", marker_daemon_code(marker))
+        assert result["status"] == "ok", result
+        assert processes_named(marker), "the daemon never started: the test proves nothing"
+        await call(session, kernel_id, "shutdown")
+        await gone(marker, 10, "the kernel's daemon ending with the kernel")
+    finally:
+        session.leave()
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_leftovers_cannot_take_the_oneshot_service(canary_node):
+    """More one-shots than the template has children, each leaving a daemon on its pipe: another client's
+    `1+1` still answers promptly (an earlier release waited for the pipes forever)."""
+    attacker = await connect(canary_node.url, source="127.0.0.2")
+    other = await connect(canary_node.url, source="127.0.0.3")
+    marker = "flood-daemon-" + os.urandom(6).hex()
+    try:
+        calls = [attacker.call("cell.execute", marker_daemon_code(marker), timeout=60) for _ in range(24)]
+        results = await within(defer_all(calls), 60, "24 one-shots that leave daemons")
+        assert all(r["status"] == "ok" for r in results), results
+        result = await within(other.call("cell.execute", "1+1"), 10, "another address's one-shot")
+        assert result["outputs"][-1]["data"]["text/plain"] == "2"
+        await gone(marker, 10, "every daemon ending with its call")
+    finally:
+        attacker.leave()
+        other.leave()
+
+
+def defer_all(ds):
+    from twisted.internet import defer
+
+    return defer.gatherResults(ds, consumeErrors=True)
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_a_running_oneshot_cannot_reach_another(canary_node):
+    """Two one-shots at once: the first listens on 127.0.0.1 and an abstract unix socket and keeps a SysV
+    segment; the second finds none of them, and neither process of the other (its own network and IPC
+    namespaces, its own uid)."""
+    session = await connect(canary_node.url)
+    try:
+        listen = (
+            "import socket, time, os, ctypes\n"
+            "tcp = socket.socket(); tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            "tcp.bind(('127.0.0.1', 5555)); tcp.listen()\n"
+            "unix = socket.socket(socket.AF_UNIX); unix.bind('\\0cell-spy'); unix.listen()\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "shm = libc.shmget(0x5eed, 4096, 0o1666)\n"
+            "print('listening %d %s' % (os.getuid(), shm >= 0), flush=True)\n"
+            "time.sleep(20)\n"
+        )
+        from twisted.internet import defer
+
+        listening = defer.Deferred()
+
+        def progress(output, *args, **kwargs):
+            if "listening" in (output.get("text") or "") and not listening.called:
+                listening.callback(output["text"])
+
+        first = session.call("cell.execute", listen, timeout=25, options=CallOptions(on_progress=progress))
+        said = await within(listening, 30, "the first one-shot to listen")
+        assert "True" in said, "the first one-shot could not make its SysV segment: the test proves nothing"
+        probe = (
+            "import socket, os, ctypes, json\n"
+            "out = {'uid': os.getuid()}\n"
+            "for name, family, address in (('tcp', socket.AF_INET, ('127.0.0.1', 5555)), ('unix', socket.AF_UNIX, '\\0cell-spy')):\n"
+            "    s = socket.socket(family)\n"
+            "    try:\n"
+            "        s.connect(address); out[name] = 'connected'\n"
+            "    except OSError as exc:\n"
+            "        out[name] = exc.strerror\n"
+            "libc = ctypes.CDLL(None, use_errno=True)\n"
+            "out['shm'] = libc.shmget(0x5eed, 0, 0)\n"
+            "out['pids'] = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\n"
+            "print(json.dumps(out))\n"
+        )
+        result = await within(session.call("cell.execute", probe, timeout=20), 30, "the probing one-shot")
+        report = json.loads(result["outputs"][0]["text"])
+        assert report["tcp"] != "connected" and report["unix"] != "connected", report
+        assert report["shm"] == -1, report
+        assert len(report["pids"]) <= 2, "a one-shot sees other processes: {}".format(report)
+        assert report["uid"] != int(said.split()[1]), report
+        first.cancel()
+    finally:
+        session.leave()
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_two_nodes_on_one_host_keep_their_kernels_apart(node, canary_node):
+    """Two nodes, each with a spawner called "local": disjoint uid ranges, so a kernel of one can neither see nor
+    signal the other's kernels (an earlier release gave both first kernels uid 100000)."""
+    first, second = await connect(node.url), await connect(canary_node.url)
+    try:
+        ranges = []
+        for session in (first, second):
+            status = await within(session.call("cell.status"), 30, "status")
+            ranges.append(status["spawners"][0]["sandbox"]["uids"])
+        (a0, a1), (b0, b1) = ranges
+        assert a1 <= b0 or b1 <= a0, "the two nodes' uid ranges overlap: {}".format(ranges)
+        here = await start_kernel(first)
+        there = await start_kernel(second)
+        who = "import os; (os.getuid(), os.getpid())"
+        uid_here, _ = eval((await call(first, here, "execute", who))["outputs"][-1]["data"]["text/plain"])
+        uid_there, pid_there = eval((await call(second, there, "execute", who))["outputs"][-1]["data"]["text/plain"])
+        assert a0 <= uid_here < a1 and b0 <= uid_there < b1, (uid_here, uid_there, ranges)
+        probe = (
+            "import os\n"
+            "try:\n"
+            "    os.kill({pid}, 0); signal = 'delivered'\n"
+            "except OSError as exc:\n"
+            "    signal = exc.strerror\n"
+            "(signal, os.path.exists('/proc/{pid}'))"
+        ).format(pid=pid_there)
+        result = await call(first, here, "execute", probe)
+        signal, visible = eval(result["outputs"][-1]["data"]["text/plain"])
+        assert signal == "Operation not permitted" and not visible, (signal, visible)
+    finally:
+        first.leave()
+        second.leave()
+
+
+def admission_limits(config):
+    """Real per-address one-shot bounds (the suite's node lifts them) and a spawner allowing 3 kernels."""
+    for worker in config["workers"]:
+        if worker["type"] == "container":
+            browser = worker["components"][0]["extra"]["roles"]["browser"]
+            browser.update(max_concurrent_oneshots_per_address=4, max_kernels_per_session=100)
+        elif worker["type"] == "guest":
+            arguments = worker["arguments"]
+            index = arguments.index("--config") + 1
+            spawner = json.loads(arguments[index])
+            spawner.update(max_kernels=3, pool_size=2)
+            arguments[index] = json.dumps(spawner)
+
+
+@pytest.fixture(scope="module")
+def admission_node(tmp_path_factory):
+    import deploy.node
+
+    node = deploy.node.Node(tmp_path_factory.mktemp("admission"), edit=admission_limits)
+    node.start()
+    yield node
+    node.stop()
+
+
+async def outcomes(calls):
+    """Each call's result, or the URI of the error it got."""
+    from twisted.internet import defer
+
+    results = await defer.DeferredList(calls, consumeErrors=True)
+    out = []
+    for ok, value in results:
+        if ok:
+            out.append(value["status"])
+        else:
+            assert isinstance(value.value, ApplicationError), value
+            assert value.value.error_message(), "an error must say what to do"
+            out.append(value.value.error)
+    return out
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_address_cannot_hold_every_oneshot_child(admission_node):
+    """Sleepers from one address: at most 4 run at once, the rest are refused at once; another address's
+    `1+1` is answered meanwhile (an earlier release let one client hold all 16 children: others waited 32 s)."""
+    attacker = await connect(admission_node.url, source="127.0.0.2")
+    other = await connect(admission_node.url, source="127.0.0.3")
+    try:
+        sleepers = [attacker.call("cell.execute", "import time; time.sleep(8)", timeout=20) for _ in range(10)]
+        result = await within(other.call("cell.execute", "1+1"), 5, "another address's one-shot")
+        assert result["outputs"][-1]["data"]["text/plain"] == "2"
+        seen = await within(defer.ensureDeferred(outcomes(sleepers)), 60, "the sleepers")
+        assert seen.count("ok") == 4 and seen.count("cell.error.capacity") == 6, seen
+        # Its share comes back when its one-shots end.
+        again = await within(attacker.call("cell.execute", "1+1"), 30, "the attacker's next one-shot")
+        assert again["status"] == "ok"
+    finally:
+        attacker.leave()
+        other.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_oneshots_with_files_count_as_kernels(admission_node):
+    """One-shots with files run in pool kernels: on a spawner allowing 3 kernels, 3 run and the rest are refused
+    (an earlier release let 40 of them make 44 live kernels on a spawner allowing 32)."""
+    session = await connect(admission_node.url, source="127.0.0.4")
+    try:
+        code = "import time; time.sleep(6); open('data.txt').read()"
+        calls = [session.call("cell.execute", code, files={"data.txt": b"x"}, timeout=30) for _ in range(4)]
+        calls += [session.call("cell.execute", code, files={"data.txt": b"x"}, timeout=30) for _ in range(4)]
+        seen = await within(defer.ensureDeferred(outcomes(calls)), 90, "the one-shots with files")
+        assert 1 <= seen.count("ok") <= 3 and seen.count("cell.error.capacity") >= 5, seen
+        status = await within(session.call("cell.status"), 30, "status")
+        assert status["spawners"][0]["kernels"] == 0, status
+    finally:
+        session.leave()

@@ -136,11 +136,14 @@ class ForkMaster:
 
     def serve(self):
         """Serve requests until stdin closes (L{ControlLoop}); never returns."""
-        self._loop.run(self._after_wake, lambda: 1.0 if self._stale_cgroups else None)
+        self._loop.run(self._after_wake, lambda: 0.02 if self._stale_cgroups else None)
 
     def _after_wake(self):
         self._reap()
-        self._stale_cgroups = [c for c in self._stale_cgroups if not sandbox.try_remove_cgroup(c)]
+        # A dead kernel's cgroup: killed until empty (what it forked while being killed included), then removed.
+        self._stale_cgroups = [
+            c for c in self._stale_cgroups if sandbox.kill_cgroup(c) or not sandbox.try_remove_cgroup(c)
+        ]
 
     def _handle(self, request):
         op = request.get("op")
@@ -184,7 +187,7 @@ class ForkMaster:
         cgroups = self._stale_cgroups + [c for c in self._children.values() if c]
         deadline = time.monotonic() + 2.0
         while cgroups and time.monotonic() < deadline:
-            cgroups = [c for c in cgroups if not sandbox.try_remove_cgroup(c)]
+            cgroups = [c for c in cgroups if sandbox.kill_cgroup(c) or not sandbox.try_remove_cgroup(c)]
             if cgroups:
                 time.sleep(0.01)  # the killed processes are still leaving their cgroups
         os._exit(code)

@@ -25,6 +25,7 @@ Events on stdout::
 """
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -32,15 +33,11 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 
 from components.child import huge_pages, process_setup, sandbox, syscall_filter
-from components.child.control_loop import ControlLoop
 from components.child.fork_master import preload
+from components.child.oneshot_children import ChildCgroups, Template
 from components.child.output_history import WithoutOutputTee, forget_outputs
-
-#: the children's PATH: this environment's bin first (see components.child.sandbox.kernel_path)
-KERNEL_PATH = sandbox.kernel_path()
 
 
 class OutputStream:
@@ -205,225 +202,6 @@ def warm_up(shell):
     shell.error = None
 
 
-def run_child(shell, request, out_fd, spec, workdir, loop, syscall_filter=None):
-    """In the forked child: sandbox, run, stream outputs, exit.
-
-    If the child cannot enter its sandbox, it runs nothing and says why (a
-    reply the template passes on), rather than looking like a hit limit.
-    """
-    code = 1
-    out = None
-    try:
-        os.setsid()
-        loop.close_in_child()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.dup2(out_fd, 3)
-        process_setup.close_fds_from(4)
-        out = os.fdopen(3, "w", buffering=1)
-        gc.disable()
-        try:
-            sandbox.enter(spec, syscall_filter)
-            process_setup.die_with_parent(signal.SIGKILL)
-            os.chdir(workdir)
-        except Exception as exc:
-            reply = {
-                "status": "error",
-                "execution_count": None,
-                "ename": "SandboxError",
-                "evalue": "the one-shot could not enter its sandbox: {}".format(exc),
-                "traceback": [],
-            }
-            out.write(json.dumps({"reply": reply}) + "\n")
-            return
-        os.environ.clear()
-        os.environ.update(
-            {
-                "PATH": KERNEL_PATH,
-                "HOME": workdir,
-                "TMPDIR": workdir,
-                "LANG": "C.UTF-8",
-                "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-            }
-        )
-        process_setup.reseed()
-        execute(shell, request, out)
-        code = 0
-    finally:
-        if out is not None:
-            try:
-                out.flush()
-            except OSError:
-                pass
-        os._exit(code)
-
-
-class Template:
-    """Forks one child per request and relays what it says; enforces timeouts."""
-
-    def __init__(self, shell, uids, limits, root, max_children, child_sandbox=None, syscall_filter=None):
-        self.shell = shell
-        self._child_sandbox = child_sandbox or {}
-        self._syscall_filter = syscall_filter
-        self._free_uids = list(uids)
-        self._limits = limits
-        self._root = root
-        self._max_children = max_children
-        self._queue = []
-        self._children = {}  # pid -> state
-        self._loop = ControlLoop(self._request, self._shutdown)
-
-    def send(self, event):
-        data = (json.dumps(event, default=repr) + "\n").encode()
-        while data:
-            data = data[os.write(1, data) :]
-
-    def serve(self):
-        """Serve requests until stdin closes (L{ControlLoop}); never returns."""
-        self._loop.run(self._after_wake, self._next_deadline)
-
-    def _after_wake(self):
-        self._reap()
-        self._expire()
-        self._start_queued()
-
-    def _request(self, request):
-        if request.get("op") == "cancel":
-            self._queue = [r for r in self._queue if r["id"] != request["id"]]
-            for state in self._children.values():
-                if state["id"] == request["id"]:
-                    state["deadline"] = 0
-        else:
-            self._queue.append(request)
-
-    def _next_deadline(self):
-        if not self._children:
-            return None
-        return max(0.0, min(c["deadline"] for c in self._children.values()) - time.monotonic())
-
-    def _start_queued(self):
-        while self._queue and len(self._children) < self._max_children and self._free_uids:
-            request = self._queue.pop(0)
-            uid = self._free_uids.pop()
-            workdir = tempfile.mkdtemp(dir=self._root)
-            spec = {
-                "uid": uid if os.geteuid() == 0 else None,
-                "gid": uid,
-                "netns": False,
-                "limits": dict(self._limits, cpu_s=int(request["timeout"]) + 1),
-                "cgroup": None,
-                "seccomp": bool(self._child_sandbox.get("seccomp")),
-            }
-            view = self._child_sandbox.get("filesystem")
-            if view:
-                # Its own directory only: the other runs' directories (under root) are hidden.
-                spec["filesystem"] = dict(view, keep=[workdir], hide=list(view.get("hide", ())) + [self._root])
-            if spec["uid"] is not None:
-                os.chown(workdir, uid, uid)
-            else:
-                spec["limits"].pop("processes", None)
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(r)
-                run_child(self.shell, request, w, spec, workdir, self._loop, self._syscall_filter)
-            os.close(w)
-            os.set_blocking(r, False)
-            # What the template keeps of a child's output is bounded whatever the child writes
-            # (it is hostile: it may write to the pipe directly, without newlines).
-            keep = (request.get("max_output_bytes") or 0) * 2 + (1 << 20)
-            state = {
-                "id": request["id"],
-                "pid": pid,
-                "fd": r,
-                "buf": b"",
-                "outputs": [],
-                "reply": None,
-                "uid": uid,
-                "workdir": workdir,
-                "room": keep,
-                "deadline": time.monotonic() + request["timeout"],
-                "timed_out": False,
-                "exited": False,
-                "eof": False,
-            }
-            self._children[pid] = state
-            self._loop.add_reader(r, lambda state=state: self._read_child(state))
-
-    def _read_child(self, state):
-        try:
-            chunk = os.read(state["fd"], 1 << 20)
-        except BlockingIOError:
-            return
-        if not chunk:
-            state["eof"] = True
-            self._loop.remove_reader(state["fd"])
-            os.close(state["fd"])
-            self._maybe_finish(state)
-            return
-        state["buf"] += chunk
-        while b"\n" in state["buf"]:
-            line, state["buf"] = state["buf"].split(b"\n", 1)
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # not the child's JSON: written by the user's code to the pipe itself
-            if not isinstance(message, dict):
-                continue
-            if "output" in message:
-                state["room"] -= len(line)
-                if state["room"] >= 0:
-                    state["outputs"].append(message["output"])
-                    self.send({"op": "output", "id": state["id"], "output": message["output"]})
-            elif "reply" in message:
-                state["reply"] = message["reply"]
-        if len(state["buf"]) > state["room"] + (1 << 20):
-            state["buf"] = b""
-            state["timed_out"] = True  # a line that never ends: stop the child as if its time were up
-            sandbox.signal_group(state["pid"], signal.SIGKILL)
-
-    def _reap(self):
-        for pid, _ in self._loop.exited_children():
-            state = self._children.get(pid)
-            if state is not None:
-                state["exited"] = True
-                self._maybe_finish(state)
-
-    def _expire(self):
-        now = time.monotonic()
-        for state in list(self._children.values()):
-            if not state["exited"] and now >= state["deadline"]:
-                state["timed_out"] = True
-                sandbox.signal_group(state["pid"], signal.SIGKILL)
-
-    def _maybe_finish(self, state):
-        if not (state["exited"] and state["eof"]):
-            return
-        del self._children[state["pid"]]
-        sandbox.signal_group(state["pid"], signal.SIGKILL)  # whatever the code left running
-        shutil.rmtree(state["workdir"], ignore_errors=True)
-        self._free_uids.append(state["uid"])
-        reply = state["reply"] or {}
-        if state["timed_out"]:
-            reply = {"status": "timeout", "execution_count": reply.get("execution_count")}
-        elif state["reply"] is None:
-            reply = {
-                "status": "error",
-                "execution_count": None,
-                "ename": "ProcessExited",
-                "evalue": "the execution ended without a reply (a limit was hit?)",
-                "traceback": [],
-            }
-        self.send({"op": "done", "id": state["id"], "reply": reply, "outputs": state["outputs"]})
-
-    def _shutdown(self):
-        for pid in list(self._children):
-            sandbox.signal_group(pid, signal.SIGKILL)
-        shutil.rmtree(self._root, ignore_errors=True)  # os._exit skips main()'s own clean-up
-        os._exit(0)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preload", default="numpy,scipy,sympy,pandas,matplotlib,ipywidgets")
@@ -431,7 +209,11 @@ def main(argv=None):
     parser.add_argument(
         "--limits", default="{}", help="JSON rlimits, as in the spawner config (limit_* without the prefix)"
     )
-    parser.add_argument("--isolate-network", action="store_true", help="run in a network namespace with loopback only")
+    parser.add_argument(
+        "--isolate-network", action="store_true", help="each child (and the template) in a network namespace of its own"
+    )
+    parser.add_argument("--cgroup-root", default=None, help="memory cgroup under which each child uid gets its own")
+    parser.add_argument("--memory-limit-mb", type=int, default=0, help="each child's memory limit (with --cgroup-root)")
     parser.add_argument("--max-children", type=int, default=32)
     parser.add_argument(
         "--sandbox",
@@ -443,7 +225,7 @@ def main(argv=None):
     if args.isolate_network:
         sandbox.unshare_network()
     preload([m for m in args.preload.split(",") if m])
-    child_sandbox = json.loads(args.sandbox)
+    child_sandbox = dict(json.loads(args.sandbox), netns=args.isolate_network)
     children_filter = syscall_filter.build() if child_sandbox.get("seccomp") else None
     shell = build_shell()
     warm_up(shell)  # pay first-run costs once, not in every child
@@ -459,7 +241,17 @@ def main(argv=None):
         uids = range(os.getuid(), os.getuid() + args.max_children)
     root = tempfile.mkdtemp(prefix="cell-oneshot-")
     os.chmod(root, 0o711)
-    template = Template(shell, uids, json.loads(args.limits), root, args.max_children, child_sandbox, children_filter)
+    cgroups = ChildCgroups(args.cgroup_root, args.memory_limit_mb) if args.cgroup_root else None
+    template = Template(
+        functools.partial(execute, shell),
+        uids,
+        json.loads(args.limits),
+        root,
+        args.max_children,
+        child_sandbox,
+        children_filter,
+        cgroups,
+    )
     template.send({"op": "ready", "pid": os.getpid()})
     try:
         template.serve()

@@ -28,6 +28,7 @@ from components.child import syscall_filter as syscall_filters
 from components.child.libc import LIBC
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
 PR_SET_DUMPABLE = 4
 CGROUP_MEMORY_ROOT = "/sys/fs/cgroup/memory"
 
@@ -79,8 +80,14 @@ def enter(spec, syscall_filter=None):
     """
     if spec.get("netns"):
         unshare_network()
+    if spec.get("ipcns"):
+        # SysV IPC objects outlive their processes: a segment a stranger left must not wait for the uid's next user.
+        _unshare(CLONE_NEWIPC, "CLONE_NEWIPC")
     if spec.get("cgroup"):
-        _join_memory_cgroup(spec["cgroup"], spec["memory_limit_mb"])
+        if not spec.get("cgroup_made"):
+            os.makedirs(spec["cgroup"], exist_ok=True)
+            set_memory_limit(spec["cgroup"], spec["memory_limit_mb"])
+        _join_cgroup(spec["cgroup"])
     view = spec.get("filesystem")
     if view:
         filesystem_view.enter(view["keep"], view["hide"], view["scratch_mb"], show=view.get("show", ()))
@@ -134,10 +141,14 @@ def _probe_here():
     sys.stdout.write(json.dumps(found))
 
 
-def unshare_network():
-    if LIBC.unshare(CLONE_NEWNET) != 0:
+def _unshare(flag, name):
+    if LIBC.unshare(flag) != 0:
         err = ctypes.get_errno()
-        raise OSError(err, "unshare(CLONE_NEWNET): {}".format(os.strerror(err)))
+        raise OSError(err, "unshare({}): {}".format(name, os.strerror(err)))
+
+
+def unshare_network():
+    _unshare(CLONE_NEWNET, "CLONE_NEWNET")
     # Loopback only (inside the namespace): ipykernel binds an internal pipe on 127.0.0.1.
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -146,8 +157,7 @@ def unshare_network():
         fcntl.ioctl(s, siocsifflags, struct.pack("16sH14s", b"lo", flags | iff_up, b"\0" * 14))
 
 
-def _join_memory_cgroup(path, limit_mb):
-    os.makedirs(path, exist_ok=True)
+def set_memory_limit(path, limit_mb):
     limit = str(int(limit_mb * 1024 * 1024))
     for name in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"):
         try:
@@ -155,8 +165,23 @@ def _join_memory_cgroup(path, limit_mb):
                 f.write(limit)
         except OSError:
             pass  # memsw exists only with swap accounting
+
+
+def _join_cgroup(path):
     with open(os.path.join(path, "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
+
+
+def cgroup_oom_count(path):
+    """How many times the OOM killer fired in the cgroup (cumulative; 0 where the kernel does not say)."""
+    try:
+        with open(os.path.join(path, "memory.oom_control")) as f:
+            for line in f:
+                if line.startswith("oom_kill "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def cgroup_oom_killed(path):
@@ -191,12 +216,14 @@ def cgroup_tasks(path):
 
 
 def kill_cgroup(path):
-    """SIGKILL every process still in the cgroup."""
-    for pid in cgroup_pids(path):
+    """SIGKILL every process now in the cgroup (one pass: callers repeat it until it finds none); how many there were."""
+    pids = cgroup_pids(path)
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    return len(pids)
 
 
 def signal_group(pid, signum):

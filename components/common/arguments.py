@@ -96,3 +96,10 @@ def endpoint(name, handler, with_details=False):
 
     call.__name__ = getattr(handler, "__name__", name)
     return call
+
+
+def check_kernel_name(value):
+    """A start's or one-shot's C{kernel_name} argument: a kernelspec name, python3 when None."""
+    if value is None:
+        return "python3"
+    return check_str("kernel_name", value, 256)

@@ -69,9 +69,12 @@ class SpawnerConfig:
     # -- sandbox (docs/security.md) --
     #: let kernels reach the network (default: a network namespace with loopback only)
     allow_network: bool = False
-    #: kernels run as uids base .. base+count-1 (one per live kernel) when the spawner is root
+    #: kernels run as uids of a range of their spawner's own (one uid per live kernel, then its one-shot children's)
+    #: when the spawner is root: the ranges are base + k * (count + oneshot_children), k < sandbox_uid_ranges; a
+    #: spawner claims the one its id hashes to or the next free (components/worker/uid_range.py); 1 pins it to base
     sandbox_uid_base: int = 100000
     sandbox_uid_count: int = 4096
+    sandbox_uid_ranges: int = 64
     #: each kernel in its own mount namespace: system read-only, private /tmp, node state absent, own /proc
     sandbox_filesystem: bool = True
     #: each kernel behind a seccomp filter refusing what no notebook needs (ptrace, mount, namespaces, bpf, ...)
@@ -135,6 +138,8 @@ class RoleQuota:
     max_kernels_per_address: int = 8
     #: one-shots all sessions from one client address may run per minute
     max_oneshots_per_minute_per_address: int = 1800
+    #: one-shots all sessions from one client address may run at once (0: no bound)
+    max_concurrent_oneshots_per_address: int = 4
 
 
 DEFAULT_ROLES = {
@@ -145,6 +150,7 @@ DEFAULT_ROLES = {
         max_code_bytes=256 * 1024,
         max_kernels_per_address=64,
         max_oneshots_per_minute_per_address=12000,
+        max_concurrent_oneshots_per_address=16,
     ),
 }
 

@@ -9,8 +9,6 @@ router) carries them to the spawner.
 """
 
 import os
-import uuid
-from datetime import datetime, timezone
 
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, RegisterOptions
@@ -22,11 +20,13 @@ from components.common.config import RouterConfig, from_mapping
 from components.common.kernelspecs import PYTHON
 from components.common.metrics import counting_errors, export
 from components.common.node_key import BackendSession
+from components.control import node_status
 from components.control.held_kernels import HeldKernels
+from components.control.kernel_events import kernel_lost_event
 from components.control.metrics import SESSION_ROLES, RouterMetrics
+from components.control.oneshots import OneShots
 from components.control.ownership import Ownership
 from components.control.placement import Placement
-from components.control.quotas import RateLimiter
 
 #: how soon a spawner whose pool was short is asked again to hold kernels for us (seconds)
 HOLD_RETRY_S = 0.5
@@ -44,14 +44,9 @@ class SessionRouter(BackendSession):
         self.quotas = self.settings.quotas()
         from twisted.internet import reactor
 
-        self._oneshot_limits = {
-            role: RateLimiter(reactor, q.max_oneshots_per_minute) for role, q in self.quotas.items()
-        }
-        self._oneshot_address_limits = {
-            role: RateLimiter(reactor, q.max_oneshots_per_minute_per_address) for role, q in self.quotas.items()
-        }
         self.addresses = ClientAddresses(self.settings.trusted_proxies)
         self.placement = Placement(self.quotas["browser"].max_kernels_per_session)
+        self.oneshots = OneShots(reactor, self.quotas, self.placement, self.call, self._address)
         self._reactor = reactor
         self._left = set()
         self.held = HeldKernels(self.settings.held_kernels_per_spawner)
@@ -247,8 +242,7 @@ class SessionRouter(BackendSession):
             self.held.drop_spawner(spawner_id)
             self.ownership.worker_left(spawner_id, [kernel_id for kernel_id, _ in kernels])
             return
-        for limiter in self._oneshot_limits.values():
-            limiter.forget(session_id)
+        self.oneshots.forget(session_id)
         self.addresses.left(session_id)
         self.ownership.owner_left(session_id)
         if self.placement.has_reservation(session_id):
@@ -263,7 +257,7 @@ class SessionRouter(BackendSession):
             raise errors.InvalidArgument(
                 "the router did not disclose the caller; enable 'disclose.caller' for this role"
             )
-        kernel_name = _kernel_name(kernel_name)
+        kernel_name = arguments.check_kernel_name(kernel_name)
         address = yield self._address(owner)  # known from its join: no round trip
         result = yield self._start(owner, owner, self._quota(details.caller_authrole), address, kernel_name)
         return result
@@ -283,7 +277,7 @@ class SessionRouter(BackendSession):
         address = self.addresses.resolve(client)
         if role not in self.quotas:
             raise errors.InvalidArgument("unknown role {!r}".format(role))
-        kernel_name = _kernel_name(kernel_name)
+        kernel_name = arguments.check_kernel_name(kernel_name)
         holder = "jupyter:" + (principal or "anonymous@" + address)
         result = yield self._start(holder, details.caller, self._quota(role), address, kernel_name)
         return result
@@ -371,7 +365,6 @@ class SessionRouter(BackendSession):
         self.ownership.resumed(kernel_id, owner)
         return {"kernel_id": kernel_id, "iopub": uris.kernel_iopub(kernel_id)}
 
-    @defer.inlineCallbacks
     def execute_once(
         self,
         details,
@@ -383,97 +376,11 @@ class SessionRouter(BackendSession):
         return_files=False,
         kernel_name=None,
     ):
-        """``cell.execute``: quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None)
-        on a spawner that offers C{kernel_name} (python3 by default)."""
-        kernel_name = _kernel_name(kernel_name)
-        self.placement.check_offered(kernel_name)
-        role = details.caller_authrole
-        quota = self._quota(role)
-        arguments.check_str("code", code, quota.max_code_bytes)
-        limiter = self._oneshot_limits.get(role) or self._oneshot_limits["browser"]
-        if not limiter.allow(details.caller):
-            raise errors.Capacity(
-                "too many one-shot executions: this session may run {} per minute; slow down".format(
-                    quota.max_oneshots_per_minute
-                ),
-                limit=quota.max_oneshots_per_minute,
-            )
-        address = yield self._address(details.caller)
-        by_address = self._oneshot_address_limits.get(role) or self._oneshot_address_limits["browser"]
-        if not by_address.allow(address):
-            raise errors.Capacity(
-                "too many one-shot executions from your address: it may run {} per minute; slow down".format(
-                    quota.max_oneshots_per_minute_per_address
-                ),
-                limit=quota.max_oneshots_per_minute_per_address,
-            )
-        spawner = self.placement.choose(kernel_name=kernel_name)
-        options = CallOptions(on_progress=details.progress) if details.progress else None
-        language = {} if kernel_name == PYTHON else {"kernel_name": kernel_name}
-        result = yield self.call(
-            uris.spawner_procedure(spawner.spawner_id, "execute_once"),
-            code,
-            options=options,
-            timeout=timeout,
-            user_expressions=user_expressions,
-            stop_on_error=stop_on_error,
-            files=files,
-            return_files=return_files,
-            **language,
+        """``cell.execute``: see L{OneShots.execute}."""
+        return self.oneshots.execute(
+            details, code, timeout, user_expressions, stop_on_error, files, return_files, kernel_name
         )
-        return result
 
-    @defer.inlineCallbacks
     def status(self):
-        spawners = []
-        for info in list(self.placement.spawners.values()):
-            try:
-                live = yield self.call(
-                    uris.spawner_procedure(info.spawner_id, "info"), options=CallOptions(timeout=2000)
-                )
-                info.pool_ready = live.get("pool_ready", info.pool_ready)
-                entry = {
-                    k: live[k]
-                    for k in ("id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox", "language_pools")
-                    if k in live
-                }
-            except ApplicationError:
-                entry = {
-                    "id": info.spawner_id,
-                    "host": info.host,
-                    "kernels": len(info.kernels),
-                    "pool_ready": info.pool_ready,
-                    "capacity": info.capacity,
-                }
-            spawners.append(entry)
-        return {"spawners": spawners, "kernels": sum(s["kernels"] for s in spawners)}
-
-
-def _kernel_name(kernel_name):
-    """A start's or one-shot's C{kernel_name} argument: a kernelspec name, python3 when None."""
-    if kernel_name is None:
-        return PYTHON
-    return arguments.check_str("kernel_name", kernel_name, 256)
-
-
-def kernel_lost_event(reason):
-    """The last iopub message of a kernel whose worker vanished: ``status: dead`` with a C{reason}.
-
-    Every other message on a kernel's topic comes from the kernel or its
-    spawner (built there by ``jupyter_client.session.Session``); this one is
-    published by the control plane, which by rule loads no jupyter_client
-    (it imports ZMQ), so it is written out here, in the protocol's shape.
-    """
-    return {
-        "header": {
-            "msg_id": uuid.uuid4().hex,
-            "msg_type": "status",
-            "session": "cellserver",
-            "username": "cellserver",
-            "date": datetime.now(timezone.utc).isoformat(),
-            "version": "5.3",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"execution_state": "dead", "reason": reason},
-    }
+        """``cell.status``: see L{node_status.collect}."""
+        return node_status.collect(self.placement, self.call)

@@ -6,7 +6,6 @@ same output cap.  Cancelling a run's Deferred kills its child.
 """
 
 import json
-import os
 import uuid
 
 from twisted.internet import defer
@@ -134,8 +133,10 @@ def start_oneshot_template(reactor, config, policy, environment, home=None):
         "--max-children",
         str(config.oneshot_children),
     )
-    if os.geteuid() == 0:
-        args += ["--uids", "{}:{}".format(config.sandbox_uid_base + config.sandbox_uid_count, config.oneshot_children)]
+    if policy.uids is not None:
+        args += ["--uids", "{}:{}".format(policy.uids.oneshot_first, policy.uids.oneshot_count)]
+    if policy.cgroup_root is not None:
+        args += ["--cgroup-root", policy.cgroup_root, "--memory-limit-mb", str(config.memory_limit_mb)]
     if policy.status()["network_isolated"]:
         args.append("--isolate-network")
     args += [

@@ -9,6 +9,7 @@ logs it and ``cell.status`` reports the level.  The child applies the spec
 with L{components.child.sandbox.enter}.
 """
 
+import collections
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from components.child.sandbox import (
     try_remove_cgroup,
     world_readable,
 )
+from components.worker import uid_range
 from components.worker.kernel_environment import KernelEnvironment
 
 
@@ -40,11 +42,22 @@ class SandboxPolicy:
         self.full = self.is_root
         self.hidden = tuple(hidden) + tuple(config.hidden_paths)
         self.features = features if features is not None else probe(self.environment)
-        self._free_uids = list(range(config.sandbox_uid_base, config.sandbox_uid_base + config.sandbox_uid_count))
-        self._free_uids.reverse()
+        #: this spawner's uids, apart from every other spawner's on the host (L{uid_range}); None when not root
+        self.uids = None
+        if self.is_root:
+            self.uids = uid_range.claim(
+                config.spawner_id,
+                config.sandbox_uid_base,
+                config.sandbox_uid_count,
+                config.oneshot_children,
+                config.sandbox_uid_ranges,
+            )
+        # Handed out first in, first out: a uid just freed is the last to be used again.
+        self._free_uids = collections.deque(range(self.uids.first, self.uids.oneshot_first) if self.uids else ())
         self.cgroup_root = None
         if self.is_root and config.memory_limit_mb and os.access(CGROUP_MEMORY_ROOT, os.W_OK):
-            root = os.path.join(CGROUP_MEMORY_ROOT, "cellserver-{}".format(config.spawner_id))
+            # Named after its uid range too: two spawners with one id on one host keep apart.
+            root = os.path.join(CGROUP_MEMORY_ROOT, "cellserver-{}-{}".format(config.spawner_id, self.uids.first))
             try:
                 os.makedirs(root, exist_ok=True)
                 self.cgroup_root = root
@@ -95,6 +108,8 @@ class SandboxPolicy:
             "memory_cgroup": self.cgroup_root is not None,
             "own_filesystem_view": self.filesystem,
             "syscall_filter": self.seccomp,
+            #: [first, end) of this spawner's uids (its kernels', then its one-shot children's), None when not root
+            "uids": [self.uids.first, self.uids.end] if self.uids else None,
         }
 
     def allocate(self, kernel_name, uid=None, keep=()):
@@ -121,8 +136,8 @@ class SandboxPolicy:
             if uid is None and not self._free_uids:
                 return None
             if uid is None:
-                uid = self._free_uids.pop()
-            spec.update(uid=uid, gid=uid, netns=not self.config.allow_network)
+                uid = self._free_uids.popleft()
+            spec.update(uid=uid, gid=uid, netns=not self.config.allow_network, ipcns=True)
             if self.cgroup_root is not None:
                 spec["cgroup"] = os.path.join(self.cgroup_root, kernel_name)
         return spec

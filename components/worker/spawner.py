@@ -49,6 +49,8 @@ class KernelSpawner:
         self.kernels = {}
         #: ready kernels held for the session router (components.control.held_kernels): a start takes one at once
         self.held = {}
+        #: pool kernels running a one-shot now (files, returned files, another language): they count as kernels
+        self.oneshot_kernels = 0
         self._by_pid = {}
         self._all = set()
         self._own_work_root = not config.work_root
@@ -192,16 +194,20 @@ class KernelSpawner:
     def acquire(self, owner, kernel_name=PYTHON):
         """A ready C{kernel_name} kernel handed to C{owner}."""
         pool = self.pool_for(kernel_name)
-        if len(self.kernels) >= self.config.max_kernels:
+        self._check_room()
+        kernel = yield pool.acquire()
+        self.kernels[kernel.kernel_id] = kernel
+        kernel.assign(owner)
+        return kernel
+
+    def _check_room(self):
+        """Refuse a kernel past C{max_kernels}: kernels handed out and one-shots running in pool kernels count."""
+        if len(self.kernels) + self.oneshot_kernels >= self.config.max_kernels:
             raise errors.Capacity(
                 "spawner {} runs its maximum of {} kernels; try again later".format(
                     self.config.spawner_id, self.config.max_kernels
                 )
             )
-        kernel = yield pool.acquire()
-        self.kernels[kernel.kernel_id] = kernel
-        kernel.assign(owner)
-        return kernel
 
     def hold(self, count):
         """Hold up to C{count} ready pool kernels for the session router; return every kernel held."""
@@ -219,10 +225,7 @@ class KernelSpawner:
             raise errors.NotFound(
                 "no kernel {} is held for hand-over on spawner {}".format(kernel_id, self.config.spawner_id)
             )
-        if len(self.kernels) >= self.config.max_kernels:
-            raise errors.Capacity(
-                "spawner {} runs its maximum of {} kernels".format(self.config.spawner_id, self.config.max_kernels)
-            )
+        self._check_room()
         del self.held[kernel_id]
         self.kernels[kernel_id] = kernel
         kernel.assign(owner)
@@ -260,7 +263,13 @@ class KernelSpawner:
                 code, timeout, user_expressions, stop_on_error, progress, self.config.max_output_bytes
             )
             return result
-        kernel = yield pool.acquire()
+        self._check_room()  # a one-shot in a kernel is a kernel (files= once made 44 on a spawner allowing 32)
+        self.oneshot_kernels += 1
+        try:
+            kernel = yield pool.acquire()
+        except BaseException:
+            self.oneshot_kernels -= 1
+            raise
         try:
             for path, data in (files or {}).items():
                 kernel.files.write(path, data.encode() if isinstance(data, str) else data, 0)
@@ -283,6 +292,7 @@ class KernelSpawner:
                     else:
                         entry["truncated"] = True
         finally:
+            self.oneshot_kernels -= 1
             kernel.shutdown(DeathReason("oneshot_done", "one-shot execution finished"))
         return result
 
