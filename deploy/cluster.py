@@ -40,6 +40,7 @@ def node_config(name):
                 for component in worker["components"]:
                     extra = component.setdefault("extra", {})
                     if component["id"] == "session_router":
+                        # The node's one address resolver: WAMP sessions and the Jupyter face alike.
                         extra["trusted_proxies"] = ["127.0.0.1"]
                         for role in extra.get("roles", {}).values():  # real per-address quotas, as deployed
                             role.pop("max_kernels_per_address", None)

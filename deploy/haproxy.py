@@ -9,8 +9,12 @@ What the front does (docs/deploy.md explains each line):
 - health checks on each node's ``/health`` every second: a dead node leaves
   the rotation within about two seconds;
 - ``X-Forwarded-For`` names the client (the nodes trust it from the front
-  only: the session router's ``trusted_proxies``), so per-address quotas hold;
-- the node's ``/metrics`` is never served through the front.
+  only: the session router's ``trusted_proxies``, the node's one address
+  resolver, which the Jupyter face uses too), so per-address quotas hold;
+- every path is normalized before any rule reads it (``normalize-uri``:
+  percent-encoded letters decoded, ``.``/``..`` segments and repeated slashes
+  removed), and the node's ``/metrics`` is never served through the front,
+  however it is spelt (the rule reads the decoded, lower-cased path).
 """
 
 import os
@@ -26,6 +30,8 @@ TEMPLATE = """\
 global
     # no maxconn: HAProxy derives it from the open-files limit it is given (production: set both, see docs/deploy.md)
     stats socket {stats_socket} mode 600 level admin
+    # normalize-uri (below) is marked experimental in HAProxy 2.4 to 2.6 (Debian 12 ships 2.6): allowed by name.
+    expose-experimental-directives
 {privileges}
 defaults
     mode http
@@ -39,7 +45,15 @@ defaults
 
 frontend cell
     bind {bind}:{port} ssl crt {pem} alpn http/1.1
-    http-request deny deny_status 403 if {{ path_beg /metrics }}
+    # One spelling of each path, before any rule reads it; the nodes get that spelling too.
+    http-request normalize-uri percent-decode-unreserved
+    http-request normalize-uri percent-to-uppercase
+    http-request normalize-uri path-strip-dotdot full
+    http-request normalize-uri path-strip-dot
+    http-request normalize-uri path-merge-slashes
+    # The nodes' metrics are for the monitoring network only: refused whatever the spelling left (decoded, any case).
+    acl node_metrics path,url_dec,lower -m reg ^[/.]*metrics([/;]|$)
+    http-request deny deny_status 403 if node_metrics
     http-request set-header X-Forwarded-Proto https
     option forwardfor
     default_backend nodes

@@ -7,8 +7,12 @@ trusting the certificate made at start; ``Cookie: CELLNODE=<node>`` pins a
 client to a node, as the front's own cookie does for a browser.
 """
 
+import http.client
+import json
+import ssl
 import urllib.error
 import urllib.request
+import uuid
 
 import psutil
 import pytest
@@ -19,6 +23,7 @@ from twisted.internet import defer, reactor, task, threads
 from deploy.cluster import Cluster
 from tests.helpers import call, expect_error, start_kernel
 from tests.node import free_port
+from tests.test_metrics import METRICS_SPELLINGS
 from tests.wamp_client import connect, within
 
 pytestmark = pytest.mark.cluster
@@ -137,6 +142,73 @@ async def test_the_front_does_not_serve_metrics_but_each_node_does(cluster):
             for sample in family.samples
         }
         assert spawners == {name}
+
+
+def through_front(cluster, method, path, source="127.0.0.1", node=None, body=None):
+    """(status, body text) of a request through the front (TLS) with C{path} exactly as written, from the local
+    address C{source} (another loopback address is another client); C{node} pins it there (the front's cookie)."""
+    context = ssl.create_default_context(cafile=cluster.crt)
+    connection = http.client.HTTPSConnection(
+        "localhost", cluster.port, timeout=60, context=context, source_address=(source, 0)
+    )
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if node:
+        headers["Cookie"] = "CELLNODE=" + node
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        connection.close()
+
+
+#: HAProxy's own answer to a request its rules deny (the nodes answer differently)
+FRONT_DENIED = "Request forbidden by administrative rules"
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_spelling_of_metrics_passes_the_front(cluster):
+    """The front normalizes paths before its rules: /%6detrics, /./metrics, /METRICS, ... are refused by HAProxy
+    itself (each node would refuse a relayed request too: tests/test_metrics.py)."""
+    absolute = "https://localhost:{}/metrics".format(cluster.port)
+    for path in METRICS_SPELLINGS + (absolute, "/%2e%2e/%6d%65trics/"):
+        status, body = await threads.deferToThread(through_front, cluster, "GET", path)
+        assert status == 403 and FRONT_DENIED in body, (path, status, body[:200])
+    status, body = await threads.deferToThread(through_front, cluster, "GET", "/health")
+    assert status == 200 and body.startswith("ok"), "the front still passes what it should"
+
+
+@pytest_twisted.ensureDeferred
+async def test_anonymous_jupyter_clients_behind_the_front_are_apart(cluster):
+    """Two anonymous Jupyter clients at 127.0.0.2 and 127.0.0.3, both through the front (the nodes see HAProxy's
+    127.0.0.1): neither sees the other's kernels, and each address has its own share of the quotas."""
+
+    def face(method, path, source, body=None):
+        return threads.deferToThread(through_front, cluster, method, "/jupyter" + path, source, "node1", body)
+
+    start = b'{"name": "python3"}'
+    status, text = await face("POST", "/api/kernels", "127.0.0.2", start)
+    assert status == 201, text
+    alices = [json.loads(text)["id"]]
+    status, text = await face("GET", "/api/kernels", "127.0.0.3")
+    assert status == 200 and json.loads(text) == [], "Bob lists nothing"
+    for guess in (alices[0][:-1] + ("0" if alices[0][-1] != "0" else "1"), str(uuid.uuid4())):
+        for method, path in (("GET", "/api/kernels/" + guess), ("DELETE", "/api/kernels/" + guess)):
+            assert (await face(method, path, "127.0.0.3"))[0] == 404, (method, path)
+    # Alice's address takes its share (the browser role's 4 kernels); Bob's, behind the same front, is untouched.
+    while True:
+        status, text = await face("POST", "/api/kernels", "127.0.0.2", start)
+        if status != 201:
+            break
+        alices.append(json.loads(text)["id"])
+        assert len(alices) <= 8, "the per-address quota held"
+    assert status == 403 and len(alices) == 4, (status, text, len(alices))
+    status, text = await face("POST", "/api/kernels", "127.0.0.3", start)
+    assert status == 201, "another address is served at once: " + text
+    bobs = json.loads(text)["id"]
+    assert (await face("GET", "/api/kernels/" + alices[0], "127.0.0.2"))[0] == 200, "Alice's kernel is untouched"
+    for kernel_id, source in [(k, "127.0.0.2") for k in alices] + [(bobs, "127.0.0.3")]:
+        assert (await face("DELETE", "/api/kernels/" + kernel_id, source))[0] == 204
 
 
 async def keep_working(session, kernel_id, stop, failures, rounds):
