@@ -34,7 +34,11 @@ def one_address_for_all(config):
                     max_kernels_per_address=100000,
                     max_oneshots_per_minute_per_address=10**7,
                     max_concurrent_oneshots_per_address=100000,
+                    max_sessions_per_address=100000,
                 )
+            for component in worker["components"]:
+                if component["id"] == "permalinks":
+                    component["extra"].update(saves_per_minute_per_address=10**7, max_bytes_per_address_per_day=2**50)
 
 
 #: kernels the suite's shared node may hand out: its ~250 tests' sessions keep theirs for the resume grace (60 s)

@@ -140,6 +140,8 @@ class RoleQuota:
     max_oneshots_per_minute_per_address: int = 1800
     #: one-shots all sessions from one client address may run at once (0: no bound)
     max_concurrent_oneshots_per_address: int = 4
+    #: sessions of this role one client address may hold at once (a page shares one among its cells)
+    max_sessions_per_address: int = 64
 
 
 DEFAULT_ROLES = {
@@ -151,6 +153,7 @@ DEFAULT_ROLES = {
         max_kernels_per_address=64,
         max_oneshots_per_minute_per_address=12000,
         max_concurrent_oneshots_per_address=16,
+        max_sessions_per_address=1024,
     ),
 }
 

@@ -81,6 +81,11 @@ START_KERNEL_FOR = "cell.backend.start_kernel_for"
 #: The session router answers who owns a kernel (for the realm authorizer).
 KERNEL_OWNER = "cell.backend.kernel_owner"
 
+#: The session router answers a session's client address (its one resolver; for the permalink service's quotas).
+CLIENT_ADDRESS = "cell.backend.client_address"
+#: The router closes a client's session and its connection (components.router.client_connections).
+SESSION_CLOSE = "cell.backend.session.close"
+
 
 #: The session router gathers the node's metrics (its own and its spawners') for the router's /metrics page.
 NODE_METRICS = "cell.backend.metrics"
@@ -103,6 +108,7 @@ SESSION_ON_LEAVE = "wamp.session.on_leave"
 SESSION_GET = "wamp.session.get"
 SESSION_COUNT = "wamp.session.count"
 SESSION_ON_JOIN = "wamp.session.on_join"
+SESSION_LIST = "wamp.session.list"
 REGISTRATION_LIST = "wamp.registration.list"
 REGISTRATION_GET = "wamp.registration.get"
 #: the subscription meta API, which tells a spawner which kernel topics anyone listens to

@@ -17,7 +17,14 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from components.common import errors
-from components.control.permalink_stores import UNAVAILABLE, PermalinkStore, new_id
+from components.control.permalink_stores import (
+    CHARGE_USAGE,
+    CREATE_USAGE_TABLE,
+    FORGET_USAGE,
+    UNAVAILABLE,
+    PermalinkStore,
+    new_id,
+)
 
 # Same columns as the SQLite table; "created" holds time.time() (REAL would be PostgreSQL's 4-byte float).
 CREATE_TABLE = (
@@ -73,6 +80,7 @@ class PostgresPermalinkStore(PermalinkStore):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open = set()
+        self._forgotten_before = None  # the day before which usage rows were last deleted
 
     def describe(self):
         p = self._params
@@ -83,23 +91,37 @@ class PostgresPermalinkStore(PermalinkStore):
     def prepare(self):
         self._run(lambda connection: None)  # a new connection creates the table
 
-    def save(self, code, language):
+    def save(self, code, language, charge=None):
         check_text("code", code)
         check_text("language", language)
 
         def insert(connection):
-            for _ in range(10):
-                permalink_id = new_id()
-                cursor = connection.execute(
-                    "INSERT INTO permalinks (id, code, language, created) VALUES (%s, %s, %s, %s)"
-                    " ON CONFLICT (id) DO NOTHING",
-                    (permalink_id, code, language, time.time()),
-                )
-                if cursor.rowcount == 1:
-                    return permalink_id
-            raise RuntimeError("could not find a free permalink id")
+            with connection.transaction():  # the charge and the row together, or neither
+                if charge is not None:
+                    self._charge(connection, charge)
+                for _ in range(10):
+                    permalink_id = new_id()
+                    cursor = connection.execute(
+                        "INSERT INTO permalinks (id, code, language, created) VALUES (%s, %s, %s, %s)"
+                        " ON CONFLICT (id) DO NOTHING",
+                        (permalink_id, code, language, time.time()),
+                    )
+                    if cursor.rowcount == 1:
+                        return permalink_id
+                raise RuntimeError("could not find a free permalink id")
 
         return self._run(insert)
+
+    def _charge(self, connection, charge):
+        if self._forgotten_before != charge.day - 1:
+            connection.execute(FORGET_USAGE.format(p="%s"), (charge.day - 1,))
+            self._forgotten_before = charge.day - 1
+        check_text("address", charge.address)
+        (used,) = connection.execute(
+            CHARGE_USAGE.format(p="%s"), (charge.address, charge.day, charge.nbytes)
+        ).fetchone()
+        if used > charge.limit:
+            raise charge.refusal(used - charge.nbytes)
 
     def get(self, permalink_id):
         try:
@@ -142,10 +164,11 @@ class PostgresPermalinkStore(PermalinkStore):
             raise errors.Unavailable(UNAVAILABLE) from exc
         try:
             connection.execute("SELECT set_config('statement_timeout', %s, false)", (str(self._statement_timeout_ms),))
-            try:
-                connection.execute(CREATE_TABLE)
-            except (pg_errors.UniqueViolation, pg_errors.DuplicateTable):
-                pass  # another connection or node created it at the same moment
+            for statement in (CREATE_TABLE, CREATE_USAGE_TABLE):
+                try:
+                    connection.execute(statement)
+                except (pg_errors.UniqueViolation, pg_errors.DuplicateTable):
+                    pass  # another connection or node created it at the same moment
         except psycopg.Error as exc:
             connection.close()
             raise errors.Unavailable(UNAVAILABLE) from exc

@@ -19,6 +19,19 @@ ID_LENGTH = 8
 #: what a caller is told when the database cannot be reached (the cause goes to the node's log only)
 UNAVAILABLE = "the permalink database is unavailable; try again shortly"
 
+#: each client address's bytes saved per day (components.control.permalink_limits), in both databases
+CREATE_USAGE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS permalink_usage (address TEXT NOT NULL, day BIGINT NOT NULL, bytes BIGINT NOT NULL,"
+    " PRIMARY KEY (address, day))"
+)
+#: add a save's bytes to its address's day, answering the day's total (SQLite >= 3.35 and PostgreSQL alike)
+CHARGE_USAGE = (
+    "INSERT INTO permalink_usage (address, day, bytes) VALUES ({p}, {p}, {p}) ON CONFLICT (address, day)"
+    " DO UPDATE SET bytes = permalink_usage.bytes + excluded.bytes RETURNING bytes"
+)
+#: rows of days before yesterday are of no use
+FORGET_USAGE = "DELETE FROM permalink_usage WHERE day < {p}"
+
 
 def new_id():
     """A random permalink id: 36**8 (about 2.8e12) of them, so guessing one is hopeless and collisions rare."""
@@ -26,7 +39,11 @@ def new_id():
 
 
 class PermalinkStore:
-    """C{save(code, language)} -> id; C{get(id)} -> (code, language) or None; C{prepare()}; C{close()}."""
+    """C{save(code, language, charge=None)} -> id; C{get(id)} -> (code, language) or None; C{prepare()}; C{close()}.
+
+    A C{charge} (L{components.control.permalink_limits.Charge}) is added to its address's use of the day in the
+    save's own transaction; past its limit nothing is saved and C{charge.refusal(used_before)} is raised.
+    """
 
     #: calls that may run at once (one thread each)
     threads = 1
@@ -36,7 +53,7 @@ class PermalinkStore:
     def prepare(self):
         """Make the storage ready (e.g. create the table); called once at start, on a store thread."""
 
-    def save(self, code, language):
+    def save(self, code, language, charge=None):
         raise NotImplementedError
 
     def get(self, permalink_id):
@@ -67,8 +84,30 @@ class SqlitePermalinkStore(PermalinkStore):
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS permalinks (id TEXT PRIMARY KEY, code TEXT NOT NULL, language TEXT NOT NULL, created REAL NOT NULL)"
         )
+        self._db.execute(CREATE_USAGE_TABLE)
+        self._forgotten_before = None
 
-    def save(self, code, language):
+    def save(self, code, language, charge=None):
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if charge is not None:
+                self._charge(charge)
+            permalink_id = self._insert(code, language)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return permalink_id
+
+    def _charge(self, charge):
+        if self._forgotten_before != charge.day - 1:
+            self._db.execute(FORGET_USAGE.format(p="?"), (charge.day - 1,))
+            self._forgotten_before = charge.day - 1
+        (used,) = self._db.execute(CHARGE_USAGE.format(p="?"), (charge.address, charge.day, charge.nbytes)).fetchone()
+        if used > charge.limit:
+            raise charge.refusal(used - charge.nbytes)
+
+    def _insert(self, code, language):
         for _ in range(10):
             permalink_id = new_id()
             try:

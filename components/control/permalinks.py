@@ -5,19 +5,24 @@
 default (nothing to run) or PostgreSQL (``"database": "postgresql"``, for
 several nodes); both block, so their calls run on a bounded thread pool, never
 on the reactor, and a call the database cannot answer in time fails with
-``cell.error.unavailable`` instead of holding the caller.
+``cell.error.unavailable`` instead of holding the caller.  Saves are limited per
+client address, in rate and in bytes per day (L{permalink_limits}); the
+session router, the node's one address resolver, says whose address a caller is.
 """
 
 import dataclasses
 import os
 import time
 
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.types import CallOptions, RegisterOptions
 from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 from components.common import arguments, errors, uris
 from components.common.config import ConfigError, from_mapping
 from components.common.node_key import BackendSession
+from components.control.permalink_limits import PermalinkLimits
 from components.control.permalink_stores import (
     ID_ALPHABET,
     ID_LENGTH,
@@ -47,6 +52,10 @@ class PermalinkConfig:
     connect_timeout_s: int = 3
     #: how long one PostgreSQL statement may run (statement_timeout)
     statement_timeout_s: float = 5.0
+    #: saves one client address may make per minute, in bursts of a quarter of it (a Share click is one)
+    saves_per_minute_per_address: int = 60
+    #: bytes (code and language) one client address may store per day (UTC), on every node sharing the database
+    max_bytes_per_address_per_day: int = 16 * 1024 * 1024
 
     def __post_init__(self):
         if self.database not in DATABASES:
@@ -63,6 +72,10 @@ class PermalinkConfig:
             )
         if not self.dsn_env:
             raise ConfigError("dsn_env must name an environment variable")
+        for name in ("saves_per_minute_per_address", "max_bytes_per_address_per_day"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError("{} must be an integer >= 1, not {!r}".format(name, value))
 
 
 def read_config(extra, environ=os.environ):
@@ -124,6 +137,9 @@ class PermalinkService(BackendSession):
         from twisted.internet import reactor
 
         self._reactor = reactor
+        self.limits = PermalinkLimits(
+            reactor, self.settings.saves_per_minute_per_address, self.settings.max_bytes_per_address_per_day
+        )
         self._unavailable = False
         self._db_threads = ThreadPool(minthreads=1, maxthreads=self.store.threads, name="permalinks-db")
         self._db_threads.start()
@@ -132,17 +148,28 @@ class PermalinkService(BackendSession):
             yield self._in_db(self.store.prepare)
         except errors.Unavailable:
             pass  # logged by _in_db: calls fail with cell.error.unavailable until the database answers
-        yield self.register(arguments.endpoint(uris.PERMALINK_SAVE, self.save), uris.PERMALINK_SAVE)
+        yield self.register(
+            arguments.endpoint(uris.PERMALINK_SAVE, self.save, with_details=True),
+            uris.PERMALINK_SAVE,
+            options=RegisterOptions(details_arg="details"),
+        )
         yield self.register(arguments.endpoint(uris.PERMALINK_GET, self.get), uris.PERMALINK_GET)
         self.log.info("permalink service ready ({store})", store=self.store.describe())
 
-    def save(self, code, language="python"):
-        """``cell.permalink.save(code, language="python")`` -> ``{id, url}``."""
+    @defer.inlineCallbacks
+    def save(self, details, code, language="python"):
+        """``cell.permalink.save(code, language="python")`` -> ``{id, url}``; within the caller's address's limits."""
         code = arguments.check_str("code", code, self.settings.max_code_bytes)
         language = arguments.check_str("language", language, 64)
-        d = self._in_db(self.store.save, code, language)
-        d.addCallback(lambda permalink_id: {"id": permalink_id, "url": "/?q=" + permalink_id})
-        return d
+        if details.caller is None:
+            raise errors.InvalidArgument("the router did not disclose the caller; enable 'disclose.caller'")
+        try:
+            address = yield self.call(uris.CLIENT_ADDRESS, details.caller, options=CallOptions(timeout=5000))
+        except ApplicationError as exc:
+            raise errors.Unavailable("the node cannot tell your address now; try again shortly") from exc
+        charge = self.limits.admit(address, code, language)
+        permalink_id = yield self._in_db(self.store.save, code, language, charge)
+        return {"id": permalink_id, "url": "/?q=" + permalink_id}
 
     def get(self, id):  # noqa: A002 (the public argument name)
         """``cell.permalink.get(id)`` -> ``{code, language}``."""

@@ -27,6 +27,7 @@ from components.control.metrics import SESSION_ROLES, RouterMetrics
 from components.control.oneshots import OneShots
 from components.control.ownership import Ownership
 from components.control.placement import Placement
+from components.control.session_limits import SessionLimits
 
 #: how soon a spawner whose pool was short is asked again to hold kernels for us (seconds)
 HOLD_RETRY_S = 0.5
@@ -73,6 +74,9 @@ class SessionRouter(BackendSession):
         yield self.register(self.node_metrics, uris.NODE_METRICS)
         yield self.subscribe(self.session_left, uris.SESSION_ON_LEAVE)
         yield self.subscribe(self.addresses.joined, uris.SESSION_ON_JOIN)
+        yield self.register(self._address, uris.CLIENT_ADDRESS)
+        self.session_limits = SessionLimits(self.quotas, self.addresses)
+        yield self.session_limits.attach(self)
         yield self.subscribe(self.spawner_ready, uris.SPAWNER_ON_READY)
         yield self.subscribe(self.kernel_ended, uris.SPAWNER_ON_KERNEL_ENDED)
         yield self.discover_spawners()
