@@ -6,6 +6,7 @@ permalinks saved as fast as the node answers, 300 sessions opened at once, and a
 in progressive chunks and stops reading them.
 """
 
+import psycopg
 import pytest
 import pytest_twisted
 from autobahn.twisted.wamp import ApplicationSession
@@ -17,6 +18,11 @@ from autobahn.wamp.types import CallOptions, ComponentConfig
 from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint
 
+from components.common import errors
+from components.control.permalink_limits import Charge
+from components.control.permalink_postgres import PostgresPermalinkStore
+from components.control.permalink_stores import SqlitePermalinkStore
+from deploy.postgres import PostgresServer
 from tests.helpers import call, expect_error, holds, start_kernel, until
 from tests.node import Node, processes_under
 from tests.wamp_client import connect, within
@@ -210,3 +216,48 @@ async def test_a_client_that_stops_reading_its_downloads_is_dropped_before_the_r
 async def other_user_is_served(session):
     result = await within(session.call("cell.execute", "1+1"), 30, "another user's one-shot")
     assert result["outputs"][-1]["data"]["text/plain"] == "2"
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server.start()
+    yield server
+    server.close()
+
+
+def test_an_addresss_bytes_of_the_day_are_counted_once_for_the_nodes_sharing_postgresql(postgres):
+    """Two stores on one PostgreSQL database (two nodes behind a front): the address's bytes of the day are counted
+    for both, a refused save leaves no row, another address is not charged, and the rows of old days go."""
+    first, second = PostgresPermalinkStore(postgres.dsn), PostgresPermalinkStore(postgres.dsn)
+    day, code = 20000, "x" * 40  # 46 bytes with its language: two fit in 100, not three
+    try:
+        first.save(code, "python", Charge("203.0.113.9", day - 5, 46, 100))  # an old day's use
+        first.save(code, "python", Charge("203.0.113.9", day, 46, 100))
+        second.save(code, "python", Charge("203.0.113.9", day, 46, 100))
+        with pytest.raises(errors.Capacity, match="may store 100 a day"):
+            first.save(code, "python", Charge("203.0.113.9", day, 46, 100))
+        second.save(code, "python", Charge("203.0.113.10", day, 46, 100))
+        with psycopg.connect(postgres.dsn) as connection:
+            saved = connection.execute("SELECT count(*) FROM permalinks WHERE code = %s", (code,)).fetchone()[0]
+            usage = dict(connection.execute("SELECT address || '@' || day, bytes FROM permalink_usage").fetchall())
+        assert saved == 4, "the refused save left no row"
+        assert usage == {"203.0.113.9@{}".format(day): 92, "203.0.113.10@{}".format(day): 46}
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.unit
+def test_the_sqlite_store_keeps_an_addresss_bytes_of_the_day_across_a_restart(tmp_path):
+    """The default store: the day's use is in the file, so a restarted node does not give an address a new day."""
+    path = str(tmp_path / "permalinks.sqlite")
+    store = SqlitePermalinkStore(path)
+    store.save("y" * 40, "python", Charge("203.0.113.9", 7, 46, 100))
+    store.close()
+    store = SqlitePermalinkStore(path)
+    store.save("y" * 40, "python", Charge("203.0.113.9", 7, 46, 100))
+    with pytest.raises(errors.Capacity, match="has stored 92 bytes"):
+        store.save("y" * 40, "python", Charge("203.0.113.9", 7, 46, 100))
+    assert store.save("y", "python", Charge("203.0.113.9", 8, 7, 100))  # a new day
+    store.close()
