@@ -138,7 +138,9 @@ class Template:
     @param cgroups: L{ChildCgroups}, or None (no memory cgroup on this host, or not root).
     """
 
-    def __init__(self, run_code, uids, limits, root, max_children, child_sandbox=None, syscall_filter=None, cgroups=None):
+    def __init__(
+        self, run_code, uids, limits, root, max_children, child_sandbox=None, syscall_filter=None, cgroups=None
+    ):
         self._run_code = run_code
         self._child_sandbox = child_sandbox or {}
         self._syscall_filter = syscall_filter
