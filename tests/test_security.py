@@ -353,12 +353,17 @@ async def test_output_flood_is_cut_with_a_notice_and_the_kernel_lives_on(strict_
 
 @sandboxed
 @pytest_twisted.ensureDeferred
-async def test_disk_limit_stops_the_kernel_and_names_it(strict_node):
+async def test_a_directory_past_the_disk_limit_is_refused_at_once_and_the_kernel_lives(strict_node):
+    """The working directory is a file system of disk_limit_mb: the write past it fails (tests/test_disk_attacks.py
+    has the rest: inodes, fast fills, other file systems, restarts)."""
     session = await connect(strict_node.url)
     kernel_id = await start_kernel(session)
     code = "for i in range(8):\n    open('f%d' % i, 'wb').write(b'x' * 1000000)"
-    await expect_error(run(session, kernel_id, code), "cell.error.kernel_died")
-    await expect_error(run(session, kernel_id, "1"), "cell.error.not_found")
+    result = await run(session, kernel_id, code)
+    assert result["status"] == "error" and result["ename"] == "OSError", result
+    assert "No space left on device" in result["evalue"]
+    used = "import os; sum(os.path.getsize(f) for f in os.listdir('.'))"
+    assert int(value(await run(session, kernel_id, used))) <= STRICT["disk_limit_mb"] * 2**20
     session.leave()
 
 

@@ -5,8 +5,13 @@ it drops to the kernel's uid and before any user code runs:
 
 - every mount read-only and ``nosuid`` (the system, the kernel's Python
   environment, the project), recursively, in one ``mount_setattr`` call;
-- a private, size-limited ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (tmpfs),
-  so nothing is shared with other kernels or the host through them;
+- a private ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (tmpfs, limited in bytes and
+  in files), so nothing is shared with other kernels or the host through them;
+- the copies of other kernels' file systems (their working and runtime directories,
+  L{components.worker.kernel_disk}) that the new namespace starts with dropped, so
+  that it does not keep them in memory after those kernels are gone: the spawner
+  binds each root it keeps them in onto itself, and one lazy unmount of that root
+  drops every copy below it;
 - the node's state directories (node directory, the spawner's roots of
   working and runtime directories) covered by empty read-only tmpfs: absent;
 - the kernel's own directories (working directory, runtime directory with
@@ -17,12 +22,17 @@ it drops to the kernel's uid and before any user code runs:
 - a ``/proc`` of its own with ``hidepid=invisible``: only its uid's
   processes (its own) are listed.
 
+The kernel's own directories are held with ``open_tree`` clones (Linux 5.2) taken
+before anything is dropped or covered, and attached again with ``move_mount``.
+
 Each step is a handful of syscalls: no new process, no ``exec``, which fits a
 kernel forked from a warm master (bubblewrap would ``exec``).
 """
 
 import ctypes
+import errno
 import os
+import re
 
 from components.child.libc import LIBC
 
@@ -37,11 +47,20 @@ MS_REC = 0x4000
 MS_PRIVATE = 0x40000
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
+MNT_DETACH = 0x2
+UMOUNT_NOFOLLOW = 0x8
+OPEN_TREE_CLONE = 0x1
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+#: the same on every architecture (the syscall table is shared from 5.1 on); used where the C library has no wrapper
+SYS_OPEN_TREE = 428
+SYS_MOVE_MOUNT = 429
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2
 
 #: private scratch file systems of every kernel
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+#: most files (inodes) in each of them unless told: the spawner's disk_limit_inodes default
+SCRATCH_INODES = 20000
 
 
 class _MountAttr(ctypes.Structure):
@@ -72,6 +91,49 @@ def _mount(source, target, fstype, flags, data=None):
     )
 
 
+def mount_disk(path, size_mb, inodes, source):
+    """Mount a tmpfs of C{size_mb} MB and C{inodes} files (0: no limit) at C{path}, mode 0700, owned by root."""
+    _mount(
+        source,
+        path,
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        "mode=0700,size={}m,nr_inodes={}".format(max(0, int(size_mb)), max(0, int(inodes))),
+    )
+
+
+def bind_onto_itself(path):
+    """Make C{path} a mount point of its own (private: nothing mounted below it propagates anywhere)."""
+    _mount(path, path, None, MS_BIND)
+    _mount(None, path, None, MS_PRIVATE)
+
+
+def detach(path):
+    """Lazily unmount C{path} and everything mounted below it; False if it is no mount point."""
+    if LIBC.umount2(path.encode(), MNT_DETACH | UMOUNT_NOFOLLOW) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOENT):
+        return False
+    raise OSError(err, "umount {}: {}".format(path, os.strerror(err)))
+
+
+def mounts():
+    """C{(mount point, file system type, source)} of every mount of the caller's namespace, parents first."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            found.append((_unescape(fields[4]), fields[sep + 1], _unescape(fields[sep + 2])))
+    return found
+
+
+def _unescape(field):
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
 def _read_only_everywhere():
     """Every mount of the new namespace read-only and nosuid (device nodes stay usable)."""
     attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
@@ -86,24 +148,68 @@ def _read_only_everywhere():
         _mount(None, point, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
-def _bind(fd, path, flags):
-    """Bind the directory open as C{fd} at C{path} (made anew inside a fresh tmpfs) with C{flags}."""
+def _hold(path):
+    """A handle on C{path} to attach again later, valid whatever is unmounted meanwhile: C{(fd, is_tree)}.
+
+    An ``open_tree`` clone (a detached copy of the mount) where the kernel has it, else an ``O_PATH`` fd
+    (bound from ``/proc/self/fd``; its mount must then stay attached).
+    """
+    flags = OPEN_TREE_CLONE | os.O_CLOEXEC
+    if hasattr(LIBC, "open_tree"):
+        fd = LIBC.open_tree(AT_FDCWD, path.encode(), flags)
+    else:
+        fd = LIBC.syscall(SYS_OPEN_TREE, AT_FDCWD, path.encode(), flags)
+    if fd >= 0:
+        return fd, True
+    err = ctypes.get_errno()
+    if err != errno.ENOSYS:
+        raise OSError(err, "open_tree {}: {}".format(path, os.strerror(err)))
+    return os.open(path, os.O_PATH | os.O_DIRECTORY), False
+
+
+def _attach(held, path, flags):
+    """Attach what L{_hold} took at C{path} (made anew inside a fresh tmpfs) with C{flags}."""
+    fd, is_tree = held
     os.makedirs(path, mode=0o755, exist_ok=True)
-    _mount("/proc/self/fd/{}".format(fd), path, None, MS_BIND)
+    if is_tree:
+        move = getattr(LIBC, "move_mount", None)
+        args = (fd, b"", AT_FDCWD, path.encode(), MOVE_MOUNT_F_EMPTY_PATH)
+        _check(move(*args) if move is not None else LIBC.syscall(SYS_MOVE_MOUNT, *args), "move_mount " + path)
+    else:
+        _mount("/proc/self/fd/{}".format(fd), path, None, MS_BIND)
     _mount(None, path, None, MS_REMOUNT | MS_BIND | flags)
     os.close(fd)
+
+
+def _drop_copies(hide, held):
+    """Unmount, in this namespace, what is mounted at or below each hidden root (other kernels' file systems).
+
+    A root that is a mount point goes in one lazy unmount (C{held}: every kept directory is an ``open_tree``
+    clone, independent of it); otherwise each mount below it goes on its own, except the kept ones.
+    """
+    points = [point for point, _, _ in mounts()]
+    whole = all(is_tree for _, (_, is_tree) in held)
+    kept = [path for path, _ in held]
+    for root in hide:
+        if whole and root in points:
+            detach(root)
+            continue
+        for point in reversed(points):  # the deepest first
+            if point != root and _under(point, [root]) and not any(_under(path, [point]) for path in kept):
+                detach(point)
 
 
 def _under(path, roots):
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def enter(keep, hide, scratch_mb, show=(), hide_processes=True):
+def enter(keep, hide, scratch_mb, show=(), hide_processes=True, scratch_inodes=SCRATCH_INODES):
     """Give the calling process its own view (see the module docstring).
 
     @param keep: directories bound back writable at their own paths (the kernel's own).
     @param hide: directories replaced by an empty read-only directory.
     @param scratch_mb: size of each private scratch file system.
+    @param scratch_inodes: most files (inodes) in each of them (0: no limit).
     @param show: directories the kernel needs read-only (its Python environment, the
         project), bound back where a scratch file system covers them (a checkout in /tmp).
     """
@@ -111,21 +217,22 @@ def enter(keep, hide, scratch_mb, show=(), hide_processes=True):
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
     scratch = [p for p in SCRATCH if os.path.isdir(p)]
     show = [p for p in show if _under(p, scratch) and os.path.isdir(p)]
-    # Handles on the directories to bind back, taken before anything covers them.
-    shown = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in show]
-    kept = [(path, os.open(path, os.O_PATH | os.O_DIRECTORY)) for path in keep]
+    # Handles on the directories to bind back, taken before anything is dropped or covered.
+    shown = [(path, _hold(path)) for path in show]
+    kept = [(path, _hold(path)) for path in keep]
+    _drop_copies(hide, shown + kept)
     _read_only_everywhere()
-    size = "size={}m".format(max(1, int(scratch_mb)))
+    size = "size={}m,nr_inodes={}".format(max(1, int(scratch_mb)), max(0, int(scratch_inodes)))
     for path in scratch:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777," + size)
-    for path, fd in shown:
-        _bind(fd, path, MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for path, held in shown:
+        _attach(held, path, MS_RDONLY | MS_NOSUID | MS_NODEV)
     # What a scratch file system covers is gone already, unless it is inside a directory bound back.
     covers = [p for p in hide if os.path.isdir(p) and (not _under(p, scratch) or _under(p, show))]
     for path in covers:
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
-    for path, fd in kept:
-        _bind(fd, path, MS_NOSUID | MS_NODEV)
+    for path, held in kept:
+        _attach(held, path, MS_NOSUID | MS_NODEV)
     for path in covers:
         _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if hide_processes:

@@ -90,7 +90,13 @@ def enter(spec, syscall_filter=None):
         _join_cgroup(spec["cgroup"])
     view = spec.get("filesystem")
     if view:
-        filesystem_view.enter(view["keep"], view["hide"], view["scratch_mb"], show=view.get("show", ()))
+        filesystem_view.enter(
+            view["keep"],
+            view["hide"],
+            view["scratch_mb"],
+            show=view.get("show", ()),
+            scratch_inodes=view.get("scratch_inodes", filesystem_view.SCRATCH_INODES),
+        )
     for name, value in spec["limits"].items():
         if value:
             amount = int(value * 1024 * 1024) if name.endswith("_mb") else int(value)

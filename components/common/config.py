@@ -89,8 +89,10 @@ class SpawnerConfig:
     limit_processes: int = 64
     limit_file_size_mb: int = 64
     limit_open_files: int = 256
-    #: disk use of a kernel's working directory
+    #: bytes and files (inodes) of each of a kernel's writable file systems (its working directory, its runtime
+    #: directory with $TMPDIR; tmpfs mounts where the spawner is root: components/worker/kernel_disk.py)
     disk_limit_mb: int = 256
+    disk_limit_inodes: int = 20000
     #: output kept and forwarded per execution, and iopub messages per second per kernel
     max_output_bytes: int = 2 * 1024 * 1024
     max_iopub_messages_per_s: int = 200

@@ -5,9 +5,13 @@ every path is resolved one component at a time with ``openat`` semantics
 (``dir_fd`` + ``O_NOFOLLOW``): absolute paths, ``..``, any symlink (wherever
 it leads), device files, sockets and fifos are refused with
 L{InvalidArgument}, and nothing outside the directory is ever touched.
-Files the spawner creates are handed to the kernel's uid.
+Files the spawner creates are handed to the kernel's uid.  A write the
+directory's file system has no room for (its bytes or its files, the
+kernel's disk limits: L{components.worker.kernel_disk}) is refused with
+L{TooLarge}.
 """
 
+import errno
 import hashlib
 import os
 import stat
@@ -15,6 +19,8 @@ import stat
 from components.common import errors
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: what a file system without room says: out of blocks or inodes (ENOSPC), or past a quota (EDQUOT)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def split_path(path, allow_root=False):
@@ -55,7 +61,7 @@ class KernelFiles:
                 except FileNotFoundError:
                     if not create:
                         raise errors.NotFound("no directory {!r} in the kernel's working directory".format(part))
-                    os.mkdir(part, 0o700, dir_fd=fd)
+                    self._refuse_if_full(os.mkdir, part, 0o700, dir_fd=fd)
                     if self.owner:
                         os.chown(part, *self.owner, dir_fd=fd, follow_symlinks=False)
                     child = os.open(part, _DIR_FLAGS, dir_fd=fd)
@@ -116,7 +122,7 @@ class KernelFiles:
             if offset == 0:
                 flags |= os.O_TRUNC
             try:
-                ffd = os.open(parts[-1], flags, 0o600, dir_fd=fd)
+                ffd = self._refuse_if_full(os.open, parts[-1], flags, 0o600, dir_fd=fd)
             except OSError:
                 raise errors.InvalidArgument(
                     "{!r} is not a regular file (symlinks are not followed)".format(path)
@@ -136,12 +142,26 @@ class KernelFiles:
             os.lseek(ffd, offset, os.SEEK_SET)
             view = memoryview(data)
             while view:
-                view = view[os.write(ffd, view) :]
+                view = view[self._refuse_if_full(os.write, ffd, view) :]
             st = os.fstat(ffd)
             self._written["/".join(parts)] = (st.st_size, st.st_mtime_ns)
             return st.st_size
         finally:
             os.close(ffd)
+
+    def _refuse_if_full(self, f, *args, **kwargs):
+        """C{f(*args, **kwargs)}, with a file system out of room turned into L{errors.TooLarge} naming its limits."""
+        try:
+            return f(*args, **kwargs)
+        except OSError as exc:
+            if exc.errno not in _FULL:
+                raise
+        try:
+            st = os.statvfs(self.root)
+            limits = " ({} MB and {} files at most)".format(st.f_blocks * st.f_frsize // 2**20, st.f_files)
+        except OSError:
+            limits = ""
+        raise errors.TooLarge("the kernel's working directory is full{}: no space left on device".format(limits))
 
     def sha256(self, path):
         f, _ = self.open_read(path)

@@ -24,7 +24,6 @@ import dataclasses
 import enum
 import os
 import secrets
-import shutil
 import signal
 import time
 import uuid
@@ -40,12 +39,13 @@ from components.worker.exec_kernel_process import ExecKernelProcess
 from components.worker.executions import Execution, Requests
 from components.worker.files import KernelFiles
 from components.worker.kernel_channels import KernelChannels
+from components.worker.kernel_disk import KernelDisks
 from components.worker.kernel_messages import KernelMessages
 from components.worker.kernel_process import KernelProcess
 from components.worker.metrics import SpawnerMetrics
 from components.worker.output_limiter import OutputLimiter
 from components.worker.outputs import OUTPUT_MSG_TYPES, output_size, to_output
-from components.worker.watchdog import Watchdog, disk_limit_reason
+from components.worker.watchdog import Watchdog
 
 #: Most Jupyter client messages held while a kernel restarts.
 MAX_JUPYTER_WAITING = 64
@@ -88,6 +88,11 @@ class KernelHost:
     run_blocking: Optional[Callable] = None
     #: the kernelspecs of other languages (L{components.worker.kernelspecs.Kernelspecs}), for non-Python kernels
     kernelspecs: Any = None
+    #: the kernels' directories as file systems of their own where the spawner is root and sandboxes (L{KernelDisks})
+    disks: Any = None
+
+    def __post_init__(self):
+        self.disks = self.disks or KernelDisks.for_host(self)
 
     def blocking(self, f, *args):
         if self.run_blocking is not None:
@@ -147,7 +152,7 @@ class Kernel:
             # ipykernel answers heartbeats from a thread of its own; IRkernel's loop does not while it runs code
             heartbeat_while_busy=kernel_name == PYTHON,
         )
-        self.watchdog.cwd = self.cwd
+        self.watchdog.disk_check = lambda: host.disks.check(self.cwd)
         self.owner = None
         #: a bearer secret that lets a new session take this kernel over (cell.kernel.resume)
         self.resume_token = secrets.token_urlsafe(24)
@@ -168,7 +173,7 @@ class Kernel:
 
     def start(self):
         """Fork the process; the Deferred fires with this kernel once it is ready."""
-        os.makedirs(self.cwd, mode=0o700, exist_ok=True)
+        self._host.disks.make(self.cwd)
         return self._fork()
 
     def _fork(self):
@@ -312,7 +317,7 @@ class Kernel:
         ready, self._ready = self._ready, None
         if ready is not None and not ready.called:
             ready.errback(errors.KernelDied("the kernel died while starting: {}".format(reason), reason=reason))
-        shutil.rmtree(self.cwd, ignore_errors=True)
+        self._host.disks.remove(self.cwd)
         self.process.release()
         if self.owner is not None:
             self._on_iopub(self, self._host.messages.dead(reason))
@@ -636,12 +641,7 @@ class Kernel:
                     errors.KernelDied("the kernel died: {}".format(self.dead_reason), reason=self.dead_reason)
                 )
             return
-        reason = (
-            disk_limit_reason(used, self._config.disk_limit_mb)
-            if self._config.disk_limit_mb and self.owner is not None
-            else None
-        )
-        if reason:
+        if self.owner is not None and (reason := self._host.disks.over_limit(self.cwd, used)):
             self.requests.add_execution(execution)  # so that it fails with the reason, as every pending call does
             self.die(reason)
             return

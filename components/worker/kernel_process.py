@@ -9,7 +9,6 @@ process is gone).
 """
 
 import os
-import shutil
 import signal
 import uuid
 
@@ -82,7 +81,8 @@ class KernelProcess:
         host, config = self._host, self._host.config
         self.generation += 1
         self.runtime_dir = os.path.join(host.runtime_root, "{}-{}".format(self._id[:12], self.generation))
-        os.makedirs(os.path.join(self.runtime_dir, "tmp"), mode=0o700)
+        host.disks.make(self.runtime_dir)  # a file system of its own, like the working directory
+        os.mkdir(os.path.join(self.runtime_dir, "tmp"), mode=0o700)
         spec = {"limits": {}}
         if host.sandbox is not None:
             spec = host.sandbox.allocate(
@@ -135,11 +135,11 @@ class KernelProcess:
         self._host.master.signal(pid, signal.SIGKILL)
 
     def stop(self):
-        """Kill the current generation (its whole group and cgroup) and remove its runtime directory."""
+        """Kill the current generation (its whole group and cgroup) and remove its runtime directory (off the reactor)."""
         self.signal(signal.SIGKILL)
         self.pid = None
         if self.runtime_dir:
-            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+            self._host.disks.remove(self.runtime_dir)
 
     def restore_priority(self, log):
         """A pool kernel handed out: every thread of every process in its group back to niceness 0."""

@@ -149,6 +149,7 @@ class SandboxPolicy:
             "hide": list(self.hidden),
             "show": self.python_dirs,
             "scratch_mb": self.config.disk_limit_mb or 256,
+            "scratch_inodes": self.config.disk_limit_inodes,
         }
 
     def release(self, uid):

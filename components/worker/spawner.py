@@ -14,7 +14,7 @@ import socket
 import tempfile
 
 import zmq
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from components.common import errors
@@ -325,6 +325,8 @@ class KernelSpawner:
             yield self.master.stop()
         if self.zmq_context is not None:
             self.zmq_context.destroy(linger=0)
-        shutil.rmtree(self.runtime_root, ignore_errors=True)
+        if self.host is not None:
+            yield self.host.disks.close()  # the kernels' directories went off the reactor; the roots' mounts go now
+        yield threads.deferToThread(shutil.rmtree, self.runtime_root, True)
         if self._own_work_root:
-            shutil.rmtree(self.work_root, ignore_errors=True)
+            yield threads.deferToThread(shutil.rmtree, self.work_root, True)

@@ -3,16 +3,18 @@
 A L{Watchdog} keeps one kernel's clocks (from the clock passed in) and, on
 each heartbeat tick, the checks a kernel cannot enforce on itself: the
 number of tasks in its memory cgroup (a fork bomb) and, every fifth tick,
-its working directory's disk use.  When one fires it calls C{on_expired}
-with a reason a person can read; the L{Kernel} then dies with that reason.
+its working directory's disk use where no file system of its own bounds it
+(L{components.worker.kernel_disk}: a walk, in a thread).  When one fires it
+calls C{on_expired} with a reason a person can read; the L{Kernel} then dies
+with that reason.
 """
 
-import os
+from twisted.logger import Logger
 
 from components.child.sandbox import cgroup_task_count
 from components.worker.death_causes import DeathReason
 
-#: disk use is checked on every this many heartbeat ticks (it walks the directory)
+#: disk use is checked on every this many heartbeat ticks (without a file system of its own, it walks the directory)
 DISK_CHECK_TICKS = 5
 
 
@@ -23,6 +25,8 @@ class Watchdog:
         thread of its own); if not (IRkernel), silence counts only while it is idle, and a long execution is
         bounded by its timeout instead.
     """
+
+    log = Logger()
 
     def __init__(self, clock, config, on_expired, busy, ping, heartbeat_while_busy=True):
         self._clock = clock
@@ -35,7 +39,9 @@ class Watchdog:
         self._last_pong = None
         self._ticks = 0
         self.cgroup = None
-        self.cwd = None
+        #: checks the disk: returns a Deferred firing with a L{DeathReason} or None (L{KernelDisks.check})
+        self.disk_check = None
+        self._disk_checking = False
 
     # -- clocks --
 
@@ -79,10 +85,12 @@ class Watchdog:
             )
             return
         self._ticks += 1
-        reason = self._process_limit() or (self._disk_limit() if self._ticks % DISK_CHECK_TICKS == 0 else None)
+        reason = self._process_limit()
         if reason:
             self._on_expired(reason)
             return
+        if self._ticks % DISK_CHECK_TICKS == 0:
+            self._check_disk()
         self._ping()
         self._start("heartbeat", self._config.heartbeat_interval_s, self._beat)
 
@@ -122,35 +130,18 @@ class Watchdog:
             )
         return None
 
-    def _disk_limit(self):
-        if self.cwd is None or not self._config.disk_limit_mb:
-            return None
-        return disk_limit_reason(disk_use(self.cwd), self._config.disk_limit_mb)
+    def _check_disk(self):
+        if self.disk_check is None or self._disk_checking:
+            return
+        self._disk_checking = True
+        d = self.disk_check()
+        d.addCallbacks(self._disk_checked, self._disk_check_failed)
 
+    def _disk_checked(self, reason):
+        self._disk_checking = False
+        if reason:
+            self._on_expired(reason)
 
-def disk_limit_reason(used_bytes, limit_mb):
-    if used_bytes > limit_mb * 1024 * 1024:
-        return DeathReason(
-            "disk_limit", "the kernel's working directory exceeded its disk limit of {} MB".format(limit_mb)
-        )
-    return None
-
-
-def disk_use(path):
-    """Bytes used under C{path} (no symlinks followed)."""
-    total = 0
-    stack = [path]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                else:
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                pass
-    return total
+    def _disk_check_failed(self, failure):
+        self._disk_checking = False
+        self.log.failure("could not measure a kernel's disk use", failure)
