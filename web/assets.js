@@ -16,6 +16,7 @@ window.CELLSERVER_ASSETS = {
     "node_modules/codemirror/addon/edit/matchbrackets.js",
     "node_modules/codemirror/addon/hint/show-hint.js",
     "node_modules/dompurify/dist/purify.min.js",
+    "sanitize.js",
     "node_modules/marked/lib/marked.umd.js",
     "node_modules/ansi_up/ansi_up.js",
     "node_modules/katex/dist/katex.min.js",

@@ -2,12 +2,13 @@
  * cellserver cells in the browser: an editor, live outputs, and the kernel behind them, over WAMP (autobahn.js).
  *
  * One Connection per page (reconnecting forever); a Kernel may be shared by "linked" cells; each Cell renders
- * progressive results as they come. Output HTML/SVG/Markdown comes from untrusted code and is sanitized with
- * DOMPurify unless the page passes {trusted: true}.
+ * progressive results as they come. Output HTML/SVG/Markdown comes from untrusted code and is sanitized by
+ * sanitize.js (DOMPurify) unless the page passes {trusted: true}; widgets use the same sanitizer, always.
  */
 (function (global) {
   "use strict";
   var URIS = global.CELLSERVER_URIS;
+  var SANITIZE = global.CELLSERVER_SANITIZE;  // sanitize.js: the one sanitizer of outputs and widgets
   var api = global.cellserver = global.cellserver || {};
   var base = api.base || (global.location.origin + "/");
 
@@ -95,7 +96,7 @@
         return self.call("comm", [msgType, content], {metadata: metadata, buffers: buffers});
       },
       commInfo: function (targetName) { return self.call("comm_info", [], {target_name: targetName}); }
-    });
+    }, {sanitize: SANITIZE});
   };
   Kernel.prototype.subscribe = function () {
     var self = this;
@@ -197,7 +198,7 @@
   }
   Renderer.prototype.sanitize = function (html, svg) {
     if (this.trusted) { return html; }
-    return DOMPurify.sanitize(html, svg ? {USE_PROFILES: {svg: true, svgFilters: true}} : {});
+    return svg ? SANITIZE.svg(html) : SANITIZE.html(html);
   };
   Renderer.prototype.math = function (node) {
     if (global.renderMathInElement) {

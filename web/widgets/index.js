@@ -4,6 +4,7 @@
  * kernel's iopub topic.  Built into web/widgets.js (a global CellWidgets) by `npm run build` (esbuild).
  */
 import { HTMLManager } from "@jupyter-widgets/html-manager/lib/htmlmanager";
+import { HardenedClasses, checkModule, keepErrorsAsText, untrustedRenderMime } from "./untrusted";
 import "@jupyter-widgets/controls/css/widgets-base.css";
 import "@jupyter-widgets/html-manager/css/output.css";
 
@@ -72,10 +73,18 @@ class WampComm {
  * The widget manager of one kernel.
  *
  * kernel: {comm(msgType, content, metadata, buffers) -> Promise<{msg_id}>, commInfo(targetName) -> Promise<{id: {target_name}}>}
+ * options.sanitize: the page's sanitizer (web/sanitize.js; by default the one it put on window); what the kernel
+ * sends as HTML goes through it (widgets/untrusted.js).
  */
 export class CellWidgetManager extends HTMLManager {
   constructor(kernel, options) {
     super(options || {});
+    const sanitize = (options && options.sanitize) || globalThis.CELLSERVER_SANITIZE;
+    if (!sanitize) throw new Error("cellserver widgets need the page's sanitizer (sanitize.js)");
+    this._sanitize = sanitize;
+    this._hardened = new HardenedClasses(sanitize);
+    this.renderMime = untrustedRenderMime(this.renderMime, sanitize);
+    keepErrorsAsText(sanitize);
     this._kernel = kernel;
     this._comms = new Map();
     this._callbacks = new Map();  // msg_id of a message we sent -> its callbacks (iopub status, for throttling)
@@ -90,6 +99,16 @@ export class CellWidgetManager extends HTMLManager {
   }
   _get_comm_info() {
     return this._kernel.commInfo("jupyter.widget");
+  }
+  /** A widget class, hardened where it would write the kernel's HTML into the page; ipywidgets 7's refused. */
+  async loadClass(className, moduleName, moduleVersion) {
+    checkModule(moduleName, moduleVersion);
+    const cls = await super.loadClass(className, moduleName, moduleVersion);
+    return this._hardened.get(cls, className, moduleName);
+  }
+  /** HTML descriptions (description_allow_html): base's sanitize-html keeps $…$ math unsanitized, so both. */
+  inline_sanitize(source) {
+    return this._sanitize.html(super.inline_sanitize(source));
   }
   /** The Output widgets capturing what request C{msgId} prints (their msg_id is that request's). */
   _capturing(msgId) {
