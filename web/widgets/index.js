@@ -106,7 +106,7 @@ export class CellWidgetManager extends HTMLManager {
     const cls = await super.loadClass(className, moduleName, moduleVersion);
     return this._hardened.get(cls, className, moduleName);
   }
-  /** HTML descriptions (description_allow_html): base's sanitize-html keeps $…$ math unsanitized, so both. */
+  /** HTML descriptions (description_allow_html): after ipywidgets' own sanitize-html, the page's one sanitizer too. */
   inline_sanitize(source) {
     return this._sanitize.html(super.inline_sanitize(source));
   }
