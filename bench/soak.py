@@ -214,8 +214,9 @@ class Resources:
         return _entries(root) if root else []
 
     def runtime_dirs(self):
+        """Kernels' runtime directories (not ``home``: the fork master's and one-shot template's own HOME)."""
         root = self._root("cellrt-")
-        return _entries(root) if root else []
+        return [name for name in _entries(root) if name != "home"] if root else []
 
     def oneshot_dirs(self):
         root = self._root("cell-oneshot-")
