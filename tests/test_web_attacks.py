@@ -83,7 +83,10 @@ def serve(directory):
     return server
 
 
+# Like many sites, it has jQuery and jQuery UI: with them on the page, ipywidgets 7's front end would load.
 EMBEDDING_PAGE = """<!doctype html><html><body><p>Someone else's page</p><div id="c"></div>
+<script src="http://127.0.0.1:{port}/node_modules/jquery/dist/jquery.min.js"></script>
+<script src="http://127.0.0.1:{port}/node_modules/jquery-ui/dist/jquery-ui.min.js"></script>
 <script src="http://127.0.0.1:{port}/embed.js"></script>
 <script>cellserver.onready = function () {{
   window.cellserverPage = cellserver.makeCell({{element: "#c", code: ""}});
