@@ -378,7 +378,7 @@ async def test_two_nodes_on_one_host_keep_their_kernels_apart(node, canary_node)
 
 
 def admission_limits(config):
-    """Real per-address one-shot bounds (the suite's node lifts them) and a spawner allowing 3 kernels."""
+    """Real per-address one-shot bounds (the suite's node lifts them), a spawner allowing 3 kernels of 300 MB."""
     for worker in config["workers"]:
         if worker["type"] == "container":
             browser = worker["components"][0]["extra"]["roles"]["browser"]
@@ -387,7 +387,7 @@ def admission_limits(config):
             arguments = worker["arguments"]
             index = arguments.index("--config") + 1
             spawner = json.loads(arguments[index])
-            spawner.update(max_kernels=3, pool_size=2)
+            spawner.update(max_kernels=3, pool_size=2, memory_limit_mb=300)
             arguments[index] = json.dumps(spawner)
 
 
@@ -450,5 +450,30 @@ async def test_oneshots_with_files_count_as_kernels(admission_node):
         assert 1 <= seen.count("ok") <= 3 and seen.count("cell.error.capacity") >= 5, seen
         status = await within(session.call("cell.status"), 30, "status")
         assert status["spawners"][0]["kernels"] == 0, status
+    finally:
+        session.leave()
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_a_oneshot_and_what_it_starts_share_one_memory_limit(admission_node):
+    """Memory a one-shot's children take counts against the one-shot's own cgroup (an earlier release charged a
+    leftover's memory to no limit): past 300 MB the run is stopped and says why, and the next one runs."""
+    session = await connect(admission_node.url, source="127.0.0.5")
+    try:
+        code = (
+            "import os, time\n"
+            "for _ in range(3):\n"
+            "    if os.fork() == 0:\n"
+            "        block = bytearray(150 * 2**20)\n"
+            "        time.sleep(30)\n"
+            "        os._exit(0)\n"
+            "time.sleep(30)\n"
+        )
+        result = await within(session.call("cell.execute", code, timeout=40), 60, "a one-shot past its memory")
+        assert result["status"] == "error" and result["ename"] == "MemoryError", result
+        assert "300 MB" in result["evalue"], result
+        again = await within(session.call("cell.execute", "1+1"), 30, "the next one-shot")
+        assert again["status"] == "ok", again
     finally:
         session.leave()
