@@ -20,7 +20,7 @@ from twisted.internet import defer, reactor, task, threads
 
 from components.child import filesystem_view
 from components.common.config import SpawnerConfig
-from components.worker.kernel_disk import SOURCE, KernelDisks, detach_stale
+from components.worker.kernel_disk import SOURCE, KernelDisks, detach_stale, register_roots
 from tests.helpers import call, expect_error, start_kernel, until
 from tests.node import Node, processes_under
 from tests.wamp_client import connect, within
@@ -276,23 +276,27 @@ async def test_a_one_shot_with_files_is_bounded_too(disk_node):
 
 @sandboxed
 @pytest_twisted.ensureDeferred
-async def test_a_kernel_keeps_no_other_kernels_file_systems(disk_node):
-    """A new mount namespace starts as a copy of the host's: it must drop other kernels' disks, or keep them in
-    memory after those kernels are gone."""
+async def test_a_kernel_keeps_no_other_kernels_file_systems(disk_node, node):
+    """A new mount namespace starts as a copy of the host's: it must drop other kernels' disks, this spawner's and
+    another node's on the same host (``make cluster`` runs two), or keep them in memory after those kernels end."""
+    other = await connect(node.url)
+    await start_kernel(other)  # the other node's kernels have file systems too
     session = await connect(disk_node.url)
     kernels = [await start_kernel(session) for _ in range(2)]
-    assert len(disk_mounts()) > 4, "other kernels (the pool's, the other one) have file systems on this host"
+    owners = {source for _, _, source in filesystem_view.mounts() if source.startswith(SOURCE + "-")}
+    assert len(owners) >= 2 and len(disk_mounts()) > 4, "two spawners' kernels have file systems on this host"
+    look = (
+        "import json, os\n"
+        "print(json.dumps([[l.split()[4], l.split(' - ')[1].split()[1]] for l in open('/proc/self/mountinfo')\n"
+        "    if l.split(' - ')[1].split()[1].startswith('cellserver-disk')] + [[os.getcwd(), os.environ['TMPDIR']]]))"
+    )
     for kernel_id in kernels:
-        seen = await printed(
-            session,
-            kernel_id,
-            "import json, os\n"
-            "print(json.dumps([[l.split()[4], l.split(' - ')[1].split()[1]] for l in open('/proc/self/mountinfo')\n"
-            "    if l.split(' - ')[1].split()[1].startswith('cellserver-disk')] + [[os.getcwd(), os.environ['TMPDIR']]]))",
-        )
+        await call(session, kernel_id, "restart", deadline=60)  # a namespace made now, with all of them about
+        seen = await printed(session, kernel_id, look)
         cwd, tmpdir = seen.pop()
         assert sorted(point for point, _ in seen) == sorted([cwd, os.path.dirname(tmpdir)]), seen
     session.leave()
+    other.leave()
 
 
 @pytest.mark.unit
@@ -352,14 +356,18 @@ def test_a_killed_spawners_file_systems_are_unmounted_by_the_next():
     gone.wait()  # a pid no process has now: a spawner that was killed
     root = tempfile.mkdtemp()
     try:
-        stale, mine = os.path.join(root, "stale"), os.path.join(root, "mine")
-        os.mkdir(stale)
+        stale_root, mine = os.path.join(root, "stale-root"), os.path.join(root, "mine")
+        stale = os.path.join(stale_root, "kernel")
+        os.makedirs(stale)
         os.mkdir(mine)
+        filesystem_view.bind_onto_itself(stale_root)
+        register_roots(gone.pid, [stale_root])
         filesystem_view.mount_disk(stale, 1, 10, "{}-{}".format(SOURCE, gone.pid))
         filesystem_view.mount_disk(mine, 1, 10, "{}-{}".format(SOURCE, os.getpid()))
         assert detach_stale() >= 1
         points = [point for point, _, _ in filesystem_view.mounts()]
         assert stale not in points and not os.path.exists(stale), "the dead spawner's file system is gone"
+        assert stale_root not in points, "and the root it bound onto itself"
         assert mine in points, "a live spawner's file systems are left alone"
         filesystem_view.detach(mine)
     finally:

@@ -8,9 +8,10 @@ it drops to the kernel's uid and before any user code runs:
 - a private ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (tmpfs, limited in bytes and
   in files), so nothing is shared with other kernels or the host through them;
 - the copies of other kernels' file systems (their working and runtime directories,
-  L{components.worker.kernel_disk}) that the new namespace starts with dropped, so
-  that it does not keep them in memory after those kernels are gone: the spawner
-  binds each root it keeps them in onto itself, and one lazy unmount of that root
+  L{components.worker.kernel_disk}), this spawner's and every other spawner's on the
+  host, that the new namespace starts with dropped, so that it does not keep them in
+  memory after those kernels are gone: each spawner binds the roots it keeps them in
+  onto themselves and lists them (L{ROOTS_DIRS}), and one lazy unmount of a root
   drops every copy below it;
 - the node's state directories (node directory, the spawner's roots of
   working and runtime directories) covered by empty read-only tmpfs: absent;
@@ -61,6 +62,10 @@ MOUNT_ATTR_NOSUID = 0x2
 SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
 #: most files (inodes) in each of them unless told: the spawner's disk_limit_inodes default
 SCRATCH_INODES = 20000
+#: where each spawner lists the roots of its kernels' directories (``disks-<its pid>``: a line ``bound <path>`` for
+#: a root it bound onto itself, ``found <path>`` for one that was a mount point already); root's alone, beside the
+#: uid locks (L{components.worker.uid_range})
+ROOTS_DIRS = ("/run/cellserver", "/var/tmp/cellserver")
 
 
 class _MountAttr(ctypes.Structure):
@@ -129,6 +134,30 @@ def mounts():
     return found
 
 
+def roots_listed():
+    """C{(spawner pid, path, bound)} of every root a spawner on this host listed in L{ROOTS_DIRS}."""
+    found = []
+    for directory in ROOTS_DIRS:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            pid = name[len("disks-") :]
+            if not name.startswith("disks-") or not pid.isdigit():
+                continue
+            try:
+                with open(os.path.join(directory, name)) as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                kind, _, path = line.partition(" ")
+                if kind in ("bound", "found") and path.startswith("/") and path != "/":
+                    found.append((int(pid), path, kind == "bound"))
+    return found
+
+
 def _unescape(field):
     """mountinfo writes space, tab, newline and backslash as octal escapes."""
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
@@ -181,19 +210,23 @@ def _attach(held, path, flags):
     os.close(fd)
 
 
-def _drop_copies(hide, held):
-    """Unmount, in this namespace, what is mounted at or below each hidden root (other kernels' file systems).
+def _drop_copies(hide, held, needed):
+    """Unmount, in this namespace, the kernels' file systems of every spawner on the host (other kernels').
 
-    A root that is a mount point goes in one lazy unmount (C{held}: every kept directory is an ``open_tree``
-    clone, independent of it); otherwise each mount below it goes on its own, except the kept ones.
+    Each root a spawner listed (L{roots_listed}) and each hidden root that is a mount point goes in one lazy
+    unmount: C{held}, every kept directory, is an ``open_tree`` clone, independent of them; a root holding what the
+    kernel needs (C{needed}: its Python environment) stays.  Without clones, only what is below a hidden root
+    goes, mount by mount, except the kept ones.
     """
     points = [point for point, _, _ in mounts()]
-    whole = all(is_tree for _, (_, is_tree) in held)
     kept = [path for path, _ in held]
+    if all(is_tree for _, (_, is_tree) in held):
+        listed = [path for _, path, _ in roots_listed() if not any(_under(p, [path]) for p in needed)]
+        for root in dict.fromkeys(list(hide) + listed):
+            if root in points and root != "/":
+                detach(root)
+        hide = [root for root in hide if root not in points]
     for root in hide:
-        if whole and root in points:
-            detach(root)
-            continue
         for point in reversed(points):  # the deepest first
             if point != root and _under(point, [root]) and not any(_under(path, [point]) for path in kept):
                 detach(point)
@@ -216,11 +249,12 @@ def enter(keep, hide, scratch_mb, show=(), hide_processes=True, scratch_inodes=S
     _check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
     scratch = [p for p in SCRATCH if os.path.isdir(p)]
+    needed = list(show)
     show = [p for p in show if _under(p, scratch) and os.path.isdir(p)]
     # Handles on the directories to bind back, taken before anything is dropped or covered.
     shown = [(path, _hold(path)) for path in show]
     kept = [(path, _hold(path)) for path in keep]
-    _drop_copies(hide, shown + kept)
+    _drop_copies(hide, shown + kept, needed)
     _read_only_everywhere()
     size = "size={}m,nr_inodes={}".format(max(1, int(scratch_mb)), max(0, int(scratch_inodes)))
     for path in scratch:

@@ -10,15 +10,17 @@ memory goes when the last process that sees it (the kernel, being killed) is gon
 charged to the memory cgroup of whoever wrote them (the kernel's): see docs/security.md for how the disk and
 memory limits add up.
 
-The roots the directories live in are bound onto themselves (a mount point each), so that a kernel's new mount
-namespace drops every other kernel's copy in one unmount (L{components.child.filesystem_view.enter}); otherwise each
-namespace would keep, until it ends, the file systems of every kernel alive when it was made.
+The roots the directories live in are bound onto themselves (a mount point each) and listed for every spawner on
+the host to read (L{filesystem_view.ROOTS_DIRS}), so that a kernel's new mount namespace drops every other kernel's
+copy, this spawner's and the others', in one unmount per root (L{components.child.filesystem_view.enter});
+otherwise each namespace would keep, until it ends, the file systems of every kernel alive when it was made.
 
 Without root (no mounts), a directory is a plain one: its use is measured by a walk in a thread, every few
 heartbeat ticks (L{components.worker.watchdog.Watchdog}) and after each execution, and a kernel past the limit is
 stopped; it is removed by ``rmtree``, in a thread.  Nothing here walks or deletes on the reactor.
 """
 
+import contextlib
 import os
 import shutil
 
@@ -53,6 +55,7 @@ class KernelDisks:
         #: removals under way, waited for by L{close}
         self._pending = set()
         self._roots = []
+        self._registry = None
         if not self.mounting:
             self.log.warn(
                 "SANDBOX REDUCED: kernels' directories are plain directories (the spawner cannot mount): their use "
@@ -63,10 +66,16 @@ class KernelDisks:
         if stale:
             self.log.info("unmounted {n} kernel file system(s) a stopped spawner left", n=stale)
         try:
-            for root in dict.fromkeys(roots):
+            points = {point for point, _, _ in filesystem_view.mounts()}
+            roots = list(dict.fromkeys(roots))
+            bound = [root for root in roots if root not in points]  # a mount point already is as good
+            for root in bound:
                 filesystem_view.bind_onto_itself(root)
                 self._roots.append(root)
+            self._registry = register_roots(os.getpid(), bound, [root for root in roots if root in points])
         except OSError as exc:
+            _detach_all(self._roots)
+            self._roots = []
             self._fall_back(exc)
 
     @classmethod
@@ -140,6 +149,10 @@ class KernelDisks:
         left, self._mounted = sorted(self._mounted), set()
         yield self._blocking(_detach_all, left + self._roots)
         self._roots = []
+        if self._registry is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self._registry)
+            self._registry = None
 
 
 def _remove(path, mounted):
@@ -154,8 +167,42 @@ def _detach_all(paths):
         filesystem_view.detach(path)
 
 
+def register_roots(pid, bound, found=()):
+    """List spawner C{pid}'s roots (L{filesystem_view.ROOTS_DIRS}), C{bound} onto themselves or C{found} mount
+    points already; return the list's path.  Written whole, then renamed: a reader never sees half."""
+    lines = ["bound " + root for root in bound] + ["found " + root for root in found]
+    for directory in filesystem_view.ROOTS_DIRS:
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+        except OSError:
+            continue
+        path = os.path.join(directory, "disks-{}".format(pid))
+        with open(os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(path + ".new", path)
+        return path
+    raise OSError("no directory for the list of roots ({})".format(", ".join(filesystem_view.ROOTS_DIRS)))
+
+
+def _detach_stale_roots():
+    """Unmount the roots that spawners no longer running bound onto themselves, and forget their lists."""
+    dead = set()
+    for pid, root, bound in filesystem_view.roots_listed():
+        if _alive(pid):
+            continue
+        dead.add(pid)
+        if bound:
+            with contextlib.suppress(OSError):
+                filesystem_view.detach(root)
+    for pid in dead:
+        for directory in filesystem_view.ROOTS_DIRS:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(directory, "disks-{}".format(pid)))
+
+
 def detach_stale():
-    """Unmount the kernel file systems of spawners no longer running (one killed, say); return how many."""
+    """Unmount the kernel file systems of spawners no longer running (one killed, say), then the roots they bound
+    onto themselves; return how many file systems went."""
     stale = 0
     for point, fstype, source in filesystem_view.mounts():
         owner = source[len(SOURCE) + 1 :]
@@ -167,6 +214,7 @@ def detach_stale():
             os.rmdir(point)
         except OSError:
             pass
+    _detach_stale_roots()
     return stale
 
 
