@@ -477,3 +477,39 @@ async def test_a_oneshot_and_what_it_starts_share_one_memory_limit(admission_nod
         assert again["status"] == "ok", again
     finally:
         session.leave()
+
+
+@sandboxed
+@pytest_twisted.ensureDeferred
+async def test_a_oneshots_directory_is_bounded_in_bytes_and_files(canary_node):
+    """A one-shot's working directory is a tmpfs of its own namespace, limited like a kernel's: 30,000 empty files
+    and 300 MB are refused at the limits (20,000 files, 256 MB shipped), and the host's directory stays empty."""
+    session = await connect(canary_node.url)
+    try:
+        code = (
+            "import os, json\n"
+            "made, error = 0, None\n"
+            "try:\n"
+            "    for made in range(30000):\n"
+            "        open('f%d' % made, 'w').close()\n"
+            "except OSError as exc:\n"
+            "    error = exc.strerror\n"
+            "for name in os.listdir('.'):\n"
+            "    os.unlink(name)\n"
+            "written, big = 0, None\n"
+            "try:\n"
+            "    with open('big', 'wb') as f:\n"
+            "        for _ in range(300):\n"
+            "            f.write(b'x' * 2**20); f.flush(); written += 1\n"
+            "except OSError as exc:\n"
+            "    big = exc.strerror\n"
+            "print(json.dumps([made, error, written, big, os.getcwd()]))\n"
+        )
+        result = await within(session.call("cell.execute", code, timeout=60), 90, "a one-shot filling its directory")
+        assert result["status"] == "ok", result
+        made, error, written, big, cwd = json.loads(result["outputs"][0]["text"])
+        assert error == "No space left on device" and made <= 20000, (made, error)
+        assert big in ("No space left on device", "File too large") and written <= 256, (written, big)
+        assert not os.path.exists(cwd) or not os.listdir(cwd), "the one-shot's files reached the host's disk"
+    finally:
+        session.leave()

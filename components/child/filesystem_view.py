@@ -236,7 +236,7 @@ def _under(path, roots):
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def enter(keep, hide, scratch_mb, show=(), hide_processes=True, scratch_inodes=SCRATCH_INODES):
+def enter(keep, hide, scratch_mb, show=(), hide_processes=True, scratch_inodes=SCRATCH_INODES, private=(), owner=None):
     """Give the calling process its own view (see the module docstring).
 
     @param keep: directories bound back writable at their own paths (the kernel's own).
@@ -245,6 +245,9 @@ def enter(keep, hide, scratch_mb, show=(), hide_processes=True, scratch_inodes=S
     @param scratch_inodes: most files (inodes) in each of them (0: no limit).
     @param show: directories the kernel needs read-only (its Python environment, the
         project), bound back where a scratch file system covers them (a checkout in /tmp).
+    @param private: directories that get a scratch file system of their own (limited like the others, mode 0700,
+        owned by C{owner}, a C{(uid, gid)}) in this namespace only: a one-shot child's working directory, whose
+        files nobody outside reads, and which goes with the child's last process (no walk, no delete).
     """
     _check(LIBC.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
@@ -267,6 +270,10 @@ def enter(keep, hide, scratch_mb, show=(), hide_processes=True, scratch_inodes=S
         _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755,size=64k")
     for path, held in kept:
         _attach(held, path, MS_NOSUID | MS_NODEV)
+    for path in private:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        mine = "mode=0700" + (",uid={},gid={}".format(*owner) if owner is not None else "")
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, mine + "," + size)
     for path in covers:
         _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     if hide_processes:

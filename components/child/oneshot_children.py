@@ -209,8 +209,9 @@ class Template:
         }
         view = self._child_sandbox.get("filesystem")
         if view:
-            # Its own directory only: the other runs' directories (under root) are hidden.
-            spec["filesystem"] = dict(view, keep=[workdir], hide=list(view.get("hide", ())) + [self._root])
+            # The other runs' directories (under root) are hidden; its own is a size- and inode-limited tmpfs of its
+            # namespace (nothing outside reads it), gone with its last process: the template never walks it.
+            spec["filesystem"] = dict(view, keep=[], private=[workdir], hide=list(view.get("hide", ())) + [self._root])
         if not root:
             spec["limits"].pop("processes", None)
         return spec

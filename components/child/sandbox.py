@@ -96,6 +96,8 @@ def enter(spec, syscall_filter=None):
             view["scratch_mb"],
             show=view.get("show", ()),
             scratch_inodes=view.get("scratch_inodes", filesystem_view.SCRATCH_INODES),
+            private=view.get("private", ()),
+            owner=(spec["uid"], spec["gid"]) if spec.get("uid") is not None else None,
         )
     for name, value in spec["limits"].items():
         if value:
