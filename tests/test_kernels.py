@@ -239,9 +239,20 @@ async def test_status_reports_the_spawner(node):
     status = await session.call("cell.status")
     assert [s["id"] for s in status["spawners"]] == ["local"]
     spawner = status["spawners"][0]
-    assert set(spawner) == {"id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox", "language_pools"}
+    assert set(spawner) == {
+        "id",
+        "host",
+        "kernels",
+        "pool_ready",
+        "held",
+        "capacity",
+        "sandbox",
+        "language_pools",
+        "parts",
+    }
     assert spawner["sandbox"]["level"] in ("full", "reduced")
     assert spawner["capacity"] > 0
+    assert spawner["parts"]["fork_master"]["up"] and spawner["parts"]["oneshot_template"]["up"], spawner["parts"]
     session.leave()
 
 

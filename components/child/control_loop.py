@@ -6,21 +6,39 @@ signal only wakes the loop, through a self-pipe: ``signal.set_wakeup_fd``),
 reap them, and exit cleanly when stdin closes (the spawner went away) or on
 SIGTERM.  They differ in what they do with each request, each wake-up and
 each deadline, which they pass in.
+
+Nothing one request does ends the loop: a line that is not a JSON object is
+logged and skipped; an exception while handling a request (a failed
+``os.fork()``: EAGAIN, ENOMEM) is passed to C{on_error}, which answers that
+request, and an exception in a wake-up's work is logged; the loop goes on.
 """
 
 import json
 import os
 import selectors
 import signal
+import sys
+import traceback
+
+#: how much of a bad line or a traceback goes to stderr (the spawner's log)
+LOGGED_CHARS = 2000
+
+
+def log(text):
+    """One bounded message on stderr (the spawner logs the child's stderr)."""
+    sys.stderr.write("{}: {}\n".format(os.path.basename(sys.argv[0] or "control_loop"), text[:LOGGED_CHARS]))
+    sys.stderr.flush()
 
 
 class ControlLoop:
     """@param on_request: called with each request dict.
     @param on_shutdown: called (and must not return) when stdin closes or SIGTERM arrives.
+    @param on_error: called with C{(request, exception)} when C{on_request} raised: answer that request.
     """
 
-    def __init__(self, on_request, on_shutdown, stdin_fd=0):
+    def __init__(self, on_request, on_shutdown, stdin_fd=0, on_error=None):
         self._on_request = on_request
+        self._on_error = on_error
         self._on_shutdown = on_shutdown
         self._stdin = stdin_fd
         self._buffer = b""
@@ -45,8 +63,15 @@ class ControlLoop:
         self.add_reader(self._wake_r, self._drain_wakeups)
         while True:
             for key, _ in self._selector.select(timeout()):
-                key.data()
-            after_wake()
+                self._guarded(key.data)
+            self._guarded(after_wake)
+
+    @staticmethod
+    def _guarded(work):
+        try:
+            work()
+        except Exception:
+            log("went on after an error:\n" + traceback.format_exc()[-LOGGED_CHARS:])
 
     def _drain_wakeups(self):
         try:
@@ -62,7 +87,24 @@ class ControlLoop:
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
             if line.strip():
-                self._on_request(json.loads(line))
+                self._handle(line)
+
+    def _handle(self, line):
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:
+            log("skipped a request that is not a JSON object ({}): {!r}".format(exc, line[:200]))
+            return
+        try:
+            self._on_request(request)
+        except Exception as exc:
+            # A refused fork says all in one line; anything else deserves its traceback.
+            why = "{}: {}".format(type(exc).__name__, exc) if isinstance(exc, OSError) else traceback.format_exc()
+            log("request {!r} failed: {}".format(request.get("op"), why[-LOGGED_CHARS:]))
+            if self._on_error is not None:
+                self._on_error(request, exc)
 
     @staticmethod
     def exited_children():

@@ -18,6 +18,7 @@ Events on stdout::
 
     {"op": "ready", "pid": int, "preload_s": float, "preloaded": [str]}
     {"op": "spawned", "ref": str, "pid": int}
+    {"op": "failed", "ref": str, "error": str}      # that spawn failed (e.g. fork: EAGAIN); the master goes on
     {"op": "exited", "pid": int, "status": int, "oom": bool}
                                                      # status as os.waitstatus_to_exitcode
 
@@ -126,7 +127,7 @@ class ForkMaster:
         self._out = stdout_fd
         self._children = {}  # pid -> cgroup path or None
         self._stale_cgroups = []
-        self._loop = ControlLoop(self._handle, lambda: self._shutdown(0), stdin_fd)
+        self._loop = ControlLoop(self._handle, lambda: self._shutdown(0), stdin_fd, on_error=self._failed)
 
     def send(self, event):
         data = (json.dumps(event) + "\n").encode()
@@ -159,6 +160,11 @@ class ForkMaster:
                 self._signal_kernel(pid, request["signum"])
         else:
             _log("unknown request {!r}".format(request))
+
+    def _failed(self, request, exc):
+        """A request raised (a fork refused: EAGAIN, ENOMEM): answer it; the master goes on."""
+        if request.get("op") == "spawn" and "ref" in request:
+            self.send({"op": "failed", "ref": request["ref"], "error": "{}: {}".format(type(exc).__name__, exc)})
 
     def _reap(self):
         for pid, status in self._loop.exited_children():

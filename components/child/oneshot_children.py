@@ -192,7 +192,11 @@ class Template:
         while self._queue and len(self._children) < self._max_children and self._free_uids:
             request = self._queue.pop(0)
             uid = self._free_uids.popleft()
-            self._start(request, uid)
+            try:
+                self._start(request, uid)
+            except OSError as exc:  # the fork was refused (EAGAIN, ENOMEM): that run fails, the template goes on
+                self._free_uids.appendleft(uid)
+                self.send({"op": "failed", "id": request["id"], "error": "{}: {}".format(type(exc).__name__, exc)})
 
     def _spec(self, request, uid, workdir):
         root = os.geteuid() == 0
@@ -223,7 +227,13 @@ class Template:
             os.chown(workdir, uid, uid)
         oom_before = sandbox.cgroup_oom_count(spec["cgroup"]) if spec["cgroup"] else 0
         r, w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
         if pid == 0:
             os.close(r)
             run_child(self._run_code, request, w, spec, workdir, self._loop, self._syscall_filter)

@@ -17,7 +17,17 @@ def collect(placement, call):
             info.pool_ready = live.get("pool_ready", info.pool_ready)
             entry = {
                 k: live[k]
-                for k in ("id", "host", "kernels", "pool_ready", "held", "capacity", "sandbox", "language_pools")
+                for k in (
+                    "id",
+                    "host",
+                    "kernels",
+                    "pool_ready",
+                    "held",
+                    "capacity",
+                    "sandbox",
+                    "language_pools",
+                    "parts",
+                )
                 if k in live
             }
         except ApplicationError:

@@ -3,12 +3,18 @@
 The fork master and the one-shot template both take one JSON object per line
 on stdin and answer the same way on stdout, logging on stderr.  This is the
 Twisted side they share; subclasses handle each event in C{event_received}.
+A line that is not a JSON object is logged (cut short, and only the first few)
+and skipped: it never ends the spawner's side of the conversation.
 """
 
 import json
 
-from twisted.internet import protocol
+from twisted.internet import defer, protocol
 from twisted.logger import Logger
+
+#: how much of a bad line the log shows, and how many bad lines are logged per process
+BAD_LINE_SHOWN = 200
+BAD_LINES_LOGGED = 10
 
 
 class JsonLinesProcess(protocol.ProcessProtocol):
@@ -20,6 +26,9 @@ class JsonLinesProcess(protocol.ProcessProtocol):
     def __init__(self):
         self._buffer = b""
         self.running = False
+        self.bad_lines = 0
+        #: fires with the reason (a Failure's value) once the process has ended
+        self.ended = defer.Deferred()
 
     def connectionMade(self):
         self.running = True
@@ -28,7 +37,28 @@ class JsonLinesProcess(protocol.ProcessProtocol):
         self._buffer += data
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
-            self.event_received(json.loads(line))
+            try:
+                event = json.loads(line)
+                if not isinstance(event, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                self._bad_line(line, exc)
+                continue
+            try:
+                self.event_received(event)
+            except Exception as exc:  # an event it did not expect (e.g. a reference it never sent)
+                self._bad_line(line, "{}: {}".format(type(exc).__name__, exc))
+
+    def _bad_line(self, line, exc):
+        self.bad_lines += 1
+        if self.bad_lines <= BAD_LINES_LOGGED:
+            self.log.warn(
+                "{name} wrote a line that could not be handled ({exc}), skipped: {line!r}{more}",
+                name=self.name,
+                exc=exc,
+                line=line[:BAD_LINE_SHOWN],
+                more=" (further ones are not logged)" if self.bad_lines == BAD_LINES_LOGGED else "",
+            )
 
     def errReceived(self, data):
         for line in data.decode(errors="replace").splitlines():
@@ -40,3 +70,11 @@ class JsonLinesProcess(protocol.ProcessProtocol):
 
     def event_received(self, event):
         raise NotImplementedError
+
+    def processEnded(self, reason):
+        self.running = False
+        self.process_ended(reason)
+        self.ended.callback(reason.value)
+
+    def process_ended(self, reason):
+        """Fail whatever waits on the process (subclasses)."""

@@ -8,11 +8,16 @@ kernel process ends, however it ended (C{oom}: its memory cgroup hit the limit).
 
 from twisted.internet import defer
 
+from components.common import errors
 from components.worker.json_lines import JsonLinesProcess
 
 
-class MasterDied(Exception):
-    """The fork master exited; no kernel can be forked until it is restarted."""
+class MasterDied(errors.Capacity):
+    """The fork master exited; no kernel can be forked until its supervisor has started a new one."""
+
+
+class ForkFailed(errors.Capacity):
+    """The fork master could not fork this kernel (EAGAIN, ENOMEM, ...); it goes on serving."""
 
 
 class ForkMasterProtocol(JsonLinesProcess):
@@ -24,7 +29,6 @@ class ForkMasterProtocol(JsonLinesProcess):
         self._pending = {}
         self._next_ref = 0
         self.ready = defer.Deferred()
-        self.ended = defer.Deferred()
 
     def event_received(self, event):
         op = event["op"]
@@ -32,6 +36,10 @@ class ForkMasterProtocol(JsonLinesProcess):
             self.ready.callback(event)
         elif op == "spawned":
             self._pending.pop(event["ref"]).callback(event["pid"])
+        elif op == "failed":
+            self._pending.pop(event["ref"]).errback(
+                ForkFailed("the kernel could not be forked: {}; try again in a moment".format(event.get("error")))
+            )
         elif op == "exited":
             self._on_exit(event["pid"], event["status"], event.get("oom", False))
 
@@ -41,7 +49,9 @@ class ForkMasterProtocol(JsonLinesProcess):
         C{max_output_bytes}: the output cap the kernel applies to itself (L{components.child.kernel_streams}).
         """
         if not self.running:
-            return defer.fail(MasterDied("the fork master is not running"))
+            return defer.fail(
+                MasterDied("the fork master is not running (it is being restarted); try again in a moment")
+            )
         self._next_ref += 1
         ref = str(self._next_ref)
         d = defer.Deferred()
@@ -65,14 +75,12 @@ class ForkMasterProtocol(JsonLinesProcess):
         if self.running:
             self.send({"op": "signal", "pid": pid, "signum": int(signum)})
 
-    def processEnded(self, reason):
-        self.running = False
+    def process_ended(self, reason):
         for d in self._pending.values():
             d.errback(MasterDied("the fork master exited: {}".format(reason.value)))
         self._pending.clear()
         if not self.ready.called:
             self.ready.errback(MasterDied("the fork master exited before it was ready: {}".format(reason.value)))
-        self.ended.callback(None)
 
     def stop(self):
         """Close the master's stdin: it kills every kernel and exits."""

@@ -28,6 +28,14 @@ class SpawnerMetrics:
             "cell_output_bytes_cut", "Bytes of kernel output dropped by the output caps", registry=self.registry
         )
         self.errors = Counter("cell_errors", "cell.error.* answers to calls, by URI", ["uri"], registry=self.registry)
+        self.part_restarts = Counter(
+            "cell_spawner_part_restarts",
+            "The spawner's own processes started again after they died, by part (fork_master, oneshot_template)",
+            ["part"],
+            registry=self.registry,
+        )
+        for part in ("fork_master", "oneshot_template"):
+            self.part_restarts.labels(part)  # shown at 0 from the start
 
     def died(self, reason):
         self.deaths.labels(cause_of(reason)).inc()

@@ -42,6 +42,14 @@ class OneShotTemplate(JsonLinesProcess):
             return
         if op == "output":
             self._output(run, event["output"])
+        elif op == "failed":
+            del self._runs[event["id"]]
+            if not run.deferred.called:
+                run.deferred.errback(
+                    errors.Capacity(
+                        "the one-shot could not be started: {}; try again in a moment".format(event.get("error"))
+                    )
+                )
         elif op == "done":
             del self._runs[event["id"]]
             reply = event["reply"]
@@ -100,8 +108,7 @@ class OneShotTemplate(JsonLinesProcess):
         )
         return run.deferred
 
-    def processEnded(self, reason):
-        self.running = False
+    def process_ended(self, reason):
         if not self.ready.called:
             self.ready.errback(reason)
         runs, self._runs = self._runs, {}
@@ -112,6 +119,7 @@ class OneShotTemplate(JsonLinesProcess):
     def stop(self):
         if self.running:
             self.transport.closeStdin()
+        return self.ended
 
 
 def start_oneshot_template(reactor, config, policy, environment, home=None):

@@ -1,7 +1,11 @@
 """The warm pool: forked kernels kept ready so that a start costs no fork.
 
 It refills in the background, a few forks at a time, within the spawner's
-capacity; a pooled kernel that dies is simply dropped and replaced.
+capacity; a pooled kernel that dies is simply dropped and replaced.  While
+its kernels cannot start (the fork master is down and being replaced, forks
+are refused) it waits: it forks nothing while C{available()} is false, and
+after a failed start it tries again with a growing delay, logging once when
+starts begin to fail and once when they work again.
 """
 
 import collections
@@ -11,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from components.worker.death_causes import DeathReason
+from components.worker.supervisor import Backoff
 
 
 class KernelPool:
@@ -30,12 +35,13 @@ class KernelPool:
 
     log = Logger()
 
-    #: seconds to wait before forking again after a failed start
-    retry_delay_s = 1.0
-
-    def __init__(self, clock, size, make_kernel, room, concurrency=2, prepare=None, refill_delay_s=0.0):
+    def __init__(self, clock, size, make_kernel, room, concurrency=2, prepare=None, refill_delay_s=0.0, available=None):
         self._clock = clock
         self._retry = None
+        #: delays before forking again after failed starts (0.5 s doubling to 30 s; reset by a start that works)
+        self.backoff = Backoff()
+        self._failing = False
+        self._available = available or (lambda: True)
         self.size = size
         self._make_kernel = make_kernel
         self._room = room
@@ -76,7 +82,9 @@ class KernelPool:
             self._delayed_refill = self._clock.callLater(self._refill_delay_s, self.refill)
 
     def refill(self):
-        """Start forks until the pool is (or will be) full."""
+        """Start forks until the pool is (or will be) full (not while its kernels cannot start, or a retry waits)."""
+        if not self._available() or (self._retry is not None and self._retry.active()):
+            return
         while (
             not self._closed
             and len(self._ready) + self._starting < self.size
@@ -88,6 +96,13 @@ class KernelPool:
             if self._prepare is not None:
                 d.addCallback(self._prepared)
             d.addBoth(self._started)
+
+    def retry_now(self):
+        """Its kernels can start again (a new fork master is ready): forget the failures' delay and refill."""
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self.backoff.reset()
+        self.refill()
 
     def _prepared(self, kernel):
         def failed(failure):
@@ -101,10 +116,18 @@ class KernelPool:
     def _started(self, result):
         self._starting -= 1
         if isinstance(result, Failure):
-            self.log.warn("a pool kernel failed to start: {err}", err=result.getErrorMessage())
+            if not self._failing:
+                self._failing = True
+                self.log.warn(
+                    "pool kernels fail to start ({err}); retrying with a growing delay", err=result.getErrorMessage()
+                )
             if self._retry is None or not self._retry.active():
-                self._retry = self._clock.callLater(self.retry_delay_s, self.refill)
+                self._retry = self._clock.callLater(self.backoff.next_delay(), self.refill)
             return None
+        if self._failing:
+            self._failing = False
+            self.log.info("pool kernels start again")
+        self.backoff.reset()
         if self._closed:
             result.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         elif result.state != "ready":

@@ -23,11 +23,10 @@ from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_environment import KernelEnvironment
 from components.worker.kernelspecs import Kernelspecs, search_dirs
-from components.worker.master_client import start_fork_master
 from components.worker.metrics import SpawnerMetrics
-from components.worker.oneshot_client import start_oneshot_template
 from components.worker.pool import KernelPool
 from components.worker.sandbox_policy import SandboxPolicy
+from components.worker.spawner_parts import SpawnerParts
 
 
 class KernelSpawner:
@@ -65,8 +64,8 @@ class KernelSpawner:
         os.mkdir(self.process_home, 0o700)
         self.metrics = SpawnerMetrics()
         self.metrics.watch(self)
-        self.master = None
-        self.oneshot = None
+        #: the fork master and the one-shot template, each replaced when it dies (L{SpawnerParts})
+        self.parts = SpawnerParts(self, on_master_up=self._master_up)
         self.zmq_context = None
         self.host = None
         self.environment = KernelEnvironment(config.kernel_python)
@@ -84,6 +83,7 @@ class KernelSpawner:
             self._room,
             prepare=prepare_kernel,
             refill_delay_s=config.pool_refill_delay_s,
+            available=lambda: self.parts.master_up,
         )
         self.kernelspecs = Kernelspecs(search_dirs(config, self.environment), config.languages)
         for problem in self.kernelspecs.problems:
@@ -106,39 +106,28 @@ class KernelSpawner:
 
     @defer.inlineCallbacks
     def start(self):
-        """Start the fork master, then fill the pool; fires when the master is ready."""
-        self.master = start_fork_master(
-            self._reactor, self.environment, self.config.preload, self._process_exited, home=self.process_home
-        )
-        info = yield self.master.ready
-        self.log.info(
-            "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
-            pid=info["pid"],
-            s=info["preload_s"],
-            mods=info["preloaded"],
-        )
-        self.zmq_context = zmq.Context()
-        self.host = KernelHost(
-            self._reactor,
-            self.config,
-            self.master,
-            self.zmq_context,
-            self.work_root,
-            self.runtime_root,
-            self.sandbox,
-            metrics=self.metrics,
-            kernelspecs=self.kernelspecs,
-        )
-        self.pool.refill()
-        for pool in self.language_pools.values():
-            pool.refill()
+        """Start the fork master (fires when it is ready, the pools filling), then the one-shot template."""
+        yield self.parts.start()
         self.log.info("kernels offered: {names}", names=self.kernelspecs.names())
-        if self.config.oneshot_children:
-            self.oneshot = start_oneshot_template(
-                self._reactor, self.config, self.sandbox, self.environment, home=self.process_home
+
+    def _master_up(self, master):
+        """A fork master is ready (the first, or one replacing a dead one): the kernels fork from it."""
+        if self.host is None:
+            self.zmq_context = zmq.Context()
+            self.host = KernelHost(
+                self._reactor,
+                self.config,
+                master,
+                self.zmq_context,
+                self.work_root,
+                self.runtime_root,
+                self.sandbox,
+                metrics=self.metrics,
+                kernelspecs=self.kernelspecs,
             )
-            yield self.oneshot.ready
-            self.log.info("one-shot template ready")
+        self.host.master = master
+        for pool in [self.pool, *self.language_pools.values()]:
+            pool.retry_now()
 
     def _room(self):
         pools = self.config.pool_size + self.config.language_pool_size * len(self.language_pools)
@@ -195,6 +184,9 @@ class KernelSpawner:
         """A ready C{kernel_name} kernel handed to C{owner}."""
         pool = self.pool_for(kernel_name)
         self._check_room()
+        if pool is self.pool and not self.parts.master_up:  # being replaced: wait for it rather than fail
+            if (yield self.parts.master.when_up(self.config.start_timeout_s / 2)) is None:
+                raise errors.Capacity("the fork master is being restarted; try again in a moment")
         kernel = yield pool.acquire()
         self.kernels[kernel.kernel_id] = kernel
         kernel.assign(owner)
@@ -252,14 +244,9 @@ class KernelSpawner:
         C{kernel_name} in a kernel of its warm pool.
         """
         pool = self.pool_for(kernel_name)
-        if (
-            kernel_name == PYTHON
-            and not files
-            and not return_files
-            and self.oneshot is not None
-            and self.oneshot.running
-        ):
-            result = yield self.oneshot.run(
+        template = self.parts.template()
+        if kernel_name == PYTHON and not files and not return_files and template is not None:
+            result = yield template.run(
                 code, timeout, user_expressions, stop_on_error, progress, self.config.max_output_bytes
             )
             return result
@@ -309,6 +296,8 @@ class KernelSpawner:
             "language_pools": {name: pool.ready_count for name, pool in self.language_pools.items()},
             #: every kernel offered, in Jupyter's REST shape (the session router merges them: cell.kernelspecs)
             "kernelspecs": self.kernelspecs.models(),
+            #: the fork master and the one-shot template: up or not, and how often each was replaced
+            "parts": self.parts.status(),
         }
 
     @defer.inlineCallbacks
@@ -319,10 +308,7 @@ class KernelSpawner:
             pool.close()
         for kernel in list(self._all):
             kernel.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
-        if self.oneshot is not None:
-            self.oneshot.stop()
-        if self.master is not None:
-            yield self.master.stop()
+        yield self.parts.stop()
         if self.zmq_context is not None:
             self.zmq_context.destroy(linger=0)
         if self.host is not None:

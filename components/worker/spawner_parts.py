@@ -1,0 +1,125 @@
+"""The spawner's own child processes, each kept alive by a L{Supervisor}: the fork master and the one-shot template.
+
+When the fork master dies (the OOM killer, ``kill -9``), the kernels it forked
+die with it (``PR_SET_PDEATHSIG``), but nobody reaps them any more to say so:
+L{SpawnerParts} ends each of them here (its process group and memory cgroup
+killed, the cgroup removed) and declares it dead, so that its owner hears of
+it, and the pools wait for the new master instead of failing start after start.
+When the one-shot template dies, the runs it had fail with
+C{cell.error.kernel_died} and one-shots run in pool kernels until a new
+template is ready.
+"""
+
+import signal
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from components.child.sandbox import kill_cgroup, signal_group, try_remove_cgroup
+from components.worker.death_causes import DeathReason
+from components.worker.master_client import start_fork_master
+from components.worker.oneshot_client import start_oneshot_template
+from components.worker.supervisor import Supervisor
+
+#: how often, and how many times, an orphaned kernel's cgroup is killed and removed again while it empties
+CGROUP_RETRY_S = 1.0
+CGROUP_RETRIES = 30
+
+#: the parts' names, as in C{cell_spawner_part_restarts_total{part}} and the spawner's status
+FORK_MASTER = "fork_master"
+ONESHOT_TEMPLATE = "oneshot_template"
+
+
+class SpawnerParts:
+    """Starts, supervises and stops the fork master and the one-shot template of one L{KernelSpawner}.
+
+    @param spawner: the spawner (its reactor, config, environment, sandbox, metrics, kernels by pid, pools).
+    @param on_master_up: called with the new master's protocol each time one is ready (the first included).
+    """
+
+    log = Logger()
+
+    def __init__(self, spawner, on_master_up):
+        self._spawner = spawner
+        self._clock = spawner._reactor
+        self._on_master_up = on_master_up
+        restarts = spawner.metrics.part_restarts
+        self.master = Supervisor(
+            self._clock,
+            "fork master",
+            self._start_master,
+            on_up=self._master_up,
+            on_down=self._master_down,
+            restarted=restarts.labels(FORK_MASTER).inc,
+        )
+        self.oneshot = Supervisor(
+            self._clock,
+            "one-shot template",
+            self._start_template,
+            restarted=restarts.labels(ONESHOT_TEMPLATE).inc,
+        )
+
+    @defer.inlineCallbacks
+    def start(self):
+        """Start the master (fires once it is ready), then the template when one-shots run in children."""
+        info = yield self.master.start()
+        self.log.info(
+            "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
+            pid=info["pid"],
+            s=info["preload_s"],
+            mods=info["preloaded"],
+        )
+        if self._spawner.config.oneshot_children:
+            yield self.oneshot.start()
+            self.log.info("one-shot template ready")
+
+    def _start_master(self):
+        s = self._spawner
+        return start_fork_master(s._reactor, s.environment, s.config.preload, s._process_exited, home=s.process_home)
+
+    def _start_template(self):
+        s = self._spawner
+        return start_oneshot_template(s._reactor, s.config, s.sandbox, s.environment, home=s.process_home)
+
+    def _master_up(self, proto, event):
+        self._on_master_up(proto)
+
+    def _master_down(self, proto, reason):
+        """Every kernel the dead master forked died with it: end each for good and tell its owner."""
+        spawner = self._spawner
+        orphans = list(spawner._by_pid.items())
+        spawner._by_pid.clear()
+        for pid, kernel in orphans:
+            signal_group(pid, signal.SIGKILL)  # what it started in its group, outside any cgroup
+            cgroup = kernel.process.cgroup
+            if cgroup:
+                kill_cgroup(cgroup)
+                self._remove_cgroup(cgroup, CGROUP_RETRIES)
+            kernel.process.exited(pid)
+            kernel.die(DeathReason("killed", "its fork master died; the spawner is starting a new one"))
+        if orphans:
+            self.log.warn("{n} kernel(s) died with the fork master", n=len(orphans))
+
+    def _remove_cgroup(self, cgroup, retries):
+        if not try_remove_cgroup(cgroup) and retries:
+            kill_cgroup(cgroup)
+            self._clock.callLater(CGROUP_RETRY_S, self._remove_cgroup, cgroup, retries - 1)
+
+    @property
+    def master_up(self):
+        return self.master.up
+
+    def template(self):
+        """The one-shot template that runs now, or None."""
+        proto = self.oneshot.current
+        return proto if proto is not None and self.oneshot.up else None
+
+    def status(self):
+        """What the spawner's status says of its parts: up or not, and how often each was replaced."""
+        return {FORK_MASTER: self.master.state(), ONESHOT_TEMPLATE: self.oneshot.state()}
+
+    @defer.inlineCallbacks
+    def stop(self):
+        """Stop supervising; stop the template, then the master (it kills every kernel)."""
+        self.oneshot.stop()
+        yield self.master.stop()
