@@ -445,10 +445,14 @@ def test_a_worker_that_leaves_has_its_kernels_declared_dead_and_ended_when_it_re
     ownership.owner_left(1)
     ownership.worker_left("w1", ["k1", "k2"])
     assert [k for k, _ in lost] == ["k1", "k2"] and "spawner w1" in lost[0][1]
-    assert not clock.getDelayedCalls(), "an orphan of a vanished worker waits for nothing"
-    assert ownership.worker_returned("w1", "k1") is True
-    assert ownership.worker_returned("w1", "k1") is False, "ended once"
+    assert [call.getTime() for call in clock.getDelayedCalls()] == [3600.0], (
+        "an orphan of a vanished worker waits for nothing; its declared dead are remembered for an hour, not for ever"
+    )
+    assert ownership.worker_returned("w1", ["k1"]) == {"k1"}
+    assert ownership.worker_returned("w1", ["k1"]) == set(), "ended once"
     assert [(s, k) for s, k, _ in shut] == [("w1", "k1")]
+    assert not ownership.is_declared_dead("k2"), "k2 died with its worker: forgotten when it came back without it"
+    assert not clock.getDelayedCalls()
 
 
 def test_a_kernel_that_ended_is_forgotten_and_its_timer_stops():

@@ -91,6 +91,8 @@ SESSION_CLOSE = "cell.backend.session.close"
 NODE_METRICS = "cell.backend.metrics"
 #: The kernel relay's own metrics (it runs in the router process).
 RELAY_METRICS = "cell.backend.relay.metrics"
+#: The sizes of the Jupyter face's tables (kernels, connections, requests owed a reply): what the soak checks.
+FACE_TABLES = "cell.backend.jupyter.tables"
 
 # Internal: spawner <-> session router.
 SPAWNER_PREFIX = "cell.spawner."

@@ -9,6 +9,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from components.common.metrics import LATENCY_BUCKETS
 
+
+def table_sizes(*parts, **more):
+    """Every table's size, from the parts' C{sizes()} ({table: entries}) and C{more} (name=entries)."""
+    sizes = {}
+    for part in parts:
+        sizes.update(part.sizes())
+    sizes.update(more)
+    return sizes
+
+
 #: the roles whose sessions are counted (``cell_sessions{role}``)
 SESSION_ROLES = ("browser", "service", "spawner", "backend")
 
@@ -39,6 +49,17 @@ class RouterMetrics:
         self.spawners = Gauge(
             "cell_spawners", "Spawners (worker hosts) the session router knows", registry=self.registry
         )
+        self.tables = Gauge(
+            "cell_session_router_table_entries",
+            "Entries of each per-session, per-address and per-kernel table of the session router (docs/scaling.md)",
+            ["table"],
+            registry=self.registry,
+        )
+
+    def set_tables(self, sizes):
+        """C{sizes}: {table: entries} (L{table_sizes})."""
+        for table, entries in sizes.items():
+            self.tables.labels(table).set(entries)
 
     def timed(self, counter, histogram, clock):
         """A callback pair that counts an outcome in C{counter} (and its time in C{histogram}) when a call ends."""

@@ -1,6 +1,8 @@
 """``cell.execute`` in the control plane: whether a one-shot may run now, and on which spawner.
 
 L{OneShotAdmission}: its rate per session and per address, and how many run at once per address.
+A session's bucket goes when the session leaves, an address's once it is full
+again (L{RateLimiter}), an address's count of running one-shots at zero.
 
 The per-minute rates alone did not bound concurrency: one client's plain
 sleepers held every child of the one-shot template, and another address's
@@ -79,6 +81,14 @@ class OneShotAdmission:
     def forget(self, session_id):
         for limiter in self._per_session.values():
             limiter.forget(session_id)
+
+    def sizes(self):
+        """Its tables' sizes (node metrics, the soak): rate buckets not yet full again, addresses running some."""
+        return {
+            "oneshot_session_buckets": sum(limiter.size() for limiter in self._per_session.values()),
+            "oneshot_address_buckets": sum(limiter.size() for limiter in self._per_address.values()),
+            "oneshot_running_addresses": len(self._running),
+        }
 
 
 class OneShots:

@@ -8,11 +8,21 @@ A kernel the control plane knows is, at any moment, in one of these states::
 
     owned or orphaned --its worker's session ends--> declared dead
     declared dead --the worker comes back still running it--> shut down (once)
+    declared dead --the worker comes back without it, or DECLARED_DEAD_KEPT_S passes--> forgotten
+
+The declared dead are kept per worker: when it comes back, the list of
+kernels it runs says which of them to end, and the others are forgotten;
+a worker that never comes back has its kernels forgotten after
+L{DECLARED_DEAD_KEPT_S} (if it came back later still running one, the
+kernel would be adopted like any other, and orphaned if its owner is gone).
 
 Plain code on a clock: no WAMP.  The placement (L{Placement}) keeps who owns
 what; this class keeps the timers and the declared dead, and acts through
 the two callables it is given.
 """
+
+#: how long the kernels of a worker that left are remembered as declared dead, waiting for it to return (seconds)
+DECLARED_DEAD_KEPT_S = 3600.0
 
 
 class Ownership:
@@ -28,13 +38,20 @@ class Ownership:
         self._shutdown = shutdown
         self._announce_lost = announce_lost
         self._orphans = {}  # kernel_id -> the timer that shuts it down unless resumed
-        self._declared_dead = set()
+        self._declared_dead = {}  # spawner_id -> (set of kernel ids, the timer that forgets them)
 
     def is_orphaned(self, kernel_id):
         return kernel_id in self._orphans
 
     def is_declared_dead(self, kernel_id):
-        return kernel_id in self._declared_dead
+        return any(kernel_id in kernels for kernels, _ in self._declared_dead.values())
+
+    def sizes(self):
+        """Its tables' sizes (node metrics, the soak)."""
+        return {
+            "orphaned_kernels": len(self._orphans),
+            "declared_dead_kernels": sum(len(kernels) for kernels, _ in self._declared_dead.values()),
+        }
 
     def owner_left(self, session_id):
         """A client's session ended: each of its kernels waits C{grace_s} for a resume."""
@@ -68,18 +85,27 @@ class Ownership:
 
     def worker_left(self, spawner_id, kernel_ids):
         """A worker's session ended: its kernels are declared dead, and their subscribers told."""
+        kernels, timer = self._declared_dead.pop(spawner_id, (set(), None))
+        if timer is not None and timer.active():
+            timer.cancel()
         for kernel_id in kernel_ids:
             self._cancel(kernel_id)
-            self._declared_dead.add(kernel_id)
+            kernels.add(kernel_id)
             self._announce_lost(kernel_id, "its worker (spawner {}) went away".format(spawner_id))
+        if kernels:
+            timer = self._clock.callLater(DECLARED_DEAD_KEPT_S, self._declared_dead.pop, spawner_id, None)
+            self._declared_dead[spawner_id] = (kernels, timer)
 
-    def worker_returned(self, spawner_id, kernel_id):
-        """A returning worker still runs C{kernel_id}: True if it was declared dead (and is now shut down)."""
-        if kernel_id not in self._declared_dead:
-            return False
-        self._declared_dead.discard(kernel_id)
-        self._shutdown(spawner_id, kernel_id, "it was declared dead when its worker went away")
-        return True
+    def worker_returned(self, spawner_id, kernel_ids):
+        """C{spawner_id} is back, running C{kernel_ids}: those declared dead are shut down (returned, a set), and
+        the rest of its declared dead are forgotten (they died with it)."""
+        kernels, timer = self._declared_dead.pop(spawner_id, (set(), None))
+        if timer is not None and timer.active():
+            timer.cancel()
+        ended = kernels.intersection(kernel_ids)
+        for kernel_id in ended:
+            self._shutdown(spawner_id, kernel_id, "it was declared dead when its worker went away")
+        return ended
 
     def _cancel(self, kernel_id):
         timer = self._orphans.pop(kernel_id, None)

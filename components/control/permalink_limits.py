@@ -2,8 +2,9 @@
 
 One client saved 507 permalinks a second (32 MB/s into the database).  Each
 save is now counted against its client's address (the node's one resolver,
-asked of the session router): L{AddressRate} allows C{saves_per_minute} in
-bursts of a quarter of it (in this node's memory: a flood is a burst), and a
+asked of the session router): a L{RateLimiter} allows C{saves_per_minute} in
+bursts of a quarter of it (in this node's memory: a flood is a burst; an
+address's bucket is forgotten once full again), and a
 L{Charge} carries the save's bytes to the store, which adds them to the
 address's use of the day (UTC) in the same transaction as the save and
 refuses past C{max_bytes_per_day}.  The daily use lives in the database, so
@@ -14,35 +15,9 @@ a row names an address and a day, and is deleted the day after.
 import dataclasses
 
 from components.common import errors
-from components.common.token_bucket import TokenBucket
+from components.control.quotas import RateLimiter
 
 SECONDS_PER_DAY = 86400
-
-#: idle buckets are swept when there are this many (a full bucket is the same as none)
-SWEEP_AT = 4096
-
-
-class AddressRate:
-    """A L{TokenBucket} per address, swept when idle long enough to be full again: memory follows active addresses."""
-
-    def __init__(self, clock, per_minute):
-        self._clock = clock
-        self.per_minute = per_minute
-        self._rate = per_minute / 60.0
-        self._burst = max(1.0, per_minute / 4.0)
-        self._buckets = {}  # address -> (bucket, last use)
-
-    def allow(self, address):
-        now = self._clock.seconds()
-        if len(self._buckets) >= SWEEP_AT:
-            self._sweep(now)
-        bucket = self._buckets.get(address, (None, None))[0] or TokenBucket(self._clock, self._rate, self._burst)
-        self._buckets[address] = (bucket, now)
-        return bucket.take()
-
-    def _sweep(self, now):
-        refill_s = self._burst / self._rate
-        self._buckets = {a: entry for a, entry in self._buckets.items() if now - entry[1] < refill_s}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +46,12 @@ class PermalinkLimits:
 
     def __init__(self, clock, saves_per_minute, max_bytes_per_day):
         self._clock = clock
-        self._rate = AddressRate(clock, saves_per_minute)
+        self._rate = RateLimiter(clock, saves_per_minute)
         self._max_bytes = max_bytes_per_day
+
+    def addresses(self):
+        """How many addresses have a rate bucket now (idle ones are forgotten: L{RateLimiter.size})."""
+        return self._rate.size()
 
     def admit(self, address, code, language):
         """The L{Charge} of saving C{code} for C{address}; raises L{errors.Capacity} past the rate."""

@@ -180,6 +180,16 @@ class Placement:
         spawner = self.spawners.get(spawner_id)
         return set(spawner.kernels) if spawner is not None else set()
 
+    def sizes(self):
+        """Its tables' sizes (node metrics, the soak): each comes back to its baseline when its owners go."""
+        return {
+            "kernels": len(self.kernels),
+            "kernel_owners": len(self._owned),
+            "owners_starting": len(self._reserved),
+            "kernel_addresses": len(self._by_address),
+            "addresses_starting": len(self._reserved_by_address),
+        }
+
     def has_reservation(self, owner):
         """Whether a start for C{owner} is in flight."""
         return owner in self._reserved

@@ -23,7 +23,7 @@ from components.common.node_key import BackendSession
 from components.control import node_status
 from components.control.held_kernels import HeldKernels
 from components.control.kernel_events import kernel_lost_event
-from components.control.metrics import SESSION_ROLES, RouterMetrics
+from components.control.metrics import SESSION_ROLES, RouterMetrics, table_sizes
 from components.control.oneshots import OneShots
 from components.control.ownership import Ownership
 from components.control.placement import Placement
@@ -101,6 +101,7 @@ class SessionRouter(BackendSession):
             if ok:
                 self.metrics.sessions.labels(role).set(count)
         self.metrics.spawners.set(len(spawner_ids))
+        self.metrics.set_tables(self.table_sizes())
         spawners = {}
         for sid, (ok, families) in zip(spawner_ids, results[len(SESSION_ROLES) :]):
             if ok:
@@ -108,6 +109,11 @@ class SessionRouter(BackendSession):
             else:
                 self._log_failure(families, "spawner {} gave no metrics".format(sid))
         return {"session_router": export(self.metrics.registry), "spawners": spawners}
+
+    def table_sizes(self):
+        """Each table's entries (``cell_session_router_table_entries``; the soak checks they return to baseline)."""
+        parts = (self.placement, self.ownership, self.oneshots.admission, self.session_limits)
+        return table_sizes(*parts, left_while_starting=len(self._left), hold_retries=len(self._hold_retries))
 
     @defer.inlineCallbacks
     def discover_spawners(self):
@@ -175,8 +181,9 @@ class SessionRouter(BackendSession):
         running = {k["kernel_id"]: k["owner"] for k in info.get("kernel_list", [])}
         for kernel_id in known - set(running):
             self.ownership.ended(kernel_id)  # died while we could not hear about it
+        ended = self.ownership.worker_returned(spawner_id, running)
         for kernel_id, owner in running.items():
-            if self.ownership.worker_returned(spawner_id, kernel_id):
+            if kernel_id in ended:
                 continue
             self.placement.add_kernel(kernel_id, spawner_id, owner)
             try:
@@ -333,9 +340,11 @@ class SessionRouter(BackendSession):
             ) from None
         finally:
             self.placement.release(holder, spawner.spawner_id, address)
+            owner_left = owner in self._left
+            if owner_left and not self.placement.has_reservation(owner):
+                self._left.discard(owner)  # forgotten once its last start ended, failed or not
         kernel_id = result["kernel_id"]
-        if owner in self._left:
-            self._left.discard(owner)
+        if owner_left:
             self._shutdown_kernel(spawner.spawner_id, kernel_id, "its owner's session ended")
             raise errors.NotFound("the session that asked for this kernel has left")
         self.placement.add_kernel(kernel_id, spawner.spawner_id, holder, address)

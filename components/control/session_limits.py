@@ -71,6 +71,10 @@ class SessionLimits:
         if not sessions:
             del self._sessions[key]
 
+    def sizes(self):
+        """Its tables' sizes (node metrics, the soak): sessions counted, and (role, address) pairs with any."""
+        return {"counted_sessions": len(self._key), "session_addresses": len(self._sessions)}
+
     def count(self, role, address):
         """Sessions of C{role} counted for C{address}."""
         return len(self._sessions.get((role, address), ()))

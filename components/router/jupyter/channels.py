@@ -84,7 +84,7 @@ class ChannelsProtocol(WebSocketServerProtocol):
 
     def onClose(self, wasClean, code, reason):
         if self.kernel is not None:
-            self.kernel.connections.discard(self)
+            self.kernel.disconnected(self)
 
 
 def _unsent_bytes(transport):

@@ -100,7 +100,13 @@ class JupyterFace(resource.Resource):
         self.origins = OriginPolicy(self.settings.allowed_origins)
         self.link = link or BackendLink("jupyter_face")
         self.kernels = FaceKernels(self.link)
+        self.link.on_join.append(self._joined)
         self._channels = WebSocketResource(channels_factory(self, self.settings.max_message_bytes))
+
+    def _joined(self, session):
+        """The backend session (re)joined: offer the sizes of the face's tables to the backend (the soak)."""
+        d = session.register(self.kernels.sizes, uris.FACE_TABLES)
+        d.addErrback(lambda failure: self.log.warn("jupyter face: no table sizes: {e}", e=failure.getErrorMessage()))
 
     def render(self, request):
         origin, host = _header(request, b"origin"), _header(request, b"host")

@@ -18,8 +18,10 @@ import uuid
 from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from components.common import errors, uris
+from components.router.jupyter.routes import PendingRequests
 
 #: the message types Jupyter clients know on iopub (the spawner's own cell_files is not one of them)
 IOPUB_TYPES = frozenset(
@@ -58,13 +60,18 @@ class FaceKernel:
         self.execution_state = "idle"
         self.last_activity = now()
         self.connections = set()
-        self.routes = {}  # msg_id of a client's request -> the connection that sent it
+        self.routes = PendingRequests()  # msg_id of a client's request -> the connection that sent it
         self.subscriptions = []
 
     @property
     def jupyter_id(self):
         """The id Jupyter clients see: a dashed UUID (Jupyter Server routes only those), the node's id underneath."""
         return str(uuid.UUID(hex=self.kernel_id))
+
+    def disconnected(self, connection):
+        """C{connection} closed: it gets no more messages, and the replies owed to it are not kept."""
+        self.connections.discard(connection)
+        self.routes.drop_connection(connection)
 
     def model(self):
         """Jupyter's kernel model."""
@@ -110,21 +117,34 @@ class FaceKernels:
         kernel = FaceKernel(result["kernel_id"], name, principal.name)
         self._kernels[kernel.kernel_id] = kernel
         session = self._link.session
-        try:
-            # Both at once: one round trip to the router, not two, before the client hears of its kernel.
-            kernel.subscriptions = yield defer.gatherResults(
-                [
-                    session.subscribe(lambda msg: self._iopub(kernel, msg), uris.kernel_iopub(kernel.kernel_id)),
-                    session.subscribe(
-                        lambda channel, msg: self._reply(kernel, channel, msg), uris.kernel_jupyter(kernel.kernel_id)
-                    ),
-                ],
-                consumeErrors=True,
-            )
-        except Exception:
+        # Both at once: one round trip to the router, not two, before the client hears of its kernel.
+        results = yield defer.DeferredList(
+            [
+                session.subscribe(lambda msg: self._iopub(kernel, msg), uris.kernel_iopub(kernel.kernel_id)),
+                session.subscribe(
+                    lambda channel, msg: self._reply(kernel, channel, msg), uris.kernel_jupyter(kernel.kernel_id)
+                ),
+            ],
+            consumeErrors=True,
+        )
+        # Kept even when the other failed, so that the shutdown below ends it too (it stayed otherwise).
+        kernel.subscriptions = [subscription for ok, subscription in results if ok]
+        failures = [failure for ok, failure in results if not ok]
+        if failures:
             self.shutdown(kernel)
-            raise
+            failures[0].raiseException()
         return kernel
+
+    def sizes(self):
+        """Its tables' sizes (the soak checks they come back to their baseline): kernels, their connections,
+        requests awaiting a reply, subscriptions."""
+        kernels = list(self._kernels.values())
+        return {
+            "face_kernels": len(kernels),
+            "face_connections": sum(len(k.connections) for k in kernels),
+            "face_pending_requests": sum(len(k.routes) for k in kernels),
+            "face_subscriptions": sum(len(k.subscriptions) for k in kernels),
+        }
 
     def _call(self, kernel, name, *args, **kwargs):
         """A kernel procedure, called straight at its spawner (the face owns the kernel)."""
@@ -150,14 +170,25 @@ class FaceKernels:
 
     def restart(self, kernel):
         kernel.execution_state = "restarting"
-        return self._call(kernel, "restart", timeout_ms=60000)
+        owed = kernel.routes.snapshot()
+        d = self._call(kernel, "restart", timeout_ms=60000)
+        # The old process answers nothing more: what it owed is forgotten once the restart is done (or failed).
+        d.addBoth(lambda result: kernel.routes.drop(owed) or result)
+        return d
 
     def send(self, kernel, connection, msg):
         """A client's message (decoded) to the kernel; its reply will go back to C{connection}."""
         channel = msg.get("channel")
         msg_id = msg["header"].get("msg_id")
         if isinstance(msg_id, str) and str(msg["header"].get("msg_type", "")).endswith("_request"):
-            kernel.routes[msg_id] = connection
+            if not kernel.routes.add(msg_id, connection):
+                failure = errors.Capacity(
+                    "this kernel already owes replies to {} requests, the most the face keeps; wait for some to "
+                    "be answered".format(kernel.routes.max_pending),
+                    limit=kernel.routes.max_pending,
+                )
+                self._refused(Failure(failure), kernel, connection, channel, msg)
+                return defer.succeed(None)
         kernel.last_activity = now()
         body = {k: msg.get(k) for k in ("header", "parent_header", "metadata", "content")}
         body["buffers"] = [bytes(b) for b in msg.get("buffers") or ()]
@@ -167,7 +198,7 @@ class FaceKernels:
 
     def _refused(self, failure, kernel, connection, channel, msg):
         """The spawner refused a message (or the kernel is gone): answer the request with an error reply."""
-        kernel.routes.pop(msg["header"].get("msg_id"), None)
+        kernel.routes.pop(msg["header"].get("msg_id"))
         error = getattr(failure.value, "error", "cell.error")
         text = str(failure.value.args[0]) if failure.value.args else str(failure.value)
         self.log.info("jupyter face: a message for kernel {kernel} refused: {text}", kernel=kernel.kernel_id, text=text)
@@ -190,7 +221,7 @@ class FaceKernels:
 
     def _reply(self, kernel, channel, msg):
         parent_id = msg.get("parent_header", {}).get("msg_id")
-        connection = kernel.routes.get(parent_id) if channel == "stdin" else kernel.routes.pop(parent_id, None)
+        connection = kernel.routes.peek(parent_id) if channel == "stdin" else kernel.routes.pop(parent_id)
         kernel.last_activity = now()
         if connection is not None and connection in kernel.connections:
             connection.deliver(channel, msg)
