@@ -32,6 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from bench.figures import summary, table  # noqa: E402
 from tests.jupyter_clients import (  # noqa: E402
     JUPYTER_PYTHON,
     Channels,
@@ -147,9 +148,7 @@ def measure(quick=False):
 
 
 def summarise(result):
-    """L{measure}'s samples as bench.run's summaries (p50, p95, mean, n), ready for results.json and L{report}."""
-    from bench.run import summary
-
+    """L{measure}'s samples as bench.figures' summaries (p50, p95, mean, n), ready for results.json and L{report}."""
     if result is None:
         return None
     out = {"face_skipped": result["face_skipped"]}
@@ -160,8 +159,6 @@ def summarise(result):
 
 def report(summaries):
     """The figures as Markdown: face vs Kernel Gateway (ratio = KG p50 / face p50), or Kernel Gateway alone."""
-    from bench.run import table
-
     if summaries is None:
         return ""
     kg, face = summaries["kernel_gateway"], summaries["face"]

@@ -15,29 +15,12 @@ written to ``bench/results/``.
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
 
-RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def pct(samples, p):
-    ordered = sorted(samples)
-    k = (len(ordered) - 1) * p / 100.0
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def summary(samples):
-    return {
-        "n": len(samples),
-        "p50_ms": pct(samples, 50) * 1000,
-        "p95_ms": pct(samples, 95) * 1000,
-        "mean_ms": statistics.mean(samples) * 1000,
-    }
-
+from bench import jupyter_face
+from bench.figures import RESULTS, Record, pct, summary, table
 
 # -- baselines: plain jupyter_client -------------------------------------------------
 
@@ -546,47 +529,41 @@ def plot(measured, path):
     plt.close(fig)
 
 
-def table(rows):
-    lines = [
-        "| measure | p50 ms | p95 ms | n | baseline | baseline p50 ms | ratio (baseline p50 / ours p50) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, ours, base_name, base in rows:
-        ratio = base["p50_ms"] / ours["p50_ms"]
-        lines.append(
-            "| {} | {:.2f} | {:.2f} | {} | {} | {:.2f} | {:.2f}x |".format(
-                name, ours["p50_ms"], ours["p95_ms"], ours["n"], base_name, base["p50_ms"], ratio
-            )
-        )
-    return "\n".join(lines)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples")
     args = parser.parse_args(argv)
     n_cold, n_exec, n_fork, n_acq = (3, 50, 5, 10) if args.quick else (20, 300, 15, 30)
     n_flood, oneshot_s, n_density = (1, 5, 10) if args.quick else (3, 20, 100)
+    record = Record(os.path.join(RESULTS, "results.json"))
+    samples = {}
 
-    print("baseline: cold jupyter_client KernelManager start x{} ...".format(n_cold), flush=True)
-    cold = summary(cold_start_samples(n_cold))
-    print("baseline: direct jupyter_client execute('1+1') x{} ...".format(n_exec), flush=True)
-    direct_samples = direct_execute_samples(n_exec)
-    direct = summary(direct_samples)
-    print("baseline: direct jupyter_client iopub reader, output flood x{} ...".format(n_flood), flush=True)
-    direct_flood = summary(direct_flood_seconds(n_flood))
-    print("baseline: USS of a cold kernel with the preload list ...", flush=True)
-    cold_uss = cold_kernel_uss_mb()
-    print("baseline: Jupyter Kernel Gateway, REST start + WebSocket execute ...", flush=True)
-    kg = kernel_gateway_samples(n_cold, n_exec)
-    from bench import jupyter_face
-
-    print("Jupyter face (/jupyter) vs Kernel Gateway, the same clients ...", flush=True)
-    face = jupyter_face.summarise(jupyter_face.measure(args.quick))
+    with record.part("baseline: cold KernelManager start"):
+        print("baseline: cold jupyter_client KernelManager start x{} ...".format(n_cold), flush=True)
+        record.add("cold_start", summary(cold_start_samples(n_cold)))
+    with record.part("baseline: direct execute"):
+        print("baseline: direct jupyter_client execute('1+1') x{} ...".format(n_exec), flush=True)
+        samples["direct_samples"] = direct_execute_samples(n_exec)
+        record.add("direct_execute", summary(samples["direct_samples"]))
+    with record.part("baseline: direct output flood"):
+        print("baseline: direct jupyter_client iopub reader, output flood x{} ...".format(n_flood), flush=True)
+        record.add("direct_flood", summary(direct_flood_seconds(n_flood)))
+    with record.part("baseline: cold kernel USS"):
+        print("baseline: USS of a cold kernel with the preload list ...", flush=True)
+        record.add("cold_kernel_uss_mb", cold_kernel_uss_mb())
+    with record.part("baseline: Kernel Gateway"):
+        print("baseline: Jupyter Kernel Gateway, REST start + WebSocket execute ...", flush=True)
+        kg = kernel_gateway_samples(n_cold, n_exec)
+        if kg is not None:
+            record.add("kg_start", summary(kg[0]))
+            record.add("kg_execute", summary(kg[1]))
+    with record.part("Jupyter face vs Kernel Gateway"):
+        print("Jupyter face (/jupyter) vs Kernel Gateway, the same clients ...", flush=True)
+        face = jupyter_face.summarise(jupyter_face.measure(args.quick))
+        if face is not None:
+            record.add("jupyter_face", face)
 
     from twisted.internet import defer, task
-
-    measured = {}
     from twisted.logger import (
         FilteringLogObserver,
         LogLevel,
@@ -602,154 +579,153 @@ def main(argv=None):
 
     def run(reactor):
         async def go():
-            print("cellserver: fork-to-ready x{} ...".format(n_fork), flush=True)
-            samples, _ = await fork_to_ready_samples(reactor, n_fork)
-            measured["fork"] = summary(samples)
-            if os.geteuid() == 0:
+            with record.part("cellserver: fork-to-ready"):
+                await _fork_figures(reactor, record, n_fork)
+            with record.part("cellserver: through a real node"):
                 print(
-                    "cellserver: fork-to-ready x{} with the sandbox minus mount namespace and seccomp ...".format(
-                        n_fork
+                    "cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(
+                        n_acq, n_exec
                     ),
                     flush=True,
                 )
-                samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True, layers=False)
-                measured["fork_sandboxed_without_layers"] = dict(summary(samples), uss_p50_mb=pct(uss, 50))
-                print("cellserver: fork-to-ready x{} with the default sandbox ...".format(n_fork), flush=True)
-                samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True)
-                measured["fork_sandboxed"] = dict(summary(samples), uss_p50_mb=pct(uss, 50))
-            print(
-                "cellserver: pool acquisition x{}, execute round trip x{} through a real node ...".format(
-                    n_acq, n_exec
-                ),
-                flush=True,
-            )
-            out = await node_samples(reactor, n_acq, n_exec, n_flood, oneshot_s, n_density)
-            measured["acquire"] = summary(out["acquire"])
-            measured["rtt"] = summary(out["rtt"])
-            measured["rtt_1000_files"] = summary(out["rtt_1000_files"])
-            measured["flood"] = summary(out["flood"])
-            measured["direct_flood"] = direct_flood
-            measured["router_memory"] = out["router_memory"]
-            oneshot = out["oneshot"]
-            measured["oneshot"] = dict(
-                summary(oneshot["latencies"]),
-                per_s=oneshot["per_s"],
-                errors=oneshot["errors"],
-                first_error=oneshot["first_error"],
-                p99_ms=pct(oneshot["latencies"], 99) * 1000,
-            )
-            uss = out["density"]["uss_mb"]
-            measured["density"] = {
-                "kernels": len(uss),
-                "uss_p50_mb": pct(uss, 50),
-                "uss_max_mb": max(uss),
-                "cold_kernel_uss_mb": cold_uss,
-            }
-            if kg is not None:
-                measured["kg_start"], measured["kg_execute"] = summary(kg[0]), summary(kg[1])
-            if face is not None:
-                measured["jupyter_face"] = face
-            samples = {
-                "acquire_samples": out["acquire"],
-                "rtt_samples": out["rtt"],
-                "direct_samples": direct_samples,
-                "oneshot_samples": oneshot["latencies"],
-            }
-            _report(cold, direct, measured, samples)
+                out = await node_samples(reactor, n_acq, n_exec, n_flood, oneshot_s, n_density)
+                _node_figures(record, out, samples)
+            _report(record, samples)
+            if record.failed:
+                raise SystemExit("bench: {} part(s) failed: {}".format(len(record.failed), ", ".join(record.failed)))
 
         return defer.ensureDeferred(go())
 
     task.react(run)  # exits the process once run() has written the results
 
 
-def _report(cold, direct, measured, samples):
-    rows = [
-        (
-            "kernel acquisition from warm pool (start -> first execute reply)",
-            measured["acquire"],
-            "cold KernelManager start",
-            cold,
-        ),
-        ("fork-to-ready of one kernel", measured["fork"], "cold KernelManager start", cold),
-    ]
-    if "fork_sandboxed" in measured:
-        rows.append(
-            (
-                "fork-to-ready, default sandbox (own uid, network and mount namespaces, memory cgroup, seccomp)",
-                measured["fork_sandboxed"],
-                "cold KernelManager start (no sandbox)",
-                cold,
-            )
-        )
-        rows.append(
-            (
-                "fork-to-ready, default sandbox",
-                measured["fork_sandboxed"],
-                "the same without mount namespace and seccomp",
-                measured["fork_sandboxed_without_layers"],
-            )
-        )
-    rows += [
-        ("execute('1+1') round trip through the router", measured["rtt"], "direct jupyter_client execute", direct),
-        (
-            "execute('1+1'), 1,000 files in the kernel's directory",
-            measured["rtt_1000_files"],
-            "the same, empty directory",
-            measured["rtt"],
-        ),
-        (
-            "output flood: 100000 printed lines, all received in order",
-            measured["flood"],
-            "direct jupyter_client iopub reader",
-            measured["direct_flood"],
-        ),
-    ]
-    if "kg_start" in measured:
-        rows += [
-            (
-                "kernel acquisition from warm pool (start -> first execute reply)",
-                measured["acquire"],
-                "Kernel Gateway: POST /api/kernels -> first execute reply",
-                measured["kg_start"],
-            ),
-            (
-                "execute('1+1') round trip through the router",
-                measured["rtt"],
-                "Kernel Gateway WebSocket execute",
-                measured["kg_execute"],
-            ),
-        ]
-    text = table(rows)
-    oneshot = measured["oneshot"]
-    density = measured["density"]
-    text += "\n\n| one-shot `cell.execute('1+1')`, 16 concurrent sessions | value |\n|---|---|\n"
-    text += "| throughput | {:.1f} /s |\n| p50 / p95 / p99 latency | {:.0f} / {:.0f} / {:.0f} ms |\n| errors | {} |\n".format(
-        oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"]
-    )
-    text += "\n| density | value |\n|---|---|\n| idle kernels on one spawner | {} |\n| USS per forked kernel, p50 / max | {:.1f} / {:.1f} MB |\n| USS of a cold kernel with the same preload (baseline) | {:.1f} MB |\n".format(
-        density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"]
-    )
-    if "fork_sandboxed" in measured:
-        text += "| USS of a just-ready kernel, default sandbox / without mount namespace and seccomp | {:.1f} / {:.1f} MB |\n".format(
-            measured["fork_sandboxed"]["uss_p50_mb"], measured["fork_sandboxed_without_layers"]["uss_p50_mb"]
-        )
-    memory = measured["router_memory"]
-    text += "\n| router memory (RSS of the router worker) | value |\n|---|---|\n| before any flood | {:.1f} MB |\n| after 3 floods, subscriber reading | {:.1f} MB |\n| peak over {} more floods with a second subscriber that stopped reading | {:.1f} MB |\n".format(
-        memory["before_mb"],
-        memory["after_reading_floods_mb"],
-        memory["floods_with_stalled_subscriber"],
-        memory["peak_with_stalled_subscriber_mb"],
-    )
-    if "jupyter_face" in measured:
-        from bench import jupyter_face
+async def _fork_figures(reactor, record, n_fork):
+    print("cellserver: fork-to-ready x{} ...".format(n_fork), flush=True)
+    samples, _ = await fork_to_ready_samples(reactor, n_fork)
+    record.add("fork", summary(samples))
+    if os.geteuid() == 0:
+        print("cellserver: fork-to-ready x{} with the sandbox minus mount namespace and seccomp ...".format(n_fork))
+        samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True, layers=False)
+        record.add("fork_sandboxed_without_layers", dict(summary(samples), uss_p50_mb=pct(uss, 50)))
+        print("cellserver: fork-to-ready x{} with the default sandbox ...".format(n_fork), flush=True)
+        samples, uss = await fork_to_ready_samples(reactor, n_fork, sandboxed=True)
+        record.add("fork_sandboxed", dict(summary(samples), uss_p50_mb=pct(uss, 50)))
 
+
+def _node_figures(record, out, samples):
+    record.add("acquire", summary(out["acquire"]))
+    record.add("rtt", summary(out["rtt"]))
+    record.add("rtt_1000_files", summary(out["rtt_1000_files"]))
+    record.add("flood", summary(out["flood"]))
+    record.add("router_memory", out["router_memory"])
+    oneshot = out["oneshot"]
+    record.add(
+        "oneshot",
+        dict(
+            summary(oneshot["latencies"]),
+            per_s=oneshot["per_s"],
+            errors=oneshot["errors"],
+            first_error=oneshot["first_error"],
+            p99_ms=pct(oneshot["latencies"], 99) * 1000,
+        ),
+    )
+    uss = out["density"]["uss_mb"]
+    record.add(
+        "density",
+        {
+            "kernels": len(uss),
+            "uss_p50_mb": pct(uss, 50),
+            "uss_max_mb": max(uss),
+            "cold_kernel_uss_mb": record.figures.get("cold_kernel_uss_mb", float("nan")),
+        },
+    )
+    samples.update(acquire_samples=out["acquire"], rtt_samples=out["rtt"], oneshot_samples=oneshot["latencies"])
+
+
+#: the comparison table's rows: (ours, its key, the baseline, its key); a row is left out if a figure is missing
+ROWS = (
+    (
+        "kernel acquisition from warm pool (start -> first execute reply)",
+        "acquire",
+        "cold KernelManager start",
+        "cold_start",
+    ),
+    ("fork-to-ready of one kernel", "fork", "cold KernelManager start", "cold_start"),
+    (
+        "fork-to-ready, default sandbox (own uid, network and mount namespaces, memory cgroup, seccomp)",
+        "fork_sandboxed",
+        "cold KernelManager start (no sandbox)",
+        "cold_start",
+    ),
+    (
+        "fork-to-ready, default sandbox",
+        "fork_sandboxed",
+        "the same without mount namespace and seccomp",
+        "fork_sandboxed_without_layers",
+    ),
+    ("execute('1+1') round trip through the router", "rtt", "direct jupyter_client execute", "direct_execute"),
+    ("execute('1+1'), 1,000 files in the kernel's directory", "rtt_1000_files", "the same, empty directory", "rtt"),
+    (
+        "output flood: 100000 printed lines, all received in order",
+        "flood",
+        "direct jupyter_client iopub reader",
+        "direct_flood",
+    ),
+    (
+        "kernel acquisition from warm pool (start -> first execute reply)",
+        "acquire",
+        "Kernel Gateway: POST /api/kernels -> first execute reply",
+        "kg_start",
+    ),
+    ("execute('1+1') round trip through the router", "rtt", "Kernel Gateway WebSocket execute", "kg_execute"),
+)
+
+
+def _report(record, samples):
+    """The tables of what was measured (results.md), the plot, and results.json once more."""
+    measured = record.figures
+    rows = [
+        (name, measured[ours], base_name, measured[base])
+        for name, ours, base_name, base in ROWS
+        if ours in measured and base in measured
+    ]
+    text = table(rows)
+    oneshot = measured.get("oneshot")
+    if oneshot is not None:
+        text += "\n\n| one-shot `cell.execute('1+1')`, 16 concurrent sessions | value |\n|---|---|\n"
+        text += "| throughput | {:.1f} /s |\n| p50 / p95 / p99 latency | {:.0f} / {:.0f} / {:.0f} ms |\n| errors | {} |\n".format(
+            oneshot["per_s"], oneshot["p50_ms"], oneshot["p95_ms"], oneshot["p99_ms"], oneshot["errors"]
+        )
+    density = measured.get("density")
+    if density is not None:
+        text += "\n| density | value |\n|---|---|\n| idle kernels on one spawner | {} |\n| USS per forked kernel, p50 / max | {:.1f} / {:.1f} MB |\n| USS of a cold kernel with the same preload (baseline) | {:.1f} MB |\n".format(
+            density["kernels"], density["uss_p50_mb"], density["uss_max_mb"], density["cold_kernel_uss_mb"]
+        )
+        if "fork_sandboxed" in measured:
+            text += "| USS of a just-ready kernel, default sandbox / without mount namespace and seccomp | {:.1f} / {:.1f} MB |\n".format(
+                measured["fork_sandboxed"]["uss_p50_mb"], measured["fork_sandboxed_without_layers"]["uss_p50_mb"]
+            )
+    memory = measured.get("router_memory")
+    if memory is not None:
+        text += "\n| router memory (RSS of the router worker) | value |\n|---|---|\n| before any flood | {:.1f} MB |\n| after 3 floods, subscriber reading | {:.1f} MB |\n| peak over {} more floods with a second subscriber that stopped reading | {:.1f} MB |\n".format(
+            memory["before_mb"],
+            memory["after_reading_floods_mb"],
+            memory["floods_with_stalled_subscriber"],
+            memory["peak_with_stalled_subscriber_mb"],
+        )
+    if "jupyter_face" in measured:
         text += "\n" + jupyter_face.report(measured["jupyter_face"]) + "\n"
+    if record.failed:
+        text += "\n| part that failed | why |\n|---|---|\n" + "".join(
+            "| {} | {} |\n".format(name, why.replace("|", "/").replace("\n", " "))
+            for name, why in record.failed.items()
+        )
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "results.md"), "w") as f:
         f.write(text + "\n")
-    with open(os.path.join(RESULTS, "results.json"), "w") as f:
-        json.dump({"cold_start": cold, "direct_execute": direct, **measured}, f, indent=2)
-    plot(samples, os.path.join(RESULTS, "latency.png"))
+    record.write()
+    with record.part("the latency plot"):
+        plot(samples, os.path.join(RESULTS, "latency.png"))
     print(text)
 
 

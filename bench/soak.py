@@ -9,7 +9,9 @@ flight): each joins, runs one call, either on a kernel of its own
 one-shot (``cell.execute``), and every other one drops its TCP connection in
 the middle of the call, without a goodbye; the others wait for the result,
 shut their kernel down and leave.  Steady sessions hold a kernel and execute
-``1+1`` in a loop throughout; their latency is reported.
+``1+1`` in a loop throughout; their latency is reported.  Alongside the
+churn, clients of the Jupyter face (bench.soak_tables) start kernels there,
+half of them leaving with a request unanswered.
 
 After a warm-up (1,000 churn sessions) the node is let settle (the dropped
 sessions' kernels reclaimed after the resume grace, the pool refilled), and
@@ -18,7 +20,9 @@ spawner, its fork master and its one-shot template is taken, with the router's
 ``wamp.session.count`` and its registrations and subscriptions.  After 2,000
 more churn sessions and the same settling: RSS within the tolerance (5%) of
 those figures, the counts back to their baseline, no kernel process, cgroup,
-working, runtime or one-shot directory beyond the kernels meant to live, no
+working, runtime or one-shot directory beyond the kernels meant to live,
+no table of the session router or the face larger than after the warm-up
+(and each back to the empty node's once all left: bench.soak_tables), no
 ended kernel's id anywhere, no error or traceback in the node's log, and once
 the node stopped, nothing of it left.  Figures are printed and written to
 ``bench/results/soak.json``; the exit status is 1 if a check failed.
@@ -36,7 +40,8 @@ import time
 
 import psutil
 
-from bench.run import RESULTS, pct
+from bench.figures import RESULTS, pct
+from bench.soak_tables import differ, face_churn, grown, off_text, tables_of, wait_tables
 
 SPAWNER_ID = "soak"
 CGROUP_MEMORY_ROOT = "/sys/fs/cgroup/memory"
@@ -647,6 +652,7 @@ async def soak(reactor, args):
         backend = await backend_connect(node.cbdir)
         settled_start = await settled_snapshot(backend, processes, resources, 0, pool_size, settle_s)
         count_empty = await session_count(backend)
+        tables_start = await tables_of(backend)
 
         steady = Steady(node.url, args.steady, args.steady_interval)
         churn = Churn(node.url, args.concurrency, args.call_sleep, args.drop_after, args.mix.split(","))
@@ -665,6 +671,7 @@ async def soak(reactor, args):
         settled_warm = await settled_snapshot(backend, processes, resources, args.steady, pool_size, settle_s)
         rss_warm = processes.rss_mb()
         count_warm = await session_count(backend)
+        tables_warm = await tables_of(backend)
         print(
             "soak: after warm-up ({:.0f} s): RSS {}; {} sessions".format(
                 warm_s, ", ".join("{} {:.1f} MB".format(k, v) for k, v in rss_warm.items()), count_warm
@@ -672,9 +679,16 @@ async def soak(reactor, args):
             flush=True,
         )
 
-        print("soak: churn, {} sessions ...".format(args.sessions), flush=True)
+        print(
+            "soak: churn, {} sessions, and {} Jupyter face clients ...".format(args.sessions, args.face_sessions),
+            flush=True,
+        )
         t0 = time.perf_counter()
+        from twisted.internet import threads
+
+        face_run = threads.deferToThread(face_churn, node, args.face_sessions)
         await churn.run(warmup, total)
+        face_errors = await face_run
         churn_s = time.perf_counter() - t0
         trajectory.stop()
         print("soak: churn done in {:.0f} s; letting the node settle ...".format(churn_s), flush=True)
@@ -682,11 +696,13 @@ async def soak(reactor, args):
         rss_end = processes.rss_mb()
         count_end = await wait_for_count(backend, count_warm, 10)
         traces = traces_of(churn.kernel_ids, await status_of(backend), resources)
+        tables_end, tables_grown = await wait_tables(backend, lambda sizes: grown(sizes, tables_warm), settle_s)
 
         await steady.stop()
         steady_summary = steady.summary()
         settled_empty = await settled_snapshot(backend, processes, resources, 0, pool_size, settle_s)
         count_final = await wait_for_count(backend, count_empty, 10)
+        tables_empty, tables_off = await wait_tables(backend, lambda sizes: differ(sizes, tables_start), settle_s)
         traces += traces_of(steady.kernel_ids, await status_of(backend), resources)
         all_alive = processes.alive()
         last_pids = node_pids + processes.kernel_pids() + processes.oneshot_children()
@@ -748,6 +764,17 @@ async def soak(reactor, args):
         ),
         ("no trace of a churn or steady kernel's id left", not traces, "; ".join(traces[:3])),
         (
+            "no table of the session router or the face larger after the churn than after the warm-up",
+            not tables_grown,
+            off_text(tables_grown),
+        ),
+        (
+            "every table of the session router and the face back to the empty node's once all left",
+            not tables_off,
+            off_text(tables_off),
+        ),
+        ("no error in the Jupyter face clients", not face_errors, "; ".join(face_errors[:1])),
+        (
             "no error or traceback in the node's log",
             not errors,
             "{} line(s), first: {}".format(len(errors), errors[0][:160]) if errors else "",
@@ -791,6 +818,17 @@ async def soak(reactor, args):
                 "session_p50_ms": pct(churn.durations, 50) * 1000,
             },
             "steady": steady_summary,
+            "face_clients": {
+                "sessions": args.face_sessions,
+                "errors": len(face_errors),
+                "first_errors": face_errors[:5],
+            },
+            "tables": {
+                "start": tables_start,
+                "after_warmup": tables_warm,
+                "after_churn": tables_end,
+                "all_left": tables_empty,
+            },
             "rss_mb": {"after_warmup": rss_warm, "after_churn": rss_end, "ratio": ratio, "slope_kb_per_session": slope},
             "rss_trajectory": trajectory.samples,
             "session_count": {"empty": count_empty, "after_warmup": count_warm, "after_churn": count_end},
@@ -898,6 +936,7 @@ def report(out, checks):
         row("one-shot children", "oneshot_children"),
         row("one-shot working directories", "oneshot_dirs"),
         "| ids of ended kernels still found anywhere | {} | |".format(len(out["kernel_id_traces"])),
+        *table_rows(out["tables"]),
         "| error lines in the node's log ({:.1f} MB) | {} | |".format(out["log_bytes"] / 2**20, out["log_error_lines"]),
         "",
         "| after the node stopped | left |",
@@ -912,6 +951,17 @@ def report(out, checks):
     for check, ok, detail in checks:
         lines.append("| {} | {} | {} |".format(check, {True: "ok", False: "FAILED", None: "not checked"}[ok], detail))
     return "\n".join(lines)
+
+
+def table_rows(tables):
+    """The session router's and the face's tables: after the churn (after the warm-up), all left (at start)."""
+    end, warm, empty, start = (tables[k] for k in ("after_churn", "after_warmup", "all_left", "start"))
+    return [
+        "| table: {} (baseline) | {} ({}) | {} ({}) |".format(
+            name, end.get(name), warm.get(name), empty.get(name), start.get(name)
+        )
+        for name in sorted(set(end) | set(start))
+    ]
 
 
 def main(argv=None):
@@ -969,6 +1019,9 @@ def main(argv=None):
     )
     parser.add_argument(
         "--results", default=os.path.join(RESULTS, "soak.json"), help="where the JSON goes (bench/results/soak.json)"
+    )
+    parser.add_argument(
+        "--face-sessions", type=int, default=40, help="Jupyter face clients during the churn (default 40)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the node's directory (and its log)")
     args = parser.parse_args(argv)

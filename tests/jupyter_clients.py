@@ -453,9 +453,23 @@ class Channels:
                     )
                 )
 
-    def close(self):
-        self.ws.close()
-        self.loop.close()
+    def close(self, timeout=10):
+        """Close the WebSocket on its own loop (tornado writes the close frame through futures bound to the running
+        loop: outside it, after an C{asyncio.run} elsewhere in the process, it raised "There is no current event
+        loop"), wait for the server's close (or C{timeout}), then close the loop."""
+        import asyncio
+
+        async def closing():
+            self.ws.close()
+            while await self.ws.read_message() is not None:
+                pass  # what was still in flight; None once the connection is closed
+
+        try:
+            self._run(closing, timeout)
+        except asyncio.TimeoutError:
+            pass  # the server did not answer the close: the connection is dropped with the loop
+        finally:
+            self.loop.close()
 
 
 def decode_legacy_binary(frame):

@@ -7,7 +7,7 @@ import sys
 
 from tests.node import ROOT
 
-SESSIONS, WARMUP, STEADY = 120, 12, 4
+SESSIONS, WARMUP, STEADY, FACE = 120, 12, 4, 8
 
 
 def test_the_short_soak_passes_every_check_and_prints_its_figures(tmp_path):
@@ -16,7 +16,7 @@ def test_the_short_soak_passes_every_check_and_prints_its_figures(tmp_path):
     # spawner's memory to its plateau (bench/soak.py, --no-rss-check); the full `make soak` checks them.
     run = subprocess.run(
         [sys.executable, "-m", "bench.soak", "--sessions", str(SESSIONS), "--warmup-sessions", str(WARMUP)]
-        + ["--steady", str(STEADY), "--no-rss-check", "--results", str(results)],
+        + ["--steady", str(STEADY), "--face-sessions", str(FACE), "--no-rss-check", "--results", str(results)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -38,6 +38,11 @@ def test_the_short_soak_passes_every_check_and_prints_its_figures(tmp_path):
         "| kernel processes (forked or launched by the spawner) |",
         "| kernel working directories |",
         "| error lines in the node's log",
+        "| table: session router: oneshot_address_buckets (baseline) |",
+        "| table: session router: kernel_owners (baseline) |",
+        "| table: face: face_pending_requests (baseline) |",
+        "| no table of the session router or the face larger after the churn than after the warm-up | ok |",
+        "| every table of the session router and the face back to the empty node's once all left | ok |",
     ):
         assert figure in output, "{!r} not printed:\n{}".format(figure, output[-3000:])
 
@@ -55,5 +60,9 @@ def test_the_short_soak_passes_every_check_and_prints_its_figures(tmp_path):
         "one-shot template",
     }
     assert figures["log_error_lines"] == 0 and not figures["kernel_id_traces"]
+    assert figures["face_clients"] == {"sessions": FACE, "errors": 0, "first_errors": []}
+    tables = figures["tables"]
+    assert tables["all_left"] == tables["start"] and tables["after_churn"]["face: face_kernels"] == 0
+    assert tables["after_warmup"]["session router: oneshot_session_buckets"] == 0, "sessions' buckets go as they leave"
     assert all(check["ok"] is not False for check in figures["checks"])
     assert not os.path.exists(figures["node_dir"]), "a passing soak removes its node directory"
