@@ -247,7 +247,6 @@ class Template:
             "pid": pid,
             "fd": r,
             "buf": b"",
-            "outputs": [],
             "reply": None,
             "uid": uid,
             "cgroup": spec["cgroup"],
@@ -284,7 +283,6 @@ class Template:
             if "output" in message:
                 state["room"] -= len(line)
                 if state["room"] >= 0:
-                    state["outputs"].append(message["output"])
                     self.send({"op": "output", "id": state["id"], "output": message["output"]})
             elif "reply" in message:
                 state["reply"] = message["reply"]
@@ -332,7 +330,9 @@ class Template:
         self._close_pipe(state)
         del self._children[state["pid"]]
         self._ending.append(state)
-        self.send({"op": "done", "id": state["id"], "reply": self._reply(state), "outputs": state["outputs"]})
+        # The outputs went one by one as "output" events: the spawner has them all (sending them again here
+        # doubled what crossed the pipe, up to 2 x max_output_bytes of JSON a call).
+        self.send({"op": "done", "id": state["id"], "reply": self._reply(state)})
         self._empty_cgroups()
 
     def _reply(self, state):
