@@ -7,7 +7,6 @@ test uses its node of its own (the module's), a real ``crossbar start``.
 
 import os
 
-import psutil
 import pytest
 import pytest_twisted
 from autobahn.wamp.exception import ApplicationError
@@ -132,7 +131,7 @@ async def test_a_killed_oneshot_template_is_replaced(node):
 
 
 def refuse_forks(pid):
-    """Put process C{pid} in a pids cgroup that allows nothing more: its fork() fails with EAGAIN.
+    """Put process C{pid} in a pids cgroup that allows nothing new: its fork() fails with EAGAIN.
 
     RLIMIT_NPROC would do the same for another uid, but the kernel exempts root from it.  Returns the cgroup.
     """
@@ -140,7 +139,7 @@ def refuse_forks(pid):
     path = os.path.join(root, "cell-fault-test-{}".format(os.getpid()))
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "pids.max"), "w") as f:
-        f.write(str(len(psutil.Process(pid).threads())))
+        f.write("0")  # a process moved in is not refused; anything it would start (process or thread) is
     with open(os.path.join(path, "cgroup.procs"), "w") as f:
         f.write(str(pid))
     return path
@@ -204,5 +203,57 @@ async def test_the_master_skips_a_request_that_is_not_json(node):
         )
         await served_again(session, reactor.seconds())
         assert part_process(node, "components.child.fork_master").pid == master.pid
+    finally:
+        session.leave()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="moving the template between cgroups needs root (CI runs as root)")
+@pytest_twisted.ensureDeferred
+async def test_a_refused_oneshot_fork_is_answered_and_the_template_goes_on(node):
+    session = await connect(node.url)
+    try:
+        template = part_process(node, "components.child.oneshot")
+        before = (await parts_status(session))["oneshot_template"]["restarts"]
+        cgroup = await threads.deferToThread(refuse_forks, template.pid)
+        try:
+            error = await expect_error(
+                within(session.call("cell.execute", "print(1)"), SERVED_AGAIN_S, "a one-shot that must fork"),
+                "cell.error.capacity",
+            )
+            assert "could not be started" in error.error_message(), error.error_message()
+        finally:
+            await threads.deferToThread(allow_forks, template.pid, cgroup)
+        once = await within(session.call("cell.execute", "print(6 * 7)"), SERVED_AGAIN_S, "cell.execute")
+        assert once["outputs"][0]["text"] == "42\n", once
+        assert part_process(node, "components.child.oneshot").pid == template.pid, "the same template serves"
+        assert (await parts_status(session))["oneshot_template"]["restarts"] == before
+    finally:
+        session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_launched_kernels_killed_from_outside_are_replaced(node):
+    """A bash kernel is launched, not forked: each is its own launcher.  SIGKILL every one (the pool's and an
+    owned one, as the OOM killer would): the owner is told, the pool launches new ones, a start is served."""
+    session = await connect(node.url)
+    try:
+        owned = (await within(session.call("cell.kernel.start", kernel_name="bash"), 60, "a bash kernel"))["kernel_id"]
+        events = Recorder()
+        await session.subscribe(events, "cell.kernel.{}.iopub".format(owned))
+        offset = len(node.log())
+        killed_at = reactor.seconds()
+        for process in processes_under(node.proc.pid, "bash_kernel"):
+            process.kill()
+        dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=10)
+        assert "SIGKILL" in dead["content"]["reason"]
+        started = await within(
+            session.call("cell.kernel.start", kernel_name="bash"), SERVED_AGAIN_S, "a bash kernel again"
+        )
+        result = await call(session, started["kernel_id"], "execute", "echo again", deadline=SERVED_AGAIN_S)
+        assert "again" in "".join(o.get("text", "") for o in result["outputs"]), result
+        assert reactor.seconds() - killed_at < SERVED_AGAIN_S
+        await session.call("cell.kernel.{}.shutdown".format(started["kernel_id"]))
+        about = new_log_lines(node, offset, "fail", "launch")
+        assert len(about) < LOG_LINES_ALLOWED, "\n".join(about)
     finally:
         session.leave()
