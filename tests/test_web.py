@@ -125,6 +125,21 @@ def test_input_is_answered_in_the_page(page, web_node):
     expect(page.locator(".cell-output")).to_contain_text("hello Ada")
 
 
+def test_an_input_the_node_refuses_is_said_in_the_cell_and_can_be_given_again(page, web_node):
+    from playwright.sync_api import expect
+
+    open_page(page, web_node)
+    run(page, "name = input('Name? ')\nprint('hello', name)")
+    expect(page.locator(".cell-input")).to_be_visible()
+    page.fill(".cell-input-field", "x" * 300_000)  # past the spawner's max_code_bytes (256 KiB): refused
+    page.press(".cell-input-field", "Enter")
+    expect(page.locator(".cell-output .notice-error")).to_contain_text("Sending input failed")
+    expect(page.locator(".cell-input")).to_be_visible()  # the kernel still waits: the box is back
+    page.fill(".cell-input-field", "Ada")
+    page.press(".cell-input-field", "Enter")
+    expect(page.locator(".cell-output")).to_contain_text("hello Ada")
+
+
 def test_interrupt_stops_an_infinite_loop(page, web_node):
     from playwright.sync_api import expect
 

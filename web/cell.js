@@ -418,7 +418,11 @@
       var value = self.inputField.value;
       self.inputBox.hidden = true;
       self.renderer.add({output_type: "stream", name: "stdout", text: self.inputPrompt.textContent + value + "\n"});
-      self.kernel.call("input", [value]);
+      self.kernel.call("input", [value]).catch(function (err) {
+        // Said in the cell like every failed call; the kernel still waits, so the box comes back for another try.
+        self.renderer.notice("Sending input failed: " + errorText(err), "notice-error");
+        if (self.running) { self.inputBox.hidden = false; self.inputField.focus(); }
+      });
     };
     self.watchKernel();
     self.conn.on(function (kind, willRetry) {
@@ -498,12 +502,16 @@
     self.languageSelect.value = kernelName;
   };
 
+  /** Why a call failed, from a WAMP error (its message) or anything else. */
+  function errorText(err) {
+    return (err && err.args && err.args[0]) || (err && err.error) || String(err);
+  }
+
   /** An error handler that says in the cell what failed and why (no call fails silently). */
   Cell.prototype.failed = function (what) {
     var self = this;
     return function (err) {
-      var why = (err && err.args && err.args[0]) || (err && err.error) || String(err);
-      self.renderer.notice(what + " failed: " + why, "notice-error");
+      self.renderer.notice(what + " failed: " + errorText(err), "notice-error");
       self.finish();
     };
   };
