@@ -15,6 +15,7 @@ from twisted.internet import reactor, threads
 from tests.helpers import call, expect_error, start_kernel, until
 from tests.node import Node, processes_under
 from tests.test_metrics import fetch
+from tests.test_strangers import marker_daemon_code, processes_named
 from tests.wamp_client import Recorder, connect, within
 
 #: the kill-to-served deadline issue 20 sets
@@ -109,7 +110,11 @@ async def test_a_killed_oneshot_template_is_replaced(node):
     try:
         template = part_process(node, "components.child.oneshot")
         before = (await parts_status(session))["oneshot_template"]["restarts"]
-        running = session.call("cell.execute", "import time; time.sleep(60)", timeout=90)
+        # The run leaves a daemon (its own session, double-forked) in its uid's cgroup, then waits.
+        marker = "template-daemon-" + os.urandom(6).hex()
+        code = marker_daemon_code(marker, hold_pipe=False) + "import time; time.sleep(60)\n"
+        running = session.call("cell.execute", code, timeout=90)
+        await until(lambda: threads.deferToThread(lambda: bool(processes_named(marker))), 10, "the daemon")
         await until(lambda: threads.deferToThread(lambda: bool(template.children())), 10, "the one-shot's child")
         offset = len(node.log())
         killed_at = reactor.seconds()
@@ -120,6 +125,8 @@ async def test_a_killed_oneshot_template_is_replaced(node):
             return (await parts_status(session))["oneshot_template"] == {"up": True, "restarts": before + 1}
 
         await until(back, SERVED_AGAIN_S, "a new one-shot template")
+        if os.geteuid() == 0:  # uids and cgroups per run: the next visitor with that uid must not meet the daemon
+            assert not processes_named(marker), "a killed template's daemon outlived it into the new template"
         took = await served_again(session, killed_at)
         assert took < SERVED_AGAIN_S, took
         assert part_process(node, "components.child.oneshot").pid != template.pid

@@ -76,6 +76,12 @@ class ChildCgroups:
         for path in self._made:
             sandbox.try_remove_cgroup(path)
 
+    def empty_leftovers(self, uids):
+        """The uids whose cgroup still holds processes of a killed template's runs after 2 s of killing them
+        (a daemon there would meet the next visitor given that uid): not to be used."""
+        paths = {os.path.join(self.root, "oneshot-{}".format(uid)): uid for uid in uids}
+        return {paths[path] for path in sandbox.empty_cgroups(list(paths), 2.0)}
+
 
 def run_child(run_code, request, out_fd, spec, workdir, loop, syscall_filter=None):
     """In the forked child: sandbox, run, stream outputs, exit.
@@ -144,7 +150,8 @@ class Template:
         self._run_code = run_code
         self._child_sandbox = child_sandbox or {}
         self._syscall_filter = syscall_filter
-        self._free_uids = collections.deque(uids)
+        stuck = cgroups.empty_leftovers(uids) if cgroups is not None else set()  # what a killed template left
+        self._free_uids = collections.deque(uid for uid in uids if uid not in stuck)
         self._limits = limits
         self._root = root
         self._max_children = max_children

@@ -22,6 +22,7 @@ import socket
 import stat
 import struct
 import sys
+import time
 
 from components.child import filesystem_view
 from components.child import syscall_filter as syscall_filters
@@ -232,6 +233,16 @@ def kill_cgroup(path):
         except (ProcessLookupError, PermissionError):
             pass
     return len(pids)
+
+
+def empty_cgroups(paths, seconds, interval=0.01):
+    """Kill the processes of each cgroup until all are empty or C{seconds} have passed; the paths still holding some."""
+    deadline = time.monotonic() + seconds
+    while True:
+        paths = [path for path in paths if kill_cgroup(path)]
+        if not paths or time.monotonic() > deadline:
+            return paths
+        time.sleep(interval)  # the killed processes are leaving their cgroups
 
 
 def signal_group(pid, signum):
