@@ -61,6 +61,7 @@ class Supervisor:
         self._down_since = None
         self._pending = None
         self._stopping = False
+        self._ever_up = False
         self._waiters = []
 
     @property
@@ -73,7 +74,7 @@ class Supervisor:
 
     def start(self):
         """Start the first instance; the Deferred fires with its ready event (or fails: nothing is restarted)."""
-        proto = self._launch()
+        proto = self._launch(first=True)
         return proto.ready
 
     def when_up(self, timeout):
@@ -89,10 +90,11 @@ class Supervisor:
         self._waiters = [(w, c) for w, c in self._waiters if w is not d]
         d.callback(None)
 
-    def _launch(self):
+    def _launch(self, first=False):
         self._pending = None
         proto = self.current = self._start()
-        proto.ready.addCallbacks(lambda event: self._ready(proto, event), lambda failure: None)
+        # The first start's failure is its caller's; a replacement's is logged when it ends.
+        proto.ready.addCallbacks(lambda event: self._ready(proto, event), lambda failure: failure if first else None)
         proto.ended.addBoth(lambda reason: self._ended(proto, reason))
         return proto
 
@@ -100,6 +102,7 @@ class Supervisor:
         if proto is not self.current:
             return event
         self._up_since = self._clock.seconds()
+        self._ever_up = True
         if self._down_since is not None:
             self.log.info(
                 "the {name} is back (pid {pid}) {s:.1f} s after it died; restarts so far: {n}",
@@ -118,6 +121,9 @@ class Supervisor:
 
     def _ended(self, proto, reason):
         if proto is not self.current or self._stopping:
+            return None
+        if not self._ever_up:  # the first start failed: its caller has the error (a spawner that cannot start)
+            self.current = None
             return None
         was_up = self._up_since is not None
         now = self._clock.seconds()

@@ -139,6 +139,24 @@ class SupervisorTests(SynchronousTestCase):
         self.assertEqual(len(calls), 2, "each refusal waits the next delay")
 
 
+def test_a_first_start_that_fails_is_the_callers_error_and_not_retried():
+    clock = Clock()
+    parts = []
+
+    def start():
+        parts.append(FakePart())
+        return parts[-1]
+
+    supervisor = Supervisor(clock, "fork master", start)
+    d = supervisor.start()
+    failures = []
+    d.addErrback(failures.append)
+    parts[0].die("preload failed")
+    assert len(failures) == 1
+    clock.advance(100)
+    assert len(parts) == 1 and supervisor.current is None and not supervisor.up
+
+
 class PoolWaitsTests(SynchronousTestCase):
     """The pool forks nothing while its kernels cannot start, and retries failed starts with a growing delay."""
 
