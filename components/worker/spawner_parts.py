@@ -97,6 +97,7 @@ class SpawnerParts:
                 self._remove_cgroup(cgroup, CGROUP_RETRIES)
             kernel.process.exited(pid)
             kernel.die(DeathReason("killed", "its fork master died; the spawner is starting a new one"))
+            kernel.process.release()  # a kernel dead already (shut down, its exit not yet reported) frees its uid too
         if orphans:
             self.log.warn("{n} kernel(s) died with the fork master", n=len(orphans))
 
