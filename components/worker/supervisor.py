@@ -62,6 +62,8 @@ class Supervisor:
         self._pending = None
         self._stopping = False
         self._ever_up = False
+        self._failed_starts = 0
+        self._logged_delay = 0.0
         self._waiters = []
 
     @property
@@ -103,6 +105,7 @@ class Supervisor:
             return event
         self._up_since = self._clock.seconds()
         self._ever_up = True
+        self._failed_starts, self._logged_delay = 0, 0.0
         if self._down_since is not None:
             self.log.info(
                 "the {name} is back (pid {pid}) {s:.1f} s after it died; restarts so far: {n}",
@@ -139,14 +142,19 @@ class Supervisor:
             )
             self._on_down(proto, reason)
         else:
+            self._failed_starts += 1
             if self._down_since is None:
                 self._down_since = now
-            self.log.warn(
-                "the {name} failed to start ({why}); trying again in {delay:.1f} s",
-                name=self.name,
-                why=why,
-                delay=delay,
-            )
+            # One line when replacements begin to fail and one when the delay stops growing: not one per try.
+            if self._failed_starts == 1 or (delay == self.backoff.maximum and self._logged_delay < delay):
+                self._logged_delay = delay
+                self.log.warn(
+                    "the {name} failed to start ({why}); trying again in {delay:.1f} s{more}",
+                    name=self.name,
+                    why=why,
+                    delay=delay,
+                    more=", and every {:.0f} s while it fails".format(delay) if delay == self.backoff.maximum else "",
+                )
         self._pending = self._clock.callLater(delay, self._restart)
         return None
 

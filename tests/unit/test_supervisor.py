@@ -3,6 +3,7 @@
 import pytest
 from twisted.internet import defer
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from components.worker.supervisor import Backoff, Supervisor
@@ -63,6 +64,9 @@ class SupervisorTests(SynchronousTestCase):
         d = self.supervisor.start()
         self.parts[0].come_up()
         self.successResultOf(d)
+        self.logged = []
+        globalLogPublisher.addObserver(self.logged.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.logged.append)
 
     def test_a_dead_part_is_replaced_after_the_first_delay(self):
         self.assertTrue(self.supervisor.up)
@@ -90,6 +94,8 @@ class SupervisorTests(SynchronousTestCase):
             delays.append(waited)
             self.parts[-1].die("preload failed")  # dies before it is ready
         self.assertEqual(delays, [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0])
+        warned = [e for e in self.logged if e.get("log_level") == LogLevel.warn]
+        self.assertEqual(len(warned), 3, "died, began to fail, stopped growing its delay: not one line per try")
         self.assertEqual(self.downs, [self.parts[0]], "only a part that was up has kernels to end")
         self.assertEqual(len(self.clock.getDelayedCalls()), 1, "one pending restart, never more")
 
