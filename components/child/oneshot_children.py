@@ -76,11 +76,12 @@ class ChildCgroups:
         for path in self._made:
             sandbox.try_remove_cgroup(path)
 
-    def empty_leftovers(self, uids):
-        """The uids whose cgroup still holds processes of a killed template's runs after 2 s of killing them
-        (a daemon there would meet the next visitor given that uid): not to be used."""
+    def usable(self, uids):
+        """The uids whose cgroup holds nothing a killed template's runs left (a daemon there would meet the next
+        visitor given that uid), after killing it for up to 2 s."""
         paths = {os.path.join(self.root, "oneshot-{}".format(uid)): uid for uid in uids}
-        return {paths[path] for path in sandbox.empty_cgroups(list(paths), 2.0)}
+        stuck = {paths[path] for path in sandbox.empty_cgroups(list(paths), 2.0)}
+        return [uid for uid in uids if uid not in stuck]
 
 
 def run_child(run_code, request, out_fd, spec, workdir, loop, syscall_filter=None):
@@ -150,8 +151,7 @@ class Template:
         self._run_code = run_code
         self._child_sandbox = child_sandbox or {}
         self._syscall_filter = syscall_filter
-        stuck = cgroups.empty_leftovers(uids) if cgroups is not None else set()  # what a killed template left
-        self._free_uids = collections.deque(uid for uid in uids if uid not in stuck)
+        self._free_uids = collections.deque(cgroups.usable(uids) if cgroups is not None else uids)
         self._limits = limits
         self._root = root
         self._max_children = max_children
@@ -233,14 +233,7 @@ class Template:
         if spec["uid"] is not None:
             os.chown(workdir, uid, uid)
         oom_before = sandbox.cgroup_oom_count(spec["cgroup"]) if spec["cgroup"] else 0
-        r, w = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(r)
-            os.close(w)
-            shutil.rmtree(workdir, ignore_errors=True)
-            raise
+        pid, r, w = process_setup.fork_with_pipe(workdir)
         if pid == 0:
             os.close(r)
             run_child(self._run_code, request, w, spec, workdir, self._loop, self._syscall_filter)

@@ -6,6 +6,7 @@ its parent, fresh random state, an environment of its own, one malloc arena.
 """
 
 import os
+import shutil
 import signal
 import sys
 
@@ -73,3 +74,19 @@ def replace_environ(env):
     for name, value in env.items():
         if os.environ.get(name) != value:
             os.environ[name] = value
+
+
+def fork_with_pipe(directory):
+    """A pipe and C{os.fork()}: C{(pid, read end, write end)}.
+
+    When the fork is refused (EAGAIN, ENOMEM), the pipe is closed and C{directory}
+    (the run's) removed before the error is raised: the caller answers that run and goes on.
+    """
+    r, w = os.pipe()
+    try:
+        return os.fork(), r, w
+    except OSError:
+        os.close(r)
+        os.close(w)
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
