@@ -22,6 +22,7 @@ from twisted.python.threadpool import ThreadPool
 from components.common import arguments, errors, uris
 from components.common.config import ConfigError, from_mapping
 from components.common.node_key import BackendSession
+from components.common.sessions import quiet_if_router_goes
 from components.control.permalink_limits import PermalinkLimits
 from components.control.permalink_stores import (
     ID_ALPHABET,
@@ -130,6 +131,7 @@ class PermalinkService(BackendSession):
         """Crossbar calls this before starting the component: a bad setting or a missing DSN stops the start."""
         read_config(extra)
 
+    @quiet_if_router_goes
     @defer.inlineCallbacks
     def onJoin(self, details):
         self.settings, cbdir, dsn = read_config(self.config.extra)

@@ -1,11 +1,10 @@
 """The session router: one per router, a Crossbar container component.
 
-It serves ``cell.kernel.start``, ``cell.execute`` and ``cell.status``; keeps
-the map session -> kernels (a leaving session's kernels are shut down);
-places new kernels on the spawner with the most free capacity; caps kernels
-per session; and learns spawners as they join and forgets them as they
-leave.  Per-kernel calls do not pass through it: the kernel relay (in the
-router) carries them to the spawner.
+It serves ``cell.kernel.start``, ``cell.execute`` and ``cell.status``; keeps the map
+session -> kernels (a leaving session's kernels are shut down); places new kernels on the
+spawner with the most free capacity; caps kernels per session; and learns spawners as
+they join and forgets them as they leave.  Per-kernel calls do not pass through it: the
+kernel relay (in the router) carries them to the spawner.
 """
 
 import os
@@ -20,6 +19,7 @@ from components.common.config import RouterConfig, from_mapping
 from components.common.kernelspecs import PYTHON
 from components.common.metrics import counting_errors, export
 from components.common.node_key import BackendSession
+from components.common.sessions import quiet_if_router_goes
 from components.control import node_status
 from components.control.held_kernels import HeldKernels
 from components.control.kernel_events import kernel_lost_event
@@ -38,6 +38,7 @@ class SessionRouter(BackendSession):
 
     backend_authid = "session_router"
 
+    @quiet_if_router_goes
     @defer.inlineCallbacks
     def onJoin(self, details):
         extra = dict(self.config.extra or {})
