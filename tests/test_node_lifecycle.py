@@ -60,11 +60,17 @@ async def test_sigint_stops_everything_kernels_included(tmp_path):
     node = Node(tmp_path).start()
     try:
         session, kernel_pids = await _kernel_pids(node)
+        status = await session.call("cell.status")
+        await session.call("cell.execute", "1+1")  # the one-shot template's cgroups too
         everything = _descendants(node.proc.pid)
         assert set(kernel_pids) <= everything
         node.stop()
         assert node.proc.returncode is not None
         assert _wait_gone(everything, 10) == set(), "processes outlived the node"
+        if os.geteuid() == 0:  # its memory cgroups (one root per spawner and uid range) go with it
+            first = status["spawners"][0]["sandbox"]["uids"][0]
+            root = "/sys/fs/cgroup/memory/cellserver-local-{}".format(first)
+            assert not os.path.exists(root), os.listdir(root)
     finally:
         node.stop()
 

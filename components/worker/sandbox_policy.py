@@ -152,6 +152,17 @@ class SandboxPolicy:
             "scratch_inodes": self.config.disk_limit_inodes,
         }
 
+    def close(self):
+        """At the spawner's stop, once its kernels and one-shots are gone: remove the cgroup root (with any empty
+        cgroup left in it) and give up the uid range.  False while a cgroup still holds processes (try again)."""
+        if self.cgroup_root is not None:
+            remove_empty_cgroups(self.cgroup_root)
+            if not try_remove_cgroup(self.cgroup_root):
+                return False
+        if self.uids is not None:
+            self.uids.release()
+        return True
+
     def release(self, uid):
         if uid is not None:
             self._free_uids.append(uid)

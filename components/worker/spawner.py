@@ -14,7 +14,7 @@ import socket
 import tempfile
 
 import zmq
-from twisted.internet import defer, threads
+from twisted.internet import defer, task, threads
 from twisted.logger import Logger
 
 from components.common import errors
@@ -309,6 +309,10 @@ class KernelSpawner:
         for kernel in list(self._all):
             kernel.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         yield self.parts.stop()
+        for _ in range(50):  # the template's and master's last cgroups are emptied as they exit
+            if self.sandbox.close():
+                break
+            yield task.deferLater(self._reactor, 0.1, lambda: None)
         if self.zmq_context is not None:
             self.zmq_context.destroy(linger=0)
         if self.host is not None:
