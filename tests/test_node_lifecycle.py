@@ -97,3 +97,39 @@ def test_the_start_up_log_has_no_traceback(node):
     assert "Traceback" not in startup, startup[
         max(0, startup.index("Traceback") - 500) : startup.index("Traceback") + 1500
     ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_oneshots_daemon_does_not_outlive_a_node_stopped_just_after_its_template_died(tmp_path):
+    """A one-shot leaves a daemon and its template is SIGKILLed mid-run (the daemon, reparented to init, is no
+    child of anything of the node's); the node is stopped at once: the daemon goes with it."""
+    from twisted.internet import defer, reactor, task
+
+    node = Node(tmp_path).start()
+    marker = "outlive-" + os.urandom(6).hex()
+    session = await connect(node.url)
+    try:
+        code = (
+            "import os, sys, time\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            "        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(10**6)', {!r}])\n"
+            "    os._exit(0)\n"
+            "time.sleep(60)\n"
+        ).format(marker)
+        running = session.call("cell.execute", code, timeout=90)
+        running.addErrback(lambda failure: None)  # the template dies under it
+        for _ in range(300):
+            daemons = [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
+            if daemons:
+                break
+            await task.deferLater(reactor, 0.1, lambda: None)  # poll: the one-shot starts its daemon
+        assert daemons, "the one-shot's daemon never started: the test proves nothing"
+        template = processes_under(node.proc.pid, "components.child.oneshot")[0]
+        template.kill()
+        node.stop()
+        assert _wait_gone({p.pid for p in daemons}, 10) == set(), "a one-shot's daemon outlived the node"
+        await defer.succeed(None)
+    finally:
+        node.stop()

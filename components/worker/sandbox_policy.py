@@ -18,6 +18,7 @@ from components.child.sandbox import (
     CGROUP_MEMORY_ROOT,
     RLIMITS,
     cgroup_task_count,
+    kill_cgroup,
     try_remove_cgroup,
     world_readable,
 )
@@ -153,9 +154,12 @@ class SandboxPolicy:
         }
 
     def close(self):
-        """At the spawner's stop, once its kernels and one-shots are gone: remove the cgroup root (with any empty
-        cgroup left in it) and give up the uid range.  False while a cgroup still holds processes (try again)."""
+        """At the spawner's stop, once the master and the template are gone: kill whatever is still in this
+        spawner's cgroups (a one-shot's daemon outlives a template that was SIGKILLed mid-run), remove them and
+        the root, and give up the uid range.  False while a cgroup still holds processes (call again)."""
         if self.cgroup_root is not None:
+            for entry in _cgroups_under(self.cgroup_root):
+                kill_cgroup(entry)
             remove_empty_cgroups(self.cgroup_root)
             if not try_remove_cgroup(self.cgroup_root):
                 return False
@@ -195,6 +199,13 @@ def probe(environment):
         }
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return {"filesystem": "the probe failed: {}".format(exc), "seccomp": "the probe failed: {}".format(exc)}
+
+
+def _cgroups_under(root):
+    try:
+        return [entry.path for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def remove_empty_cgroups(root):
