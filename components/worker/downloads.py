@@ -10,7 +10,7 @@ it has drained.
 
 import hashlib
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
@@ -60,9 +60,11 @@ class FileDownload:
     @param f: the open binary file (closed when done).
     @param progress: the caller's progress callable, or None for the whole file in the result.
     @param flow: the connection's L{TransportFlow}, or None.
+    @param blocking: runs C{f(*args)} off the reactor, returning a Deferred (L{components.worker.blocking}).
     """
 
-    def __init__(self, f, chunk_bytes, progress, flow=None):
+    def __init__(self, f, chunk_bytes, progress, flow=None, blocking=defer.maybeDeferred):
+        self._blocking = blocking
         self._f = f
         self._chunk_bytes = chunk_bytes
         self._progress = progress
@@ -75,7 +77,7 @@ class FileDownload:
         whole = []
         try:
             while True:
-                chunk = yield threads.deferToThread(self._f.read, self._chunk_bytes)
+                chunk = yield self._blocking(self._f.read, self._chunk_bytes)
                 if not chunk:
                     break
                 digest.update(chunk)

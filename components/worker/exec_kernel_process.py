@@ -31,7 +31,6 @@ import uuid
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
 from jupyter_core.utils import run_sync
-from twisted.internet import defer
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -165,18 +164,29 @@ class ExecKernelProcess(KernelProcess):
         spec = self._next_generation(niced)
         if host.sandbox is not None:
             host.sandbox.prepare_dirs(spec, self._cwd, self.runtime_dir, os.path.join(self.runtime_dir, "tmp"))
-        try:
-            pid, popen, connection, manager = self._launch(spec)
-        except Exception as exc:
-            self.log.failure("kernel {kernel_id}: launching {name} failed", kernel_id=self._id, name=self.kernel_name)
-            return defer.fail(errors.Capacity("the {} kernel could not be launched: {}".format(self.kernel_name, exc)))
-        watcher = ExitWatcher(host.clock, pid, lambda: self._reap(pid))
-        self._processes[pid] = (popen, spec.get("cgroup"), watcher, manager)
+        # jupyter_client's provisioner is asyncio and ends in a Popen: in a thread of the spawner's blocking work
+        # (an event loop of that thread's own), its result back on the reactor
+        d = host.blocking(self._launch, spec)
+        d.addCallbacks(self._launched, self._launch_failed)
+        return d
+
+    def _launched(self, launched):
+        """On the reactor: watch the new process (a Kernel dead meanwhile kills it on C{(pid, connection)})."""
+        pid, popen, connection, manager, cgroup = launched
+        watcher = ExitWatcher(self._host.clock, pid, lambda: self._reap(pid))
+        self._processes[pid] = (popen, cgroup, watcher, manager)
         self._live.add(pid)
         self.pid = pid
-        return defer.succeed((pid, connection))
+        return (pid, connection)
+
+    def _launch_failed(self, failure):
+        self.log.failure(
+            "kernel {kernel_id}: launching {name} failed", failure, kernel_id=self._id, name=self.kernel_name
+        )
+        raise errors.Capacity("the {} kernel could not be launched: {}".format(self.kernel_name, failure.value))
 
     def _launch(self, spec):
+        """In a thread: prepare the connection file and launch; C{(pid, Popen, connection, manager, cgroup)}."""
         environment = self._environment_of_kernels()
         manager = SandboxedKernelManager(
             kernel_name=self.kernel_name,
@@ -206,7 +216,7 @@ class ExecKernelProcess(KernelProcess):
             run_sync(provisioner.launch_kernel)(cmd, **launch)
         finally:
             os.close(log)
-        return provisioner.pid, provisioner.process, connection, manager
+        return provisioner.pid, provisioner.process, connection, manager, spec.get("cgroup")
 
     def _environment_of_kernels(self):
         sandbox = self._host.sandbox

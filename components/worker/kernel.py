@@ -29,11 +29,12 @@ import time
 import uuid
 from typing import Any, Callable, Optional
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.common import errors
 from components.common.kernelspecs import PYTHON
+from components.worker.blocking import BlockingWork
 from components.worker.death_causes import DeathReason
 from components.worker.exec_kernel_process import ExecKernelProcess
 from components.worker.executions import Execution, Requests
@@ -72,7 +73,7 @@ class KernelHost:
     """What every kernel of one spawner shares: the clock, settings, fork master, directories, sandbox.
 
     C{run_blocking(f, *args)} runs C{f} off the reactor thread and returns a
-    Deferred (a thread of the reactor's pool by default; tests run it inline).
+    Deferred (the spawner's L{BlockingWork}; tests run it inline).
     """
 
     clock: Any
@@ -95,9 +96,9 @@ class KernelHost:
         self.disks = self.disks or KernelDisks.for_host(self)
 
     def blocking(self, f, *args):
-        if self.run_blocking is not None:
-            return self.run_blocking(f, *args)
-        return threads.deferToThreadPool(self.clock, self.clock.getThreadPool(), f, *args)
+        if self.run_blocking is None:
+            self.run_blocking = BlockingWork(self.clock)
+        return self.run_blocking(f, *args)
 
 
 class Kernel:

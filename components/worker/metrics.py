@@ -5,11 +5,15 @@ L{KernelCensus} reads the spawner's kernels at each scrape (by state), so no
 gauge can drift from the truth.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from components.common.metrics import LATENCY_BUCKETS
 from components.worker.death_causes import cause_of
+from components.worker.reactor_lag import ReactorLag
+
+#: reactor lag (seconds): a healthy reactor stays in the first buckets; past 0.05 s something blocked it
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class SpawnerMetrics:
@@ -36,6 +40,23 @@ class SpawnerMetrics:
         )
         for part in ("fork_master", "oneshot_template"):
             self.part_restarts.labels(part)  # shown at 0 from the start
+        self.reactor_lag = Histogram(
+            "cell_spawner_reactor_lag_seconds",
+            "How late the spawner's reactor ran a timer asked for every 50 ms (seconds): what blocked it",
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self._lag_max = Gauge(
+            "cell_spawner_reactor_lag_max_seconds",
+            "The largest reactor lag of the spawner in the last one to two minutes (seconds)",
+            registry=self.registry,
+        )
+
+    def lag_probe(self, clock):
+        """A L{ReactorLag} on C{clock} feeding the lag histogram; its recent max shown at each scrape."""
+        probe = ReactorLag(clock, self.reactor_lag.observe)
+        self._lag_max.set_function(lambda: probe.recent_max)
+        return probe
 
     def died(self, reason):
         self.deaths.labels(cause_of(reason)).inc()

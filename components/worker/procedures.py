@@ -133,7 +133,7 @@ class KernelProcedures:
             raise errors.TooLarge(
                 "{!r} is {} bytes: ask for progressive results to receive it in chunks".format(path, size), size=size
             )
-        return FileDownload(f, config.file_chunk_bytes, details.progress or None, self._flow).run()
+        return FileDownload(f, config.file_chunk_bytes, details.progress or None, self._flow, self._blocking).run()
 
     def files_put(self, kernel, details, path, data, offset=0, final=True):
         if isinstance(data, str):

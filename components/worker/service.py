@@ -10,7 +10,7 @@ subscribes to.
 import hmac
 
 from autobahn.wamp.types import PublishOptions, RegisterOptions
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.common import arguments, errors, uris
@@ -41,9 +41,7 @@ class SpawnerService:
             on_jupyter=self._publish_jupyter,
         )
         self._flow = TransportFlow()
-        self._procedures = KernelProcedures(
-            config, self._flow, lambda f, *args: threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
-        )
+        self._procedures = KernelProcedures(config, self._flow, self.spawner.blocking)
         self._registrations = {}
         self._orphaned = None  # the timer that ends our kernels if the router stays away
         self.listeners = IopubListeners()

@@ -14,16 +14,18 @@ import socket
 import tempfile
 
 import zmq
-from twisted.internet import defer, task, threads
+from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from components.common import errors
 from components.common.kernelspecs import PYTHON
+from components.worker.blocking import BlockingWork
 from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_environment import KernelEnvironment
 from components.worker.kernelspecs import Kernelspecs, search_dirs
 from components.worker.metrics import SpawnerMetrics
+from components.worker.oneshot_files import OneshotFiles
 from components.worker.pool import KernelPool
 from components.worker.sandbox_policy import SandboxPolicy
 from components.worker.spawner_parts import SpawnerParts
@@ -64,6 +66,9 @@ class KernelSpawner:
         os.mkdir(self.process_home, 0o700)
         self.metrics = SpawnerMetrics()
         self.metrics.watch(self)
+        self.blocking = BlockingWork(reactor)  # the one way blocking work runs; the probe shows nothing else blocks
+        self.lag = self.metrics.lag_probe(reactor)
+        self.oneshot_files = OneshotFiles(self.blocking, config.max_inline_file_bytes)
         #: the fork master and the one-shot template, each replaced when it dies (L{SpawnerParts})
         self.parts = SpawnerParts(self, on_master_up=self._master_up)
         self.zmq_context = None
@@ -107,6 +112,7 @@ class KernelSpawner:
     @defer.inlineCallbacks
     def start(self):
         """Start the fork master (fires when it is ready, the pools filling), then the one-shot template."""
+        self.lag.start()
         yield self.parts.start()
         self.log.info("kernels offered: {names}", names=self.kernelspecs.names())
 
@@ -123,6 +129,7 @@ class KernelSpawner:
                 self.runtime_root,
                 self.sandbox,
                 metrics=self.metrics,
+                run_blocking=self.blocking,
                 kernelspecs=self.kernelspecs,
             )
         self.host.master = master
@@ -258,8 +265,7 @@ class KernelSpawner:
             self.oneshot_kernels -= 1
             raise
         try:
-            for path, data in (files or {}).items():
-                kernel.files.write(path, data.encode() if isinstance(data, str) else data, 0)
+            yield self.oneshot_files.put(kernel, files)
             result = yield kernel.execute(
                 code,
                 timeout=timeout,
@@ -269,15 +275,7 @@ class KernelSpawner:
                 kill_on_timeout=True,
             )
             if return_files and kernel.state != "dead":
-                budget = self.config.max_inline_file_bytes
-                for entry in result.get("files", []):
-                    if entry["size"] <= budget:
-                        f, _ = kernel.files.open_read(entry["name"])
-                        with f:
-                            entry["data"] = f.read()
-                        budget -= entry["size"]
-                    else:
-                        entry["truncated"] = True
+                yield self.oneshot_files.collect(kernel, result)
         finally:
             self.oneshot_kernels -= 1
             kernel.shutdown(DeathReason("oneshot_done", "one-shot execution finished"))
@@ -303,6 +301,7 @@ class KernelSpawner:
     @defer.inlineCallbacks
     def stop(self):
         """Kill every kernel and the fork master."""
+        self.lag.stop()
         self.pool.close()
         for pool in self.language_pools.values():
             pool.close()
@@ -317,6 +316,6 @@ class KernelSpawner:
             self.zmq_context.destroy(linger=0)
         if self.host is not None:
             yield self.host.disks.close()  # the kernels' directories went off the reactor; the roots' mounts go now
-        yield threads.deferToThread(shutil.rmtree, self.runtime_root, True)
+        yield self.blocking(shutil.rmtree, self.runtime_root, True)
         if self._own_work_root:
-            yield threads.deferToThread(shutil.rmtree, self.work_root, True)
+            yield self.blocking(shutil.rmtree, self.work_root, True)
