@@ -133,7 +133,7 @@ class Server:
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError("{} did not answer {} within {} s:\n{}".format(self.name, url, timeout, self.log()))
-            time.sleep(0.1)
+            time.sleep(0.1)  # poll: the server answers its API once it is up
 
     def stop(self, timeout=20):
         if self.proc is None:

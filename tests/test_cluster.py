@@ -253,7 +253,7 @@ async def test_a_node_killed_under_load_leaves_the_other_serving(cluster):
         assert reactor.seconds() - killed < 10, "the front still routes to the dead node: {}".format(
             cluster.front.servers()
         )
-        await task.deferLater(reactor, 0.2, lambda: None)
+        await task.deferLater(reactor, 0.2, lambda: None)  # poll
     noticed = reactor.seconds() - killed
     assert cluster.front.servers()["node1"] == "UP"
 

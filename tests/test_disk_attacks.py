@@ -87,7 +87,7 @@ class Bystander:
             result = await call(self.session, self.kernel_id, "execute", "1+1", deadline=60)
             self.latencies.append(reactor.seconds() - started)
             assert result["outputs"][-1]["data"]["text/plain"] == "2", result
-            await task.deferLater(reactor, 0.05, lambda: None)  # the sampling pace, not a synchronisation
+            await task.deferLater(reactor, 0.05, lambda: None)  # poll: the sampling pace, not a synchronisation
 
     async def stop(self):
         self._asking = False

@@ -60,7 +60,7 @@ def wait_for_face(face, timeout=30):
             return face
         assert status != 404, "the node serves no Jupyter face: GET {}/api answered 404".format(face.url)
         assert time.monotonic() < deadline, "GET {}/api: {} {!r}".format(face.url, status, body)
-        time.sleep(0.1)
+        time.sleep(0.1)  # poll: the face answers once the node serves it
 
 
 @pytest.fixture(scope="module", params=GATEWAYS)
@@ -190,7 +190,7 @@ def test_deleted_kernel_is_gone(server, gateway, session):
     deadline = time.monotonic() + 10
     while kernel_id in gateway.kernel_ids():  # poll: a gateway may finish a shutdown after answering the DELETE
         assert time.monotonic() < deadline, "the gateway still lists kernel {} 10 s after its DELETE".format(kernel_id)
-        time.sleep(0.1)
+        time.sleep(0.1)  # poll
     status, _ = gateway.request("GET", "/api/kernels/{}".format(kernel_id))
     assert status == 404
 
