@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import statistics
+import time
 import traceback
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -82,3 +83,32 @@ class Record:
         with open(self.path + ".tmp", "w") as f:
             json.dump(dict(self.figures, failed_parts=self.failed), f, indent=2, default=str)
         os.replace(self.path + ".tmp", self.path)
+
+
+async def oneshot_load(callers, seconds, code="1+1", expected="2"):
+    """Every session of C{callers} calls ``cell.execute(code)`` in a loop for C{seconds}: one-shots per second,
+    each call's latency, and the errors (counted and shown: a bench reports, it does not stop)."""
+    from twisted.internet import defer
+
+    latencies, errors = [], []
+    deadline = time.perf_counter() + seconds
+
+    async def caller(session):
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            try:
+                result = await session.call("cell.execute", code)
+                assert result["outputs"][0]["data"]["text/plain"] == expected
+                latencies.append(time.perf_counter() - t0)
+            except Exception as exc:
+                errors.append(repr(exc)[:200])
+
+    started = time.perf_counter()
+    await defer.gatherResults([defer.ensureDeferred(caller(s)) for s in callers])
+    elapsed = time.perf_counter() - started
+    return {
+        "per_s": len(latencies) / elapsed,
+        "latencies": latencies,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }

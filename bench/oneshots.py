@@ -14,9 +14,9 @@ It prints one-shots per second and latency percentiles for both, and their ratio
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
+
+from bench.figures import oneshot_load, pct
 
 
 def layers_off(config):
@@ -30,8 +30,6 @@ def layers_off(config):
 
 
 async def throughput(edit, seconds, sessions):
-    from twisted.internet import defer
-
     from tests.node import Node
     from tests.wamp_client import connect
 
@@ -40,32 +38,10 @@ async def throughput(edit, seconds, sessions):
         callers = [await connect(node.url, serializers=["msgpack"]) for _ in range(sessions)]
         for s in callers:  # warm: every session's first call, and the template's first children
             await s.call("cell.execute", "1+1")
-        latencies, errors = [], []
-        deadline = time.perf_counter() + seconds
-
-        async def caller(s):
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                try:
-                    result = await s.call("cell.execute", "1+1")
-                    assert result["outputs"][0]["data"]["text/plain"] == "2"
-                    latencies.append(time.perf_counter() - t0)
-                except Exception as exc:  # counted and shown: a bench reports, it does not stop
-                    errors.append(repr(exc)[:200])
-
-        started = time.perf_counter()
-        await defer.gatherResults([defer.ensureDeferred(caller(s)) for s in callers])
-        elapsed = time.perf_counter() - started
+        load = await oneshot_load(callers, seconds)
         for s in callers:
             s.leave()
-        latencies.sort()
-        return {
-            "per_s": len(latencies) / elapsed,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))],
-            "errors": len(errors),
-            "first_error": errors[0] if errors else None,
-        }
+        return dict(load, p50_ms=1000 * pct(load["latencies"], 50), p99_ms=1000 * pct(load["latencies"], 99))
     finally:
         node.stop()
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 from bench import jupyter_face
-from bench.figures import RESULTS, Record, pct, summary, table
+from bench.figures import RESULTS, Record, oneshot_load, pct, summary, table
 
 # -- baselines: plain jupyter_client -------------------------------------------------
 
@@ -398,28 +398,7 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
             flush=True,
         )
         callers = [await connect(node.url, serializers=["msgpack"]) for _ in range(16)]
-        latencies, errors = [], []
-        deadline = time.perf_counter() + oneshot_s
-
-        async def caller(s):
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                try:
-                    result = await s.call("cell.execute", "1+1")
-                    assert result["outputs"][0]["data"]["text/plain"] == "2"
-                    latencies.append(time.perf_counter() - t0)
-                except Exception as exc:
-                    errors.append(repr(exc)[:200])
-
-        t_start = time.perf_counter()
-        await defer.gatherResults([defer.ensureDeferred(caller(s)) for s in callers])
-        elapsed = time.perf_counter() - t_start
-        out["oneshot"] = {
-            "per_s": len(latencies) / elapsed,
-            "latencies": latencies,
-            "errors": len(errors),
-            "first_error": errors[0] if errors else None,
-        }
+        out["oneshot"] = await oneshot_load(callers, oneshot_s)
         for s in callers:
             s.leave()
 
