@@ -268,7 +268,7 @@ class SpawnerService:
                 "input files are limited to {} bytes in all".format(self.config.max_inline_file_bytes)
             )
         timeout = arguments.check_timeout("timeout", timeout)
-        return self.spawner.execute_once(
+        return self.spawner.oneshots.run(
             arguments.check_str("code", code, self.config.max_code_bytes),
             min(timeout or self.config.oneshot_timeout_s, self.config.oneshot_timeout_max_s),
             arguments.check_user_expressions("user_expressions", user_expressions),

@@ -25,7 +25,7 @@ from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_environment import KernelEnvironment
 from components.worker.kernelspecs import Kernelspecs, search_dirs
 from components.worker.metrics import SpawnerMetrics
-from components.worker.oneshot_files import OneshotFiles
+from components.worker.oneshot_runs import OneShotRuns
 from components.worker.pool import KernelPool
 from components.worker.sandbox_policy import SandboxPolicy
 from components.worker.spawner_parts import SpawnerParts
@@ -50,8 +50,6 @@ class KernelSpawner:
         self.kernels = {}
         #: ready kernels held for the session router (components.control.held_kernels): a start takes one at once
         self.held = {}
-        #: pool kernels running a one-shot now (files, returned files, another language): they count as kernels
-        self.oneshot_kernels = 0
         self._by_pid = {}
         self._all = set()
         self._own_work_root = not config.work_root
@@ -68,7 +66,8 @@ class KernelSpawner:
         self.metrics.watch(self)
         self.blocking = BlockingWork(reactor)  # the one way blocking work runs; the probe shows nothing else blocks
         self.lag = self.metrics.lag_probe(reactor)
-        self.oneshot_files = OneshotFiles(self.blocking, config.max_inline_file_bytes)
+        #: cell.execute on this host (components.worker.oneshot_runs)
+        self.oneshots = OneShotRuns(self, self.blocking, config)
         #: the fork master and the one-shot template, each replaced when it dies (L{SpawnerParts})
         self.parts = SpawnerParts(self, on_master_up=self._master_up)
         self.zmq_context = None
@@ -190,7 +189,7 @@ class KernelSpawner:
     def acquire(self, owner, kernel_name=PYTHON):
         """A ready C{kernel_name} kernel handed to C{owner}."""
         pool = self.pool_for(kernel_name)
-        self._check_room()
+        self.check_room()
         if pool is self.pool and not self.parts.master_up:  # being replaced: wait for it rather than fail
             if (yield self.parts.master.when_up(self.config.start_timeout_s / 2)) is None:
                 raise errors.Capacity("the fork master is being restarted; try again in a moment")
@@ -199,9 +198,9 @@ class KernelSpawner:
         kernel.assign(owner)
         return kernel
 
-    def _check_room(self):
+    def check_room(self):
         """Refuse a kernel past C{max_kernels}: kernels handed out and one-shots running in pool kernels count."""
-        if len(self.kernels) + self.oneshot_kernels >= self.config.max_kernels:
+        if len(self.kernels) + self.oneshots.in_kernels >= self.config.max_kernels:
             raise errors.Capacity(
                 "spawner {} runs its maximum of {} kernels; try again later".format(
                     self.config.spawner_id, self.config.max_kernels
@@ -224,62 +223,11 @@ class KernelSpawner:
             raise errors.NotFound(
                 "no kernel {} is held for hand-over on spawner {}".format(kernel_id, self.config.spawner_id)
             )
-        self._check_room()
+        self.check_room()
         del self.held[kernel_id]
         self.kernels[kernel_id] = kernel
         kernel.assign(owner)
         return kernel
-
-    @defer.inlineCallbacks
-    def execute_once(
-        self,
-        code,
-        timeout,
-        user_expressions,
-        stop_on_error,
-        progress,
-        files=None,
-        return_files=False,
-        kernel_name=PYTHON,
-    ):
-        """Run C{code} in a fresh kernel that is thrown away afterwards.
-
-        C{files} ({path: bytes}) are written into its directory first; with
-        C{return_files}, the files the run made come back inline (up to
-        C{max_inline_file_bytes} in all; larger ones are listed without data).
-        Python runs in a child of the one-shot template when it can; another
-        C{kernel_name} in a kernel of its warm pool.
-        """
-        pool = self.pool_for(kernel_name)
-        template = self.parts.template()
-        if kernel_name == PYTHON and not files and not return_files and template is not None:
-            result = yield template.run(
-                code, timeout, user_expressions, stop_on_error, progress, self.config.max_output_bytes
-            )
-            return result
-        self._check_room()  # a one-shot in a kernel is a kernel (files= once made 44 on a spawner allowing 32)
-        self.oneshot_kernels += 1
-        try:
-            kernel = yield pool.acquire()
-        except BaseException:
-            self.oneshot_kernels -= 1
-            raise
-        try:
-            yield self.oneshot_files.put(kernel, files)
-            result = yield kernel.execute(
-                code,
-                timeout=timeout,
-                user_expressions=user_expressions,
-                stop_on_error=stop_on_error,
-                progress=progress,
-                kill_on_timeout=True,
-            )
-            if return_files and kernel.state != "dead":
-                yield self.oneshot_files.collect(kernel, result)
-        finally:
-            self.oneshot_kernels -= 1
-            kernel.shutdown(DeathReason("oneshot_done", "one-shot execution finished"))
-        return result
 
     def status(self):
         return {
