@@ -103,3 +103,15 @@ def check_kernel_name(value):
     if value is None:
         return "python3"
     return check_str("kernel_name", value, 256)
+
+
+def check_inline_files(value, max_bytes):
+    """A one-shot's C{files} argument: {relative path: bytes or str}, C{max_bytes} in all ({} when None)."""
+    files = value or {}
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, (bytes, bytearray, str)) for k, v in files.items()
+    ):
+        raise errors.InvalidArgument("files must map relative paths to bytes")
+    if sum(len(v) for v in files.values()) > max_bytes:
+        raise errors.TooLarge("input files are limited to {} bytes in all".format(max_bytes))
+    return files

@@ -258,15 +258,7 @@ class SpawnerService:
         kernel_name=PYTHON,
     ):
         """``cell.spawner.<id>.execute_once``: what ``cell.execute`` runs (the session router forwards the caller's arguments)."""
-        files = files or {}
-        if not isinstance(files, dict) or not all(
-            isinstance(k, str) and isinstance(v, (bytes, bytearray, str)) for k, v in files.items()
-        ):
-            raise errors.InvalidArgument("files must map relative paths to bytes")
-        if sum(len(v) for v in files.values()) > self.config.max_inline_file_bytes:
-            raise errors.TooLarge(
-                "input files are limited to {} bytes in all".format(self.config.max_inline_file_bytes)
-            )
+        files = arguments.check_inline_files(files, self.config.max_inline_file_bytes)
         timeout = arguments.check_timeout("timeout", timeout)
         return self.spawner.oneshots.run(
             arguments.check_str("code", code, self.config.max_code_bytes),
