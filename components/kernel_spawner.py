@@ -35,7 +35,7 @@ from components.common.config import ConfigError, SpawnerConfig, from_mapping
 from components.common.node_key import cryptosign_authentication
 from components.common.sessions import NodeSession
 from components.common.transports import transport_for
-from components.worker.service import SpawnerService
+from components.worker.spawner_session import SpawnerService
 
 
 def parse_args(argv=None):

@@ -1,6 +1,6 @@
 """The kernels of one worker host, without WAMP: the fork master, the warm pool, the kernels handed out.
 
-L{KernelSpawner} is the host model the WAMP face (L{components.worker.service})
+L{KernelSpawner} is the host model the WAMP face (L{components.worker.spawner_session})
 drives: it starts the fork master and the one-shot template, keeps the pool
 full, hands out kernels and runs one-shot executions.  Kernels of other
 languages (L{components.worker.kernelspecs}) are launched from their
