@@ -21,7 +21,6 @@ the state machine and wires them to the kernel's ZMQ channels.
 """
 
 import dataclasses
-import enum
 import os
 import secrets
 import signal
@@ -43,6 +42,7 @@ from components.worker.kernel_channels import KernelChannels
 from components.worker.kernel_disk import KernelDisks
 from components.worker.kernel_messages import KernelMessages
 from components.worker.kernel_process import KernelProcess
+from components.worker.kernel_state import KernelState
 from components.worker.metrics import SpawnerMetrics
 from components.worker.output_limiter import OutputLimiter
 from components.worker.outputs import OUTPUT_MSG_TYPES, output_size, to_output
@@ -60,12 +60,6 @@ LAUNCHED_PROBE_INTERVAL_S = 1.0
 INTERRUPTED_REPLY_GRACE_S = 1.0
 #: Linux's clock of file timestamps (coarse: a file written later is never stamped earlier)
 CLOCK_REALTIME_COARSE = getattr(time, "CLOCK_REALTIME_COARSE", 5)
-
-
-class KernelState(str, enum.Enum):
-    STARTING = "starting"
-    READY = "ready"
-    DEAD = "dead"
 
 
 @dataclasses.dataclass

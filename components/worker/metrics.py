@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from components.common.metrics import LATENCY_BUCKETS
 from components.worker.death_causes import cause_of
+from components.worker.kernel_state import KernelState
 from components.worker.reactor_lag import ReactorLag
 
 #: reactor lag (seconds): a healthy reactor stays in the first buckets; past 0.05 s something blocked it
@@ -83,8 +84,8 @@ class KernelCensus:
         )
         counts = {"pool": self._spawner.pool.ready_count, "held": len(self._spawner.held)}
         for kernel in list(self._spawner.kernels.values()):
-            state = str(getattr(kernel.state, "value", kernel.state))
-            if state == "ready":
+            state = KernelState(kernel.state).value
+            if kernel.state == KernelState.READY:
                 state = "busy" if kernel.requests.executions else "idle"
             counts[state] = counts.get(state, 0) + 1
         for state, n in sorted(counts.items()):

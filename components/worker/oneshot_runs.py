@@ -10,6 +10,7 @@ from twisted.internet import defer
 
 from components.common.kernelspecs import PYTHON
 from components.worker.death_causes import DeathReason
+from components.worker.kernel_state import KernelState
 from components.worker.oneshot_files import OneshotFiles
 
 
@@ -66,7 +67,7 @@ class OneShotRuns:
                 progress=progress,
                 kill_on_timeout=True,
             )
-            if return_files and kernel.state != "dead":
+            if return_files and kernel.state != KernelState.DEAD:
                 yield self._files.collect(kernel, result)
         finally:
             self.in_kernels -= 1

@@ -15,6 +15,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from components.worker.death_causes import DeathReason
+from components.worker.kernel_state import KernelState
 from components.worker.supervisor import Backoff
 
 
@@ -61,7 +62,7 @@ class KernelPool:
         """A ready kernel: from the pool if one waits, else freshly forked."""
         while self._ready:
             kernel = self._ready.popleft()
-            if kernel.state == "ready":
+            if kernel.state == KernelState.READY:
                 self._refill_later()
                 return defer.succeed(kernel)
         d = self._make_kernel().start()
@@ -72,7 +73,7 @@ class KernelPool:
         """A ready kernel out of the pool without forking one, or None (the pool refills after its delay)."""
         while self._ready:
             kernel = self._ready.popleft()
-            if kernel.state == "ready":
+            if kernel.state == KernelState.READY:
                 self._refill_later()
                 return kernel
         return None
@@ -130,7 +131,7 @@ class KernelPool:
         self.backoff.reset()
         if self._closed:
             result.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
-        elif result.state != "ready":
+        elif result.state != KernelState.READY:
             pass  # died while being prepared
         else:
             self._ready.append(result)

@@ -23,6 +23,7 @@ from components.worker.blocking import BlockingWork
 from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_environment import KernelEnvironment
+from components.worker.kernel_state import KernelState
 from components.worker.kernelspecs import Kernelspecs, search_dirs
 from components.worker.metrics import SpawnerMetrics
 from components.worker.oneshot_runs import OneShotRuns
@@ -219,7 +220,7 @@ class KernelSpawner:
     def hand_over(self, kernel_id, owner):
         """Give held kernel C{kernel_id} to C{owner} (the session router already told the client)."""
         kernel = self.held.get(kernel_id)
-        if kernel is None or kernel.state == "dead":
+        if kernel is None or kernel.state == KernelState.DEAD:
             raise errors.NotFound(
                 "no kernel {} is held for hand-over on spawner {}".format(kernel_id, self.config.spawner_id)
             )

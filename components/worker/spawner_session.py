@@ -19,6 +19,7 @@ from components.common.metrics import counting_errors, export
 from components.worker.death_causes import DeathReason
 from components.worker.downloads import TransportFlow
 from components.worker.iopub_listeners import IopubListeners
+from components.worker.kernel_state import KernelState
 from components.worker.procedures import KernelProcedures
 from components.worker.spawner import KernelSpawner
 
@@ -176,7 +177,7 @@ class SpawnerService:
             uris.kernel_backend_prefix(kernel.kernel_id),
             options=RegisterOptions(match="prefix", details_arg="details"),
         )
-        if kernel.state == "dead":
+        if kernel.state == KernelState.DEAD:
             registration.unregister().addErrback(
                 self._log_failure, "could not unregister kernel {}".format(kernel.kernel_id)
             )
@@ -217,7 +218,7 @@ class SpawnerService:
             except Exception:
                 kernel.shutdown(DeathReason("start_failed", "its procedures could not be registered"))
                 raise
-        if kernel.state == "dead":
+        if kernel.state == KernelState.DEAD:
             raise errors.KernelDied("the kernel died while starting: {}".format(kernel.dead_reason))
         return {
             "kernel_id": kernel.kernel_id,
