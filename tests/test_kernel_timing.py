@@ -1,11 +1,10 @@
 """The kernel's clocks (start, timeouts, heartbeat, idle, lifespan), driven by a fake clock.
 
-The process and the ZMQ channels are replaced by recorders; everything else
+The process and the ZMQ channels are replaced by recorders (tests/fakes.py); everything else
 is the real L{Kernel}.  Real processes are covered in test_kernels.py.
 """
 
 import signal
-import uuid
 
 import pytest
 from twisted.internet import defer
@@ -15,66 +14,9 @@ from twisted.trial.unittest import SynchronousTestCase
 from components.common import errors
 from components.common.config import SpawnerConfig
 from components.worker.kernel import Kernel, KernelHost
+from tests.fakes import FakeChannels, FakeMaster, FakePoolKernel
 
 pytestmark = pytest.mark.unit
-
-
-class FakeMaster:
-    def __init__(self):
-        self.spawned = []
-        self.signals = []
-        self._next = 1000
-
-    def spawn(self, connection_file, cwd, env, log_file, sandbox=None, max_output_bytes=0):
-        self._next += 1
-        self.spawned.append(self._next)
-        return defer.succeed(self._next)
-
-    def signal(self, pid, signum):
-        self.signals.append((pid, signum))
-
-
-class FakeChannels:
-    def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong, max_iopub_content_bytes=0):
-        self.on_reply, self.on_iopub, self.on_stdin, self.on_pong = on_reply, on_iopub, on_stdin, on_pong
-        self.requests = []
-        self.pings = 0
-        self.closed = False
-
-    def request(self, channel, msg_type, content, parent=None):
-        msg_id = uuid.uuid4().hex
-        self.requests.append((channel, msg_type, content, msg_id))
-        return msg_id
-
-    def ping(self):
-        self.pings += 1
-
-    def close(self):
-        self.closed = True
-
-    def last(self, msg_type):
-        return [r for r in self.requests if r[1] == msg_type][-1][3]
-
-    def iopub(self, parent_id, msg_type, content):
-        self.on_iopub(
-            {
-                "header": {"msg_type": msg_type},
-                "parent_header": {"msg_id": parent_id},
-                "metadata": {},
-                "content": content,
-            }
-        )
-
-    def reply(self, parent_id, msg_type, content):
-        self.on_reply(
-            "shell",
-            {
-                "header": {"msg_type": msg_type},
-                "parent_header": {"msg_id": parent_id},
-                "metadata": {},
-                "content": content,
-            },
-        )
 
 
 class KernelTimingTests(SynchronousTestCase):
@@ -271,21 +213,6 @@ class KernelTimingTests(SynchronousTestCase):
         self.kernel.restart()
         self.kernel.process_exited(old, -9)
         self.assertEqual(self.dead, [])
-
-
-class FakePoolKernel:
-    def __init__(self, started):
-        self.state = "starting"
-        self.shut = None
-        self._started = started
-
-    def start(self):
-        d = defer.Deferred()
-        self._started.append((self, d))
-        return d
-
-    def shutdown(self, reason):
-        self.shut = reason
 
 
 def test_pool_refills_after_its_delay_and_hands_out_at_once():

@@ -59,3 +59,18 @@ def test_permalink_rates_per_address_are_forgotten_too():
     assert limits.addresses() == 50
     clock.advance(15)
     assert limits.addresses() == 0
+
+
+def test_rate_limiter_admits_bursts_then_the_rate():
+    from twisted.internet.task import Clock
+
+    from components.control.quotas import RateLimiter
+
+    clock = Clock()
+    limiter = RateLimiter(clock, per_minute=60)  # 1 per second, bursts of 15
+    assert all(limiter.allow("s") for _ in range(15))
+    assert not limiter.allow("s")
+    assert limiter.allow("other")
+    clock.advance(1)
+    assert limiter.allow("s")
+    assert not limiter.allow("s")
