@@ -214,6 +214,33 @@ class KernelTimingTests(SynchronousTestCase):
         self.kernel.process_exited(old, -9)
         self.assertEqual(self.dead, [])
 
+    def test_a_jupyter_clients_request_goes_under_its_own_ids_with_its_metadata_and_buffers(self):
+        from components.worker import jupyter_messages
+
+        channels = self.make_ready()
+        self.kernel.assign(owner=1)
+        header = {"msg_id": "client-1", "msg_type": "execute_request", "session": "s1", "username": "u"}
+        message = jupyter_messages.check(
+            "shell",
+            {
+                "header": header,
+                "parent_header": {"msg_id": "p0"},
+                "metadata": {"cellId": "c1"},
+                "content": {"code": "1"},
+                "buffers": [b"\x00\x01"],
+            },
+            self.config,
+        )
+        self.assertEqual(self.kernel.jupyter_send(message), "client-1", "the client's msg_id, not one of ours")
+        self.assertEqual(channels.requests[-1][:2], ("shell", "execute_request"))
+        sent = channels.sent["client-1"]
+        self.assertEqual(sent["header"]["msg_id"], "client-1")
+        self.assertEqual(
+            (sent["parent"], sent["metadata"], sent["buffers"]), ({"msg_id": "p0"}, {"cellId": "c1"}, [b"\x00\x01"])
+        )
+        comm = self.kernel.send_comm("comm_msg", {"comm_id": "c", "data": {}}, {"m": 1}, [b"x"])
+        self.assertEqual((channels.sent[comm]["metadata"], channels.sent[comm]["buffers"]), ({"m": 1}, [b"x"]))
+
 
 def test_pool_refills_after_its_delay_and_hands_out_at_once():
     from components.worker.pool import KernelPool
