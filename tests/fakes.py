@@ -6,13 +6,19 @@ tests/unit/test_fakes.py checks, so a change to the real class breaks that test 
 leaving a fake that no longer tells the truth.
 """
 
+import os
 import uuid
 
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.protocol import ApplicationSession
+from autobahn.wamp.request import Subscription
 from twisted.internet import defer
 
+from components.router.backend_link import ANSWER_TIMEOUT_MS, BackendLink
+from components.router.jupyter.access import Principal
+from components.router.jupyter.channels import ChannelsProtocol
 from components.worker.death_causes import DeathReason
+from components.worker.files import KernelFiles
 from components.worker.kernel import Kernel
 from components.worker.kernel_channels import KernelChannels
 from components.worker.master_client import ForkMasterProtocol
@@ -132,3 +138,124 @@ class FakeMetaSession:
                 return defer.fail(ApplicationError("wamp.error.no_such_subscription"))
             return defer.succeed(self.subscriptions[args[0]])
         raise AssertionError(procedure)
+
+
+class FakePart:
+    """A started process as the supervisor sees it: C{ready}, C{ended}, C{running}, C{stop()}."""
+
+    fakes = ForkMasterProtocol
+    test_only = ("__init__", "come_up", "die")
+
+    def __init__(self):
+        self.ready = defer.Deferred()
+        self.ended = defer.Deferred()
+        self.running = True
+        self.stopped = False
+
+    def come_up(self, pid=1):
+        self.ready.callback({"op": "ready", "pid": pid})
+
+    def die(self, why="killed by signal 9"):
+        self.running = False
+        if not self.ready.called:
+            self.ready.errback(RuntimeError(why))
+        self.ended.callback(why)
+
+    def stop(self):
+        self.stopped = True
+        self.die("stopped")
+        return self.ended
+
+
+class FakeKernelFiles:
+    """A kernel's files in a plain directory (the real L{KernelFiles} calls, without a sandbox)."""
+
+    fakes = KernelFiles
+    test_only = ("__init__",)
+
+    def __init__(self, root):
+        self.root = root
+
+    def write(self, path, data, offset):
+        with open(os.path.join(self.root, path), "r+b" if offset else "wb") as f:
+            f.seek(offset)
+            f.write(data)
+
+    def open_read(self, path):
+        f = open(os.path.join(self.root, path), "rb")
+        return f, os.fstat(f.fileno()).st_size
+
+
+class FakeSubscription:
+    fakes = Subscription
+    test_only = ("__init__",)
+
+    def __init__(self):
+        self.active = True
+
+    def unsubscribe(self):
+        self.active = False
+        return defer.succeed(None)
+
+
+class FakeSubscribingSession:
+    """The face's backend session: the iopub subscription works, the second one fails when told to."""
+
+    fakes = ApplicationSession
+    test_only = ("__init__",)
+
+    def __init__(self, fail_second):
+        self.fail_second = fail_second
+        self.subscriptions = []
+
+    def subscribe(self, handler, topic=None, options=None, check_types=None):
+        if self.fail_second and self.subscriptions:
+            return defer.fail(ApplicationError("wamp.error.not_authorized", "no"))
+        self.subscriptions.append(FakeSubscription())
+        return defer.succeed(self.subscriptions[-1])
+
+
+class FakeBackendLink:
+    """The router's backend link: records calls; a restart waits for the test (C{pending["restart"]})."""
+
+    fakes = BackendLink
+    test_only = ("__init__",)
+
+    def __init__(self, fail_second=False, kernel_id="ab" * 16):
+        self.session = FakeSubscribingSession(fail_second)
+        self.calls = []
+        self.pending = {}
+        self.kernel_id = kernel_id
+
+    def call(self, procedure, *args, timeout_ms=ANSWER_TIMEOUT_MS, **kwargs):
+        self.calls.append(procedure)
+        if procedure.endswith(".restart"):
+            self.pending["restart"] = defer.Deferred()
+            return self.pending["restart"]
+        if procedure.endswith(".jupyter"):
+            return defer.succeed(None)
+        return defer.succeed({"kernel_id": self.kernel_id})
+
+
+class FakePrincipal:
+    fakes = Principal
+    name, role, anonymous = "service", "service", False
+
+
+class FakeChannelsConnection:
+    """A Jupyter client's channels connection: records what is delivered to it."""
+
+    fakes = ChannelsProtocol
+    test_only = ("__init__",)
+
+    def __init__(self):
+        self.delivered = []
+
+    def deliver(self, channel, msg):
+        self.delivered.append((channel, msg))
+
+    def refuse(self, reason):
+        self.delivered.append(("refused", reason))
+
+    def kernel_gone(self):
+        pass

@@ -2,71 +2,14 @@
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
-from twisted.internet import defer
 
 from components.router.jupyter.kernels import FaceKernel, FaceKernels
 from components.router.jupyter.routes import PendingRequests
+from tests.fakes import FakeBackendLink, FakeChannelsConnection, FakePrincipal
 
 pytestmark = pytest.mark.unit
 
 KERNEL_ID = "ab" * 16
-
-
-class Subscription:
-    def __init__(self):
-        self.active = True
-
-    def unsubscribe(self):
-        self.active = False
-        return defer.succeed(None)
-
-
-class Session:
-    """The face's backend session: the iopub subscription works, the second one fails when told to."""
-
-    def __init__(self, fail_second):
-        self.fail_second = fail_second
-        self.subscriptions = []
-
-    def subscribe(self, handler, topic):
-        if self.fail_second and self.subscriptions:
-            return defer.fail(ApplicationError("wamp.error.not_authorized", "no"))
-        self.subscriptions.append(Subscription())
-        return defer.succeed(self.subscriptions[-1])
-
-
-class Link:
-    def __init__(self, fail_second=False):
-        self.session = Session(fail_second)
-        self.calls = []
-        self.pending = {}
-
-    def call(self, procedure, *args, **kwargs):
-        self.calls.append(procedure)
-        if procedure.endswith(".restart"):
-            self.pending["restart"] = defer.Deferred()
-            return self.pending["restart"]
-        if procedure.endswith(".jupyter"):
-            return defer.succeed(None)
-        return defer.succeed({"kernel_id": KERNEL_ID})
-
-
-class Principal:
-    name, role, anonymous = "service", "service", False
-
-
-class Connection:
-    def __init__(self):
-        self.delivered = []
-
-    def deliver(self, channel, msg):
-        self.delivered.append((channel, msg))
-
-    def refuse(self, reason):
-        self.delivered.append(("refused", reason))
-
-    def kernel_gone(self):
-        pass
 
 
 def request(msg_id, msg_type="execute_request"):
@@ -74,9 +17,9 @@ def request(msg_id, msg_type="execute_request"):
 
 
 def test_a_start_whose_second_subscription_fails_leaves_no_subscription_and_no_kernel():
-    link = Link(fail_second=True)
+    link = FakeBackendLink(fail_second=True)
     kernels = FaceKernels(link)
-    d = kernels.start(Principal(), "python3", {})
+    d = kernels.start(FakePrincipal(), "python3", {})
     failure = d.result
     d.addErrback(lambda f: None)
     assert isinstance(failure.value, ApplicationError)
@@ -86,8 +29,8 @@ def test_a_start_whose_second_subscription_fails_leaves_no_subscription_and_no_k
 
 def test_the_routes_of_a_closed_connection_go_with_it():
     kernel = FaceKernel(KERNEL_ID, "python3", "service")
-    kernels = FaceKernels(Link())
-    a, b = Connection(), Connection()
+    kernels = FaceKernels(FakeBackendLink())
+    a, b = FakeChannelsConnection(), FakeChannelsConnection()
     kernel.connections.update((a, b))
     for i in range(10):
         kernels.send(kernel, a, request("a{}".format(i)))
@@ -98,10 +41,10 @@ def test_the_routes_of_a_closed_connection_go_with_it():
 
 
 def test_a_restart_forgets_the_requests_the_old_process_owed():
-    link = Link()
+    link = FakeBackendLink()
     kernels = FaceKernels(link)
     kernel = FaceKernel(KERNEL_ID, "python3", "service")
-    connection = Connection()
+    connection = FakeChannelsConnection()
     kernel.connections.add(connection)
     kernels.send(kernel, connection, request("before"))
     d = kernels.restart(kernel)
@@ -111,10 +54,10 @@ def test_a_restart_forgets_the_requests_the_old_process_owed():
 
 
 def test_past_the_bound_a_request_is_answered_with_an_error_reply_and_not_kept():
-    kernels = FaceKernels(Link())
+    kernels = FaceKernels(FakeBackendLink())
     kernel = FaceKernel(KERNEL_ID, "python3", "service")
     kernel.routes = PendingRequests(max_pending=3)
-    connection = Connection()
+    connection = FakeChannelsConnection()
     kernel.connections.add(connection)
     for i in range(4):
         kernels.send(kernel, connection, request("m{}".format(i)))

@@ -1,6 +1,5 @@
 """L{components.worker.reactor_lag} on a fake clock, and L{components.worker.oneshot_files} with inline blocking work."""
 
-import os
 import tempfile
 import types
 
@@ -12,6 +11,7 @@ from twisted.internet.task import Clock
 from components.worker.metrics import SpawnerMetrics
 from components.worker.oneshot_files import OneshotFiles
 from components.worker.reactor_lag import ReactorLag
+from tests.fakes import FakeKernelFiles
 
 pytestmark = pytest.mark.unit
 
@@ -54,22 +54,6 @@ def test_the_spawner_metrics_export_the_histogram_and_the_recent_max():
     assert "cell_spawner_reactor_lag_max_seconds 1.5" in text
 
 
-class _Files:
-    """A kernel's files in a plain directory (the real L{KernelFiles} calls, without a sandbox)."""
-
-    def __init__(self, root):
-        self.root = root
-
-    def write(self, path, data, offset):
-        with open(os.path.join(self.root, path), "r+b" if offset else "wb") as f:
-            f.seek(offset)
-            f.write(data)
-
-    def open_read(self, path):
-        f = open(os.path.join(self.root, path), "rb")
-        return f, os.fstat(f.fileno()).st_size
-
-
 def test_oneshot_files_go_through_the_blocking_seam_and_respect_the_budget():
     calls = []
 
@@ -77,7 +61,7 @@ def test_oneshot_files_go_through_the_blocking_seam_and_respect_the_budget():
         calls.append(f.__name__)
         return defer.maybeDeferred(f, *args)
 
-    kernel = types.SimpleNamespace(files=_Files(tempfile.mkdtemp()))
+    kernel = types.SimpleNamespace(files=FakeKernelFiles(tempfile.mkdtemp()))
     files = OneshotFiles(blocking, budget=5)
     files.put(kernel, {"a": b"abc", "b": "de"})
     result = {"files": [{"name": "a", "size": 3}, {"name": "b", "size": 2}, {"name": "a", "size": 3}]}

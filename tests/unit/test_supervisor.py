@@ -7,32 +7,9 @@ from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from components.worker.supervisor import Backoff, Supervisor
+from tests.fakes import FakePart
 
 pytestmark = pytest.mark.unit
-
-
-class FakePart:
-    """A started process as the supervisor sees it: C{ready}, C{ended}, C{running}, C{stop()}."""
-
-    def __init__(self):
-        self.ready = defer.Deferred()
-        self.ended = defer.Deferred()
-        self.running = True
-        self.stopped = False
-
-    def come_up(self, pid=1):
-        self.ready.callback({"op": "ready", "pid": pid})
-
-    def die(self, why="killed by signal 9"):
-        self.running = False
-        if not self.ready.called:
-            self.ready.errback(RuntimeError(why))
-        self.ended.callback(why)
-
-    def stop(self):
-        self.stopped = True
-        self.die("stopped")
-        return self.ended
 
 
 def test_backoff_doubles_to_its_maximum_and_resets():
