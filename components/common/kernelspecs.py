@@ -27,8 +27,9 @@ def rest_model(name, display_name, language, interrupt_mode="signal", metadata=N
     }
 
 
-#: the forked Python kernel's spec (L{components.child.kernel_app})
-PYTHON_MODEL = rest_model(PYTHON, "Python 3 (ipykernel)", "python")
+#: the forked Python kernel's spec (L{components.child.kernel_app}), the one definition of it: the spawners
+#: announce it, the session router lists it, the Jupyter face answers it (no debugger: the sandbox has none)
+PYTHON_MODEL = rest_model(PYTHON, "Python 3 (cellserver)", "python", metadata={"debugger": False})
 
 
 def merged(announced):

@@ -9,13 +9,12 @@ chose (its replies must find their way back) but whose signature is ours.
 """
 
 import dataclasses
-import datetime
 import json
 
-from components.common import errors
+from jupyter_client.jsonutil import squash_dates
+from jupyter_client.session import msg_header
 
-#: the protocol version of the headers the spawner writes
-PROTOCOL_VERSION = "5.3"
+from components.common import errors
 
 #: message types a client may send, by channel
 ALLOWED = {
@@ -95,14 +94,14 @@ def check(channel, msg, config):
     return ClientMessage(
         channel=channel,
         msg_type=msg_type,
-        header={
-            "msg_id": _id("header.msg_id", header.get("msg_id")),
-            "msg_type": msg_type,
-            "username": _id("header.username", header.get("username", "") or "user", allow_empty=True),
-            "session": _id("header.session", header.get("session")),
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-            "version": PROTOCOL_VERSION,
-        },
+        header=squash_dates(
+            msg_header(
+                _id("header.msg_id", header.get("msg_id")),
+                msg_type,
+                _id("header.username", header.get("username", "") or "user", allow_empty=True),
+                _id("header.session", header.get("session")),
+            )
+        ),
         parent_header=parent,
         metadata=metadata,
         content=content,

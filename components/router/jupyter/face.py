@@ -26,31 +26,17 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
-from components.common import uris
+from components.common import kernelspecs, uris
 from components.common.addresses import http_client
 from components.common.config import ConfigError, from_mapping
 from components.router.backend_link import BackendLink
 from components.router.jupyter.access import Access, Refused
 from components.router.jupyter.channels import channels_factory
-from components.router.jupyter.kernels import PYTHON, FaceKernels
+from components.router.jupyter.kernels import FaceKernels
 from components.router.jupyter.origins import OriginPolicy, form_body
 
 #: what GET /api answers (Jupyter Kernel Gateway's API, as this version of cellserver serves it)
 API_VERSION = "cellserver-0.1.0"
-
-#: the forked Python kernel's spec, when the spawners do not list theirs
-PYTHON_SPEC = {
-    "name": PYTHON,
-    "spec": {
-        "argv": [],
-        "display_name": "Python 3 (cellserver)",
-        "language": "python",
-        "interrupt_mode": "signal",
-        "env": {},
-        "metadata": {"debugger": False},
-    },
-    "resources": {},
-}
 
 #: cell.error.* URIs and the HTTP status each becomes
 HTTP_STATUS = {
@@ -216,7 +202,7 @@ class JupyterFace(resource.Resource):
         except ApplicationError as exc:
             if exc.error != "wamp.error.no_such_procedure":
                 raise
-            specs = {"default": PYTHON, "kernelspecs": {PYTHON: PYTHON_SPEC}}
+            specs = kernelspecs.merged(())  # python3 alone, when no spawner has announced its kernels
         if not rest:
             return 200, specs
         spec = specs["kernelspecs"].get(rest[0])
@@ -233,7 +219,7 @@ class JupyterFace(resource.Resource):
             raise HttpError(400, 'the body must be JSON, e.g. {"name": "python3"}') from None
         if not isinstance(options, dict):
             raise HttpError(400, "the body must be a JSON object")
-        name = options.get("name") or PYTHON
+        name = options.get("name") or kernelspecs.PYTHON
         if not isinstance(name, str) or len(name) > 64:
             raise HttpError(400, "name must be a kernelspec name")
         peer = request.getClientAddress()

@@ -20,7 +20,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from components.common import errors, uris
+from components.common import errors, jupyter_header, uris
 from components.router.jupyter.routes import PendingRequests
 
 #: the message types Jupyter clients know on iopub (the spawner's own cell_files is not one of them)
@@ -41,9 +41,6 @@ IOPUB_TYPES = frozenset(
         "shutdown_reply",
     )
 )
-
-#: the forked Python kernel's name (what Jupyter clients ask for by default)
-PYTHON = "python3"
 
 
 def now():
@@ -241,16 +238,7 @@ def error_reply(msg, error, text):
     """A ``*_reply`` with status ``error`` to a request the node refused (Jupyter's way to fail a request)."""
     header = msg["header"]
     reply_type = str(header.get("msg_type", "request"))[: -len("_request")] + "_reply"
-    return {
-        "header": {
-            "msg_id": "cellserver-" + str(header.get("msg_id", ""))[:64],
-            "msg_type": reply_type,
-            "session": "cellserver",
-            "username": "cellserver",
-            "date": now(),
-            "version": "5.3",
-        },
-        "parent_header": header,
-        "metadata": {},
-        "content": {"status": "error", "ename": error, "evalue": text, "traceback": [text]},
-    }
+    content = {"status": "error", "ename": error, "evalue": text, "traceback": [text]}
+    return jupyter_header.message(
+        reply_type, content, header, msg_id="cellserver-" + str(header.get("msg_id", ""))[:64]
+    )
