@@ -1,11 +1,12 @@
 """The session router's entry points: Crossbar's classname, and a command line to run it outside Crossbar.
 
-The component itself is L{components.control.service.SessionRouter}.
+The component itself is L{components.control.router_session.SessionRouter}, the WAMP face of
+L{components.control.control_plane.ControlPlane}.
 """
 
 import os
 
-from components.control.service import SessionRouter
+from components.control.router_session import SessionRouter
 
 __all__ = ["SessionRouter", "main"]
 

@@ -1,12 +1,14 @@
-"""What happens to a kernel whose owner or whose worker went away: orphans, resumes, the declared dead.
+"""What happens to a kernel whose holder or whose worker went away: orphans, resumes, the declared dead.
 
-A kernel the control plane knows is, at any moment, in one of these states::
+A kernel's holder is the principal its quotas count it against (for a client,
+its session id; see L{components.control.control_plane}).  A kernel the
+control plane knows is, at any moment, in one of these states::
 
-    owned --owner's session ends--> orphaned --resume_grace_s passes--> shut down, forgotten
-      ^                                |
-      +--- cell.kernel.resume ---------+
+    held --its holder's session ends--> orphaned --resume_grace_s passes--> shut down, forgotten
+      ^                                   |
+      +--- cell.kernel.resume ------------+
 
-    owned or orphaned --its worker's session ends--> declared dead
+    held or orphaned --its worker's session ends--> declared dead
     declared dead --the worker comes back still running it--> shut down (once)
     declared dead --the worker comes back without it, or DECLARED_DEAD_KEPT_S passes--> forgotten
 
@@ -14,9 +16,9 @@ The declared dead are kept per worker: when it comes back, the list of
 kernels it runs says which of them to end, and the others are forgotten;
 a worker that never comes back has its kernels forgotten after
 L{DECLARED_DEAD_KEPT_S} (if it came back later still running one, the
-kernel would be adopted like any other, and orphaned if its owner is gone).
+kernel would be adopted like any other, and orphaned if its session is gone).
 
-Plain code on a clock: no WAMP.  The placement (L{Placement}) keeps who owns
+Plain code on a clock: no WAMP.  The placement (L{Placement}) keeps who holds
 what; this class keeps the timers and the declared dead, and acts through
 the two callables it is given.
 """
@@ -53,13 +55,13 @@ class Ownership:
             "declared_dead_kernels": sum(len(kernels) for kernels, _ in self._declared_dead.values()),
         }
 
-    def owner_left(self, session_id):
-        """A client's session ended: each of its kernels waits C{grace_s} for a resume."""
-        for kernel_id, spawner_id in self._placement.kernels_of(session_id):
+    def holder_left(self, holder):
+        """A client's session ended (C{holder}, its id): each kernel it held waits C{grace_s} for a resume."""
+        for kernel_id, spawner_id in self._placement.kernels_of(holder):
             self.orphan(kernel_id, spawner_id)
 
     def orphan(self, kernel_id, spawner_id):
-        """Keep C{kernel_id} (whose owner is gone) for the grace period, then shut it down."""
+        """Keep C{kernel_id} (whose session is gone) for the grace period, then shut it down."""
         if kernel_id in self._orphans:
             return
         self._orphans[kernel_id] = self._clock.callLater(self._grace_s, self._expire, kernel_id, spawner_id)
@@ -73,10 +75,10 @@ class Ownership:
             "its owner's session ended and it was not resumed within {:.0f} s".format(self._grace_s),
         )
 
-    def resumed(self, kernel_id, owner):
-        """C{owner} showed the kernel's token: it is theirs, and no longer waits to be shut down."""
+    def resumed(self, kernel_id, holder):
+        """C{holder} (a session) showed the kernel's token: it is theirs, and no longer waits to be shut down."""
         self._cancel(kernel_id)
-        self._placement.move_kernel(kernel_id, owner)
+        self._placement.move_kernel(kernel_id, holder)
 
     def ended(self, kernel_id):
         """The kernel is gone (its spawner said so, or it is not among a returning worker's kernels)."""

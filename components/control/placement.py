@@ -1,8 +1,10 @@
-"""Who runs where: the session router's view of spawners, kernels and owners.
+"""Who runs where: the session router's view of spawners, kernels and their holders.
 
 Pure bookkeeping, no I/O, so that placement and quotas are unit-tested
-directly.  A kernel is counted against its owner from the moment its start
-is asked (a reservation), so concurrent starts cannot pass the cap.
+directly.  A kernel is counted against its holder (the principal its quotas
+count it against: a client's session id, or a Jupyter face's principal) from
+the moment its start is asked (a reservation), so concurrent starts cannot
+pass the cap.  Which session may call a kernel is the spawner's business.
 """
 
 import dataclasses
@@ -33,14 +35,14 @@ class SpawnerInfo:
 
 
 class Placement:
-    """Spawners, the kernels placed on them, and the sessions that own them."""
+    """Spawners, the kernels placed on them, and who holds each."""
 
     def __init__(self, max_kernels_per_session):
         self.max_kernels_per_session = max_kernels_per_session
         self.spawners = {}
-        self.kernels = {}  # kernel_id -> (spawner_id, owner)
-        self._owned = {}  # owner -> set of kernel ids
-        self._reserved = {}  # owner -> starts in flight
+        self.kernels = {}  # kernel_id -> (spawner_id, holder)
+        self._held = {}  # holder -> set of kernel ids
+        self._reserved = {}  # holder -> starts in flight
         self._by_address = {}  # client address -> set of kernel ids
         self._address_of = {}  # kernel id -> client address
         self._reserved_by_address = {}  # client address -> starts in flight
@@ -71,7 +73,7 @@ class Placement:
         )
 
     def remove_spawner_by_session(self, session):
-        """Forget the spawner behind C{session}; return (spawner_id, [(kernel_id, owner)]) or None."""
+        """Forget the spawner behind C{session}; return (spawner_id, [(kernel_id, holder)]) or None."""
         for spawner_id, info in list(self.spawners.items()):
             if info.session == session:
                 del self.spawners[spawner_id]
@@ -81,18 +83,18 @@ class Placement:
                 return spawner_id, lost
         return None
 
-    def reserve(self, owner, cap=None, prefer=(), address=None, address_cap=None, kernel_name=PYTHON):
-        """Count a start against C{owner} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none.
+    def reserve(self, holder, cap=None, prefer=(), address=None, address_cap=None, kernel_name=PYTHON):
+        """Count a start against C{holder} (at most C{cap} kernels) and pick a spawner; raise L{Capacity} if none.
 
         C{prefer}: spawners to pick first when they have room (those holding a ready kernel for us).
         C{kernel_name}: only spawners that offer it (L{errors.NotFound} if none does).
         """
         self.check_offered(kernel_name)
         cap = self.max_kernels_per_session if cap is None else cap
-        owned = len(self._owned.get(owner, ())) + self._reserved.get(owner, 0)
-        if owned >= cap:
+        held = len(self._held.get(holder, ())) + self._reserved.get(holder, 0)
+        if held >= cap:
             raise errors.Capacity(
-                "this session already has {} kernels, the most one session may have; shut one down first".format(owned),
+                "this session already has {} kernels, the most one session may have; shut one down first".format(held),
                 limit=cap,
             )
         if address is not None and address_cap:
@@ -106,7 +108,7 @@ class Placement:
         spawner = self.choose(prefer, kernel_name)
         if address is not None:
             self._reserved_by_address[address] = self._reserved_by_address.get(address, 0) + 1
-        self._reserved[owner] = self._reserved.get(owner, 0) + 1
+        self._reserved[holder] = self._reserved.get(holder, 0) + 1
         spawner.reserved += 1
         return spawner
 
@@ -122,7 +124,7 @@ class Placement:
             )
         return max(candidates, key=lambda s: (s.free, s.pool_ready))
 
-    def release(self, owner, spawner_id, address=None):
+    def release(self, holder, spawner_id, address=None):
         """Undo L{reserve} (always called, whether the start worked or not)."""
         if address is not None:
             left = self._reserved_by_address.get(address, 0) - 1
@@ -130,21 +132,21 @@ class Placement:
                 self._reserved_by_address[address] = left
             else:
                 self._reserved_by_address.pop(address, None)
-        left = self._reserved.get(owner, 0) - 1
+        left = self._reserved.get(holder, 0) - 1
         if left > 0:
-            self._reserved[owner] = left
+            self._reserved[holder] = left
         else:
-            self._reserved.pop(owner, None)
+            self._reserved.pop(holder, None)
         spawner = self.spawners.get(spawner_id)
         if spawner is not None:
             spawner.reserved = max(0, spawner.reserved - 1)
 
-    def add_kernel(self, kernel_id, spawner_id, owner, address=None):
-        self.kernels[kernel_id] = (spawner_id, owner)
+    def add_kernel(self, kernel_id, spawner_id, holder, address=None):
+        self.kernels[kernel_id] = (spawner_id, holder)
         if address is not None:
             self._address_of[kernel_id] = address
             self._by_address.setdefault(address, set()).add(kernel_id)
-        self._owned.setdefault(owner, set()).add(kernel_id)
+        self._held.setdefault(holder, set()).add(kernel_id)
         spawner = self.spawners.get(spawner_id)
         if spawner is not None:
             spawner.kernels.add(kernel_id)
@@ -153,46 +155,50 @@ class Placement:
         entry = self.kernels.pop(kernel_id, None)
         if entry is None:
             return None
-        spawner_id, owner = entry
+        spawner_id, holder = entry
         address = self._address_of.pop(kernel_id, None)
         if address is not None:
             kernels = self._by_address.get(address)
             kernels.discard(kernel_id)
             if not kernels:
                 del self._by_address[address]
-        owned = self._owned.get(owner)
-        if owned is not None:
-            owned.discard(kernel_id)
-            if not owned:
-                del self._owned[owner]
+        held = self._held.get(holder)
+        if held is not None:
+            held.discard(kernel_id)
+            if not held:
+                del self._held[holder]
         spawner = self.spawners.get(spawner_id)
         if spawner is not None:
             spawner.kernels.discard(kernel_id)
         return entry
 
-    def move_kernel(self, kernel_id, new_owner):
-        """Re-bind a kernel to another session (cell.kernel.resume)."""
+    def move_kernel(self, kernel_id, new_holder):
+        """Give a kernel to another holder (cell.kernel.resume: the resuming session)."""
         address = self._address_of.get(kernel_id)
         spawner_id, _ = self.forget_kernel(kernel_id)
-        self.add_kernel(kernel_id, spawner_id, new_owner, address)
+        self.add_kernel(kernel_id, spawner_id, new_holder, address)
 
     def kernels_on(self, spawner_id):
         spawner = self.spawners.get(spawner_id)
         return set(spawner.kernels) if spawner is not None else set()
 
     def sizes(self):
-        """Its tables' sizes (node metrics, the soak): each comes back to its baseline when its owners go."""
+        """Its tables' sizes (node metrics, the soak): each comes back to its baseline when its holders go.
+
+        The names are labels of ``cell_session_router_table_entries``, printed by the soak: they keep their first
+        spelling ("owners" for holders)."""
         return {
             "kernels": len(self.kernels),
-            "kernel_owners": len(self._owned),
+            "kernel_owners": len(self._held),
             "owners_starting": len(self._reserved),
             "kernel_addresses": len(self._by_address),
             "addresses_starting": len(self._reserved_by_address),
         }
 
-    def has_reservation(self, owner):
-        """Whether a start for C{owner} is in flight."""
-        return owner in self._reserved
+    def has_reservation(self, holder):
+        """Whether a start for C{holder} is in flight."""
+        return holder in self._reserved
 
-    def kernels_of(self, owner):
-        return [(k, self.kernels[k][0]) for k in self._owned.get(owner, ())]
+    def kernels_of(self, holder):
+        """[(kernel_id, spawner_id)] of the kernels C{holder} holds."""
+        return [(k, self.kernels[k][0]) for k in self._held.get(holder, ())]

@@ -17,7 +17,7 @@ def _parts():
     shut, lost = [], []
     ownership = Ownership(clock, placement, 60, lambda *a: shut.append(a[:2]), lambda *a: lost.append(a[0]))
     for kernel_id in ("k1", "k2", "k3"):
-        placement.add_kernel(kernel_id, "w1", owner=1)
+        placement.add_kernel(kernel_id, "w1", holder=1)
     return clock, placement, ownership, shut, lost
 
 
@@ -54,7 +54,7 @@ def test_a_worker_leaving_twice_keeps_one_timer_and_all_its_dead():
 
 def test_orphans_are_forgotten_when_their_grace_ends():
     clock, placement, ownership, shut, _ = _parts()
-    ownership.owner_left(1)
+    ownership.holder_left(1)
     assert ownership.sizes()["orphaned_kernels"] == 3
     clock.advance(60)
     assert ownership.sizes()["orphaned_kernels"] == 0 and placement.sizes()["kernels"] == 0
@@ -83,14 +83,14 @@ def _ownership():
         lambda spawner, kernel, reason: shut.append((spawner, kernel, reason)),
         lambda kernel, reason: lost.append((kernel, reason)),
     )
-    placement.add_kernel("k1", "w1", owner=1)
-    placement.add_kernel("k2", "w1", owner=1)
+    placement.add_kernel("k1", "w1", holder=1)
+    placement.add_kernel("k2", "w1", holder=1)
     return clock, placement, ownership, shut, lost
 
 
 def test_an_orphan_is_shut_down_after_the_grace_unless_resumed():
     clock, placement, ownership, shut, _ = _ownership()
-    ownership.owner_left(1)
+    ownership.holder_left(1)
     assert ownership.is_orphaned("k1") and ownership.is_orphaned("k2")
     clock.advance(30)
     ownership.resumed("k1", 2)
@@ -104,7 +104,7 @@ def test_an_orphan_is_shut_down_after_the_grace_unless_resumed():
 
 def test_a_worker_that_leaves_has_its_kernels_declared_dead_and_ended_when_it_returns():
     clock, placement, ownership, shut, lost = _ownership()
-    ownership.owner_left(1)
+    ownership.holder_left(1)
     ownership.worker_left("w1", ["k1", "k2"])
     assert [k for k, _ in lost] == ["k1", "k2"] and "spawner w1" in lost[0][1]
     assert [call.getTime() for call in clock.getDelayedCalls()] == [3600.0], (

@@ -12,26 +12,26 @@ def test_placement_prefers_most_free_capacity_and_caps_sessions():
     p = Placement(max_kernels_per_session=2)
     p.add_spawner("a", session=1, capacity=2)
     p.add_spawner("b", session=2, capacity=3)
-    first = p.reserve(owner=10)
+    first = p.reserve(holder=10)
     assert first.spawner_id == "b"
-    second = p.reserve(owner=10)
+    second = p.reserve(holder=10)
     assert second.spawner_id in ("a", "b")
     with pytest.raises(errors.Capacity):
-        p.reserve(owner=10)
+        p.reserve(holder=10)
     p.release(10, first.spawner_id)
     p.add_kernel("k1", first.spawner_id, 10)
     with pytest.raises(errors.Capacity):
-        p.reserve(owner=10)
+        p.reserve(holder=10)
 
 
 def test_placement_reports_no_room():
     p = Placement(max_kernels_per_session=4)
     with pytest.raises(errors.Capacity, match="no kernel can be had"):
-        p.reserve(owner=1)
+        p.reserve(holder=1)
     p.add_spawner("a", session=1, capacity=1)
     p.add_kernel("k", "a", 5)
     with pytest.raises(errors.Capacity):
-        p.reserve(owner=1)
+        p.reserve(holder=1)
 
 
 def test_a_leaving_spawner_takes_its_kernels_out_of_the_books():
@@ -58,7 +58,7 @@ def test_a_start_prefers_a_spawner_holding_a_kernel_if_it_has_room():
 def test_kernels_per_address_count_in_flight_starts_and_follow_resumes():
     placement = Placement(4)
     placement.add_spawner("w", session=1, capacity=10)
-    placement.add_kernel("k1", "w", owner="s1", address="a")
+    placement.add_kernel("k1", "w", holder="s1", address="a")
     placement.reserve("s2", address="a", address_cap=2)
     with pytest.raises(errors.Capacity):
         placement.reserve("s3", address="a", address_cap=2)
