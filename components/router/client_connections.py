@@ -24,7 +24,7 @@ from twisted.internet import defer
 from components.common import errors, uris
 from components.common.config import ConfigError, from_mapping
 from components.router.authorization import CLIENT_ROLES
-from components.router.send_buffers import SendBufferGuard
+from components.router.send_buffers import SendBufferGuard, websocket_bytes_written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +76,8 @@ class ClientConnections(ApplicationSession):
 
         def dropped(unsent):
             self.log.warn(
-                "dropping client session {session} ({authrole}): it stopped reading and {unsent} bytes wait for it "
+                "dropping client session {session} ({authrole}): it stopped reading and {unsent} bytes were written "
+                "since it last caught up "
                 "(max_unsent_bytes {limit})",
                 session=session_id,
                 authrole=details.get("authrole"),
@@ -85,7 +86,8 @@ class ClientConnections(ApplicationSession):
             )
 
         try:
-            SendBufferGuard.install(transport, self.settings.max_unsent_bytes, dropped)
+            written = websocket_bytes_written(wamp_transport)
+            SendBufferGuard.install(transport, written, self.settings.max_unsent_bytes, dropped)
         except (RuntimeError, AttributeError) as exc:
             self.log.warn("client session {session}: send buffer not guarded ({error})", session=session_id, error=exc)
 

@@ -15,6 +15,7 @@ from autobahn.websocket.types import ConnectionDeny
 from components.common import errors
 from components.router.jupyter import wire
 from components.router.jupyter.access import Refused
+from components.router.send_buffers import SendBufferGuard, websocket_bytes_written
 
 #: the close code for a frame the face does not pass on (an application code: 1007 is autobahn's own)
 REFUSED = 4400
@@ -48,7 +49,21 @@ class ChannelsProtocol(WebSocketServerProtocol):
         if self.kernel.execution_state == "dead":
             self.kernel_gone()
             return
+        try:
+            # A client that stopped reading (Jupyter Server leaves such sockets behind): its backlog would grow
+            # in the router's memory.  It goes; the kernel and its other connections carry on.
+            SendBufferGuard.install(
+                self.transport, websocket_bytes_written(self), self.factory.max_unsent_bytes, self._stopped_reading
+            )
+        except (RuntimeError, AttributeError) as exc:
+            self.factory.face.log.warn("jupyter face: a channels connection's send buffer not guarded ({e})", e=exc)
         self.kernel.connections.add(self)
+
+    def _stopped_reading(self, backlog):
+        self.factory.face.log.warn(
+            "jupyter face: dropping a channels connection that stopped reading ({n} bytes since it last caught up)",
+            n=backlog,
+        )
 
     def onMessage(self, payload, isBinary):
         try:
@@ -59,12 +74,6 @@ class ChannelsProtocol(WebSocketServerProtocol):
         self.factory.face.kernels.send(self.kernel, self, msg)
 
     def deliver(self, channel, msg):
-        if _unsent_bytes(self.transport) > self.factory.max_unsent_bytes:
-            # A client that stopped reading (Jupyter Server leaves such sockets behind): its backlog would grow
-            # in the router's memory.  It goes; the kernel and its other connections carry on.
-            self.factory.face.log.warn("jupyter face: dropping a channels connection that stopped reading")
-            self.dropConnection(abort=True)
-            return
         payload, binary = wire.encode(channel, msg, self.framing)
         try:
             self.sendMessage(payload if binary else payload.encode("utf-8"), isBinary=binary)
@@ -87,18 +96,11 @@ class ChannelsProtocol(WebSocketServerProtocol):
             self.kernel.disconnected(self)
 
 
-def _unsent_bytes(transport):
-    """What Twisted still holds to write on C{transport} (its buffer; 0 if it keeps none we can see)."""
-    transport = getattr(transport, "transport", transport)  # under TLS, the TCP transport beneath
-    buffered = getattr(transport, "dataBuffer", b"")
-    return len(buffered) + getattr(transport, "_tempDataLen", 0)
-
-
 def channels_factory(face, max_message_bytes):
     factory = WebSocketServerFactory()
     factory.protocol = ChannelsProtocol
     factory.face = face
-    #: a connection whose unsent output passes this is dropped (4 large messages' worth)
+    #: a connection that lets this much wait unread is dropped (4 large messages' worth; send_buffers.py)
     factory.max_unsent_bytes = 4 * max_message_bytes
     factory.setProtocolOptions(
         maxMessagePayloadSize=max_message_bytes,
