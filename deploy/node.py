@@ -61,7 +61,7 @@ class Node:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout=90, ready=("spawner local joined", "session router ready")):
+    def start(self, timeout=90, ready=("spawner local joined", "session router ready", "one-shots served")):
         self._log_offset = len(self.log()) if os.path.exists(self.log_path) else 0
         # The node's log is the node's: readable by its user only, as a deployment's journal is.
         self._log = os.fdopen(os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")

@@ -1,7 +1,7 @@
 """The node's own parts die (issue 20): each is replaced by itself and users are served again, with a quiet log.
 
-The fork master and the one-shot template are SIGKILLed as the OOM killer
-would; a fork is refused (EAGAIN) as when a host runs out of processes.  Each
+The fork master, the one-shot template and the spawner itself are SIGKILLed
+as the OOM killer would; a fork is refused (EAGAIN) as when a host runs out of processes.  Each
 test uses its node of its own (the module's), a real ``crossbar start``.
 """
 
@@ -13,7 +13,7 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import reactor, threads
 
 from tests.helpers import call, expect_error, start_kernel, until
-from tests.node import Node, processes_under
+from tests.node import Node, processes_under, spawner_processes
 from tests.test_metrics import fetch
 from tests.test_strangers import marker_daemon_code, processes_named
 from tests.wamp_client import Recorder, connect, within
@@ -262,5 +262,49 @@ async def test_launched_kernels_killed_from_outside_are_replaced(node):
         await session.call("cell.kernel.{}.shutdown".format(started["kernel_id"]))
         about = new_log_lines(node, offset, "fail", "launch")
         assert len(about) < LOG_LINES_ALLOWED, "\n".join(about)
+    finally:
+        session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_killed_spawner_is_replaced_its_kernels_reported_dead_and_its_leftovers_reaped(node):
+    """The spawner process itself SIGKILLed (last in this module: its node gets a new spawner).  Its keeper
+    starts another; the owner of a kernel it ran hears that kernel died; a one-shot's daemon it left in a
+    cgroup is ended; users are served again within 30 s."""
+    session = await connect(node.url)
+    try:
+        (spawner,) = spawner_processes(node.proc.pid)
+        owned = await start_kernel(session)
+        events = Recorder()
+        await session.subscribe(events, "cell.kernel.{}.iopub".format(owned))
+        marker = "spawner-daemon-" + os.urandom(6).hex()
+        running = session.call(
+            "cell.execute", marker_daemon_code(marker, hold_pipe=False) + "import time; time.sleep(60)"
+        )
+        await until(lambda: threads.deferToThread(lambda: bool(processes_named(marker))), 10, "the daemon")
+        offset = len(node.log())
+        killed_at = reactor.seconds()
+        spawner.kill()
+
+        with pytest.raises(ApplicationError):
+            await within(running, 10, "the one-shot running when its spawner died")
+        dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead", seconds=10)
+        assert "went away" in dead["content"]["reason"], dead["content"]
+
+        async def spawner_back():  # meanwhile a start is refused with "try again later" (cell.error.capacity)
+            return bool((await session.call("cell.status"))["spawners"])
+
+        await until(spawner_back, SERVED_AGAIN_S, "a new spawner")
+        took = await served_again(session, killed_at)
+        assert took < SERVED_AGAIN_S, took
+        (new_spawner,) = spawner_processes(node.proc.pid)
+        assert new_spawner.pid != spawner.pid
+        status = (await session.call("cell.status"))["spawners"][0]
+        assert status["parts"]["spawner"] == {"up": True, "restarts": 1}, status["parts"]
+        assert await threads.deferToThread(restarts_on_metrics_page, node, "spawner") == 1
+        if os.geteuid() == 0:
+            assert not processes_named(marker), "a one-shot's daemon outlived its SIGKILLed spawner"
+        about = new_log_lines(node, offset, "spawner died", "spawner failed", "the spawner is back")
+        assert 1 <= len(about) < LOG_LINES_ALLOWED, "\n".join(about)
     finally:
         session.leave()

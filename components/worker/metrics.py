@@ -35,11 +35,11 @@ class SpawnerMetrics:
         self.errors = Counter("cell_errors", "cell.error.* answers to calls, by URI", ["uri"], registry=self.registry)
         self.part_restarts = Counter(
             "cell_spawner_part_restarts",
-            "The spawner's own processes started again after they died, by part (fork_master, oneshot_template)",
+            "The spawner's own processes started again after they died, by part (spawner, fork_master, oneshot_template)",
             ["part"],
             registry=self.registry,
         )
-        for part in ("fork_master", "oneshot_template"):
+        for part in ("spawner", "fork_master", "oneshot_template"):
             self.part_restarts.labels(part)  # shown at 0 from the start
         self.reactor_lag = Histogram(
             "cell_spawner_reactor_lag_seconds",

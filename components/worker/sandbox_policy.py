@@ -18,6 +18,7 @@ from components.child.sandbox import (
     CGROUP_MEMORY_ROOT,
     RLIMITS,
     cgroup_task_count,
+    empty_cgroups,
     kill_cgroup,
     try_remove_cgroup,
     world_readable,
@@ -52,6 +53,7 @@ class SandboxPolicy:
                 config.sandbox_uid_count,
                 config.oneshot_children,
                 config.sandbox_uid_ranges,
+                reap=reap_stale_cgroups,
             )
         # Handed out first in, first out: a uid just freed is the last to be used again.
         self._free_uids = collections.deque(range(self.uids.first, self.uids.oneshot_first) if self.uids else ())
@@ -206,6 +208,27 @@ def _cgroups_under(root):
         return [entry.path for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
     except OSError:
         return []
+
+
+def reap_stale_cgroups(first, seconds=5.0):
+    """End what a dead spawner of the uid range starting at C{first} left in its cgroups, and remove them.
+
+    Called with the range's lock held, so no live spawner owns these: a
+    spawner SIGKILLed (its keeper starts another) leaves its one-shots'
+    daemons, which no parent death signal reaches."""
+    suffix = "-{}".format(first)
+    try:
+        roots = [
+            entry.path
+            for entry in os.scandir(CGROUP_MEMORY_ROOT)
+            if entry.name.startswith("cellserver-") and entry.name.endswith(suffix)
+        ]
+    except OSError:
+        return
+    for root in roots:
+        empty_cgroups(_cgroups_under(root) + [root], seconds)
+        remove_empty_cgroups(root)
+        try_remove_cgroup(root)
 
 
 def remove_empty_cgroups(root):

@@ -77,6 +77,13 @@ class KernelSpawner:
         self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root), environment=self.environment)
         for warning in self.sandbox.warnings:
             self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
+        if self.sandbox.uids is not None and self.sandbox.uids.passed_over:
+            self.log.info(
+                "kernels run as uids {first}-{last}; passed over: {why}",
+                first=self.sandbox.uids.first,
+                last=self.sandbox.uids.end - 1,
+                why="; ".join(self.sandbox.uids.passed_over),
+            )
         if self.sandbox.stale_cgroups_removed:
             self.log.info(
                 "removed {n} empty kernel cgroup(s) a previous spawner left", n=self.sandbox.stale_cgroups_removed

@@ -27,6 +27,8 @@ CGROUP_RETRIES = 30
 
 #: the parts' names, as in C{cell_spawner_part_restarts_total{part}} and the spawner's status
 FORK_MASTER = "fork_master"
+#: the spawner process itself, replaced by its keeper (L{components.worker.spawner_keeper})
+SPAWNER = "spawner"
 ONESHOT_TEMPLATE = "oneshot_template"
 
 
@@ -43,6 +45,7 @@ class SpawnerParts:
         self._spawner = spawner
         self._clock = spawner._reactor
         self._on_master_up = on_master_up
+        self._spawner_restarts = 0
         restarts = spawner.metrics.part_restarts
         self.master = Supervisor(
             self._clock,
@@ -61,7 +64,14 @@ class SpawnerParts:
 
     @defer.inlineCallbacks
     def start(self):
-        """Start the master (fires once it is ready), then the template when one-shots run in children."""
+        """Start the master and, at the same time, the template when one-shots run in children; fire once the
+        master is ready (kernels are served from then on: a spawner the keeper replaced joins sooner, and
+        one-shots run in pool kernels until the template is ready)."""
+        template = self.oneshot.start() if self._spawner.config.oneshot_children else None
+        if template is not None:
+            template.addCallbacks(self._template_up, self._template_failed)
+        else:
+            self.log.info("one-shots served by pool kernels (oneshot_children: 0)")
         info = yield self.master.start()
         self.log.info(
             "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
@@ -69,9 +79,14 @@ class SpawnerParts:
             s=info["preload_s"],
             mods=info["preloaded"],
         )
-        if self._spawner.config.oneshot_children:
-            yield self.oneshot.start()
-            self.log.info("one-shot template ready")
+
+    def _template_up(self, event):
+        self.log.info("one-shot template ready; one-shots served by the template")
+
+    def _template_failed(self, failure):
+        self.log.error(
+            "the one-shot template failed to start ({why}); one-shots served by pool kernels", why=failure.value
+        )
 
     def _start_master(self):
         s = self._spawner
@@ -107,6 +122,16 @@ class SpawnerParts:
             self._clock.callLater(CGROUP_RETRY_S, self._remove_cgroup, cgroup, retries - 1)
 
     @property
+    def spawner_restarts(self):
+        """How often this spawner's keeper started a spawner again before this one (told at its start)."""
+        return self._spawner_restarts
+
+    @spawner_restarts.setter
+    def spawner_restarts(self, count):
+        self._spawner.metrics.part_restarts.labels(SPAWNER).inc(max(0, count - self._spawner_restarts))
+        self._spawner_restarts = count
+
+    @property
     def master_up(self):
         return self.master.up
 
@@ -117,7 +142,11 @@ class SpawnerParts:
 
     def status(self):
         """What the spawner's status says of its parts: up or not, and how often each was replaced."""
-        return {FORK_MASTER: self.master.state(), ONESHOT_TEMPLATE: self.oneshot.state()}
+        return {
+            SPAWNER: {"up": True, "restarts": self.spawner_restarts},
+            FORK_MASTER: self.master.state(),
+            ONESHOT_TEMPLATE: self.oneshot.state(),
+        }
 
     @defer.inlineCallbacks
     def stop(self):

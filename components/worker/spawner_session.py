@@ -92,6 +92,10 @@ class SpawnerService:
             self._orphaned.cancel()
         self._orphaned = None
         sid = self.config.spawner_id
+        # Taken before the first yield: a pool kernel that gets ready meanwhile registers itself (_prepare_kernel).
+        ours = (
+            list(self.spawner.kernels.values()) + list(self.spawner.held.values()) + self.spawner.pool.ready_kernels()
+        )
         # Meta events are (session id, details) and (session id, subscription id).
         yield session.subscribe(lambda _session, details: self.listeners.created(details), uris.SUBSCRIPTION_ON_CREATE)
         yield session.subscribe(
@@ -111,9 +115,7 @@ class SpawnerService:
         )
         yield register(self.info, uris.spawner_procedure(sid, "info"))
         yield register(self.metrics, uris.spawner_procedure(sid, "metrics"))
-        for kernel in (
-            list(self.spawner.kernels.values()) + list(self.spawner.held.values()) + self.spawner.pool.ready_kernels()
-        ):
+        for kernel in ours:
             yield self._register_kernel(kernel)
         yield self.listeners.sync(session, [uris.kernel_iopub(k) for k in self.spawner.kernels])
         session.publish(uris.SPAWNER_ON_READY, self.info())

@@ -33,8 +33,10 @@ class RangeBusy(RuntimeError):
 class UidRange:
     """A claimed range: C{first}, C{count} (kernels' uids), C{oneshot_first}, C{oneshot_count}."""
 
-    def __init__(self, first, count, oneshot_count, lock_fd=None):
+    def __init__(self, first, count, oneshot_count, lock_fd=None, passed_over=()):
         self.first = first
+        #: why each range tried before this one was not taken (the spawner logs it)
+        self.passed_over = list(passed_over)
         self.count = count
         self.oneshot_first = first + count
         self.oneshot_count = oneshot_count
@@ -53,8 +55,10 @@ class UidRange:
         return self.first <= uid < self.end
 
 
-def claim(spawner_id, base, count, oneshot_count, ranges, lock_dir=None, processes=None):
-    """Claim the first free range for C{spawner_id} (see the module docstring); raise L{RangeBusy} if none is."""
+def claim(spawner_id, base, count, oneshot_count, ranges, lock_dir=None, processes=None, reap=None):
+    """Claim the first free range for C{spawner_id} (see the module docstring); raise L{RangeBusy} if none is.
+
+    C{reap(first)}, when given, ends what a dead holder of the range starting at C{first} left running."""
     size = count + oneshot_count
     lock_dir = lock_dir or _lock_dir()
     start = zlib.crc32(spawner_id.encode()) % max(1, ranges)
@@ -68,16 +72,35 @@ def claim(spawner_id, base, count, oneshot_count, ranges, lock_dir=None, process
             os.close(fd)
             why.append("{}-{}: another spawner holds it".format(first, first + size - 1))
             continue
+        if reap is not None:
+            reap(first)
         running = _processes_in(first, first + size, processes)
         if running:
             os.close(fd)
             why.append("{}-{}: processes run as its uids (pids {})".format(first, first + size - 1, running[:5]))
             continue
-        return UidRange(first, count, oneshot_count, fd)
+        return UidRange(first, count, oneshot_count, fd, passed_over=why)
     raise RangeBusy(
         "no free range of sandbox uids for spawner {!r} ({}); stop what runs there, or give this spawner other "
         "uids (sandbox_uid_base, sandbox_uid_ranges)".format(spawner_id, "; ".join(why))
     )
+
+
+def reap_if_free(first, reap, lock_dir=None):
+    """C{reap(first)} if no live spawner holds the range starting at C{first}; whether it did.
+
+    A keeper calls it when its spawner died, so what that spawner left is
+    ended at once, whichever range the next spawner takes."""
+    fd = os.open(os.path.join(lock_dir or _lock_dir(), "uids-{}.lock".format(first)), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        reap(first)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _lock_dir():
