@@ -30,7 +30,6 @@ import uuid
 
 from jupyter_client.manager import KernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from jupyter_core.utils import run_sync
 from twisted.internet.interfaces import IReadDescriptor
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -43,6 +42,7 @@ from components.child.sandbox import (
     try_remove_cgroup,
 )
 from components.common import errors
+from components.worker.blocking import run_coroutine
 from components.worker.kernel_environment import PROJECT, KernelEnvironment
 from components.worker.kernel_process import KernelProcess
 
@@ -165,7 +165,7 @@ class ExecKernelProcess(KernelProcess):
         if host.sandbox is not None:
             host.sandbox.prepare_dirs(spec, self._cwd, self.runtime_dir, os.path.join(self.runtime_dir, "tmp"))
         # jupyter_client's provisioner is asyncio and ends in a Popen: in a thread of the spawner's blocking work
-        # (an event loop of that thread's own), its result back on the reactor
+        # (blocking.run_coroutine, an event loop of its own), its result back on the reactor
         d = host.blocking(self._launch, spec)
         d.addCallbacks(self._launched, self._launch_failed)
         return d
@@ -213,7 +213,7 @@ class ExecKernelProcess(KernelProcess):
             )
             with open(manager.connection_file) as f:  # what the manager wrote: read before anything runs
                 connection = json.load(f)
-            run_sync(provisioner.launch_kernel)(cmd, **launch)
+            run_coroutine(provisioner.launch_kernel, cmd, **launch)
         finally:
             os.close(log)
         return provisioner.pid, provisioner.process, connection, manager, spec.get("cgroup")
