@@ -5,10 +5,11 @@ import signal
 import subprocess
 
 import psutil
+import pytest
 import pytest_twisted
 
 from tests.helpers import call, start_kernel
-from tests.node import VENV_BIN, Node, processes_under
+from tests.node import VENV_BIN, Node, processes_under, spawner_processes
 from tests.wamp_client import connect
 
 
@@ -80,7 +81,7 @@ async def test_sigkilled_spawner_takes_its_kernels_with_it(tmp_path):
     node = Node(tmp_path).start()
     try:
         session, kernel_pids = await _kernel_pids(node)
-        spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
+        spawner = spawner_processes(node.proc.pid)[0]
         doomed = _descendants(spawner.pid)
         assert set(kernel_pids) <= doomed
         os.kill(spawner.pid, signal.SIGKILL)
@@ -131,5 +132,25 @@ async def test_a_oneshots_daemon_does_not_outlive_a_node_stopped_just_after_its_
         node.stop()
         assert _wait_gone({p.pid for p in daemons}, 10) == set(), "a one-shot's daemon outlived the node"
         await defer.succeed(None)
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize(
+    "worker", ["crossbar.worker.router.RouterController", "crossbar.worker.container.ContainerController"]
+)
+def test_a_killed_crossbar_worker_ends_the_node_and_all_in_it_for_systemd_to_restart(tmp_path, worker):
+    """Crossbar ends the node when one of its workers dies (the router, or the session router's container),
+    and does not start that worker again; what a node needs then is its supervisor (systemd's
+    ``Restart=always`` in deploy/systemd/cellserver-node.service). So the node must really end: with a
+    status that says it failed, and nothing of it left running (kernels included) to meet the next node."""
+    node = Node(tmp_path).start()
+    try:
+        everything = _descendants(node.proc.pid)
+        (victim,) = processes_under(node.proc.pid, worker)
+        victim.kill()
+        node.proc.wait(60)
+        assert node.proc.returncode != 0, "a node that lost a worker must not exit as if stopped on purpose"
+        assert _wait_gone(everything, 15) == set(), "processes outlived the node"
     finally:
         node.stop()
