@@ -7,6 +7,7 @@ master loaded is in every kernel), and the control plane never loads ZMQ or
 jupyter_client.
 """
 
+import ast
 import json
 import os
 import subprocess
@@ -72,3 +73,32 @@ def test_common_code_imports_no_process_specific_package():
                 text = f.read()
             for package in ("control", "router", "worker", "child"):
                 assert "from components.{}".format(package) not in text, (name, package)
+
+
+#: the largest module and class in components/ (issue 20): a hub that grows past them is split by concern
+MAX_MODULE_LINES = 400
+MAX_CLASS_LINES = 250
+
+
+def _sources():
+    for folder, _dirs, files in os.walk(PACKAGES):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                yield os.path.join(folder, name)
+
+
+def test_no_module_or_class_in_components_is_a_hub():
+    too_big = []
+    for path in _sources():
+        with open(path) as f:
+            text = f.read()
+        where = os.path.relpath(path, ROOT)
+        lines = text.count("\n")
+        if lines > MAX_MODULE_LINES:
+            too_big.append("{}: {} lines".format(where, lines))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno - node.lineno + 1 > MAX_CLASS_LINES:
+                too_big.append("{}: class {} {} lines".format(where, node.name, node.end_lineno - node.lineno + 1))
+    assert not too_big, "split by concern (docs/architecture.md says where each kind of change goes):\n" + "\n".join(
+        too_big
+    )
