@@ -1,16 +1,66 @@
-"""Configuration of the spawner and the session router, parsed once.
+"""Every part of the node's configuration, named and parsed in one place (docs/config.md).
 
-Every knob has a safe default here and is documented in docs/config.md.
-Unknown keys are refused, so a typo in ``.crossbar/config.json`` fails at
-start-up instead of being silently ignored.
+One frozen dataclass per part, each knob with a safe default:
+
+- L{SpawnerConfig}: a kernel spawner (the guest worker's ``options.stdin.value``
+  in ``.crossbar/config.json``, or ``--config``/``--config-file`` by hand);
+- L{RouterConfig} with a L{RoleQuota} per role: the session router's ``extra``;
+- L{ClientConnectionsConfig}: the router component holding clients' connections;
+- L{FaceConfig}: the Jupyter face (``/jupyter``);
+- L{PermalinkConfig}: the permalink service.
+
+L{from_mapping} builds one from a dict and refuses unknown keys and values of
+the wrong type with a message naming the key, so a typo fails at start-up
+instead of being silently ignored.  Two knobs share a name across parts on
+purpose, one limit each: ``max_code_bytes`` (docs/config.md, "Which code
+limit applies where") and nothing else; ``trusted_proxies`` is the session
+router's alone (the node's one address resolver).
 """
 
 import dataclasses
+import json
 from typing import Optional
 
 
 class ConfigError(ValueError):
     """A configuration value is unknown or invalid."""
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+#: what a field's declared type admits from JSON, and how the refusal names it
+_KINDS = {
+    int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    float: ("a number", _number),
+    bool: ("true or false", lambda v: isinstance(v, bool)),
+    str: ("a string", lambda v: isinstance(v, str)),
+    tuple: ("a list", lambda v: isinstance(v, (list, tuple))),
+    list: ("a list", lambda v: isinstance(v, (list, tuple))),
+    dict: ("an object", lambda v: isinstance(v, dict)),
+    Optional[tuple]: ("null or a list", lambda v: v is None or isinstance(v, (list, tuple))),
+}
+
+
+def check_types(config):
+    """Raise L{ConfigError} naming the first field of C{config} whose value is not of its declared type."""
+    for field in dataclasses.fields(config):
+        kind, admits = _KINDS[field.type]
+        value = getattr(config, field.name)
+        if not admits(value):
+            raise ConfigError("{} must be {}, not {!r}".format(field.name, kind, value))
+
+
+def json_settings(text, source):
+    """The JSON object in C{text} (settings read from C{source}, named in the refusal)."""
+    try:
+        settings = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError("{}: not JSON ({})".format(source, exc)) from None
+    if not isinstance(settings, dict):
+        raise ConfigError("{}: settings are a JSON object, not {}".format(source, type(settings).__name__))
+    return settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,9 +160,10 @@ class SpawnerConfig:
     max_inline_file_bytes: int = 8 * 1024 * 1024
 
     def __post_init__(self):
+        check_types(self)
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.type in (int, float) and (not isinstance(value, (int, float)) or value < 0):
+            if field.type in (int, float) and value < 0:
                 raise ConfigError("{} must be a non-negative number, not {!r}".format(field.name, value))
         if self.on_output_limit not in ("truncate", "interrupt"):
             raise ConfigError(
@@ -145,6 +196,9 @@ class RoleQuota:
     #: sessions of this role one client address may hold at once (a page shares one among its cells)
     max_sessions_per_address: int = 64
 
+    def __post_init__(self):
+        check_types(self)
+
 
 DEFAULT_ROLES = {
     "browser": RoleQuota(),
@@ -174,7 +228,9 @@ class RouterConfig:
     services: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
     #: WAMP-CRA principals of role "spawner" (remote workers): {spawner id: environment variable name}
     spawners: dict = dataclasses.field(default_factory=dict)
-    #: addresses of fronts (e.g. HAProxy) whose X-Forwarded-For names the client; nobody else's is believed
+    #: addresses of fronts (e.g. HAProxy) whose X-Forwarded-For names the client; nobody else's is believed.
+    #: The node's one address resolver (components.common.addresses): WAMP sessions, the Jupyter face's clients
+    #: and permalinks alike ask the session router, so no other part has this knob
     trusted_proxies: list = dataclasses.field(default_factory=list)
 
     def quotas(self):
@@ -186,18 +242,106 @@ class RouterConfig:
             if unknown:
                 raise ConfigError("unknown quota(s) for role {}: {}".format(role, ", ".join(sorted(unknown))))
             base.update(values)
-            result[role] = RoleQuota(**base)
+            try:
+                result[role] = RoleQuota(**base)
+            except ConfigError as exc:
+                raise ConfigError("roles.{}.{}".format(role, exc)) from None
         return result
 
     def __post_init__(self):
+        check_types(self)
+        if not all(isinstance(values, dict) for values in self.roles.values()):
+            raise ConfigError("roles maps each role to an object of quotas, not {!r}".format(self.roles))
         self.quotas()
 
 
+@dataclasses.dataclass(frozen=True)
+class ClientConnectionsConfig:
+    #: bytes the router may hold unsent for one client connection on /ws; past it the connection is dropped
+    #: (twice the largest WAMP message /ws carries, 16 MiB: one whole message always fits behind another)
+    max_unsent_bytes: int = 32 * 1024 * 1024
+
+    def __post_init__(self):
+        limit = self.max_unsent_bytes
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1024 * 1024:
+            raise ConfigError("max_unsent_bytes must be an integer of at least 1 MiB, not {!r}".format(limit))
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceConfig:
+    #: principal name -> the environment variable holding its token (role service)
+    tokens: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
+    #: serve clients without a token (the browser role's limits; a kernel's id is their capability)
+    anonymous: bool = True
+    #: origins (``https://host[:port]``) whose pages may use the face from a browser, besides the node's own
+    allowed_origins: list = dataclasses.field(default_factory=list)
+    #: largest WebSocket message a client may send (bytes)
+    max_message_bytes: int = 16 * 1024 * 1024
+
+    #: keys of other parts, refused here with where they belong
+    elsewhere = {
+        "trusted_proxies": "the face has no trusted_proxies of its own: the node has one address resolver, set it "
+        "in the session router's extra.trusted_proxies (docs/config.md)"
+    }
+
+    def __post_init__(self):
+        check_types(self)
+
+
+#: the permalink stores
+DATABASES = ("sqlite", "postgresql")
+
+
+@dataclasses.dataclass(frozen=True)
+class PermalinkConfig:
+    #: where permalinks live: "sqlite" (a file in data_dir) or "postgresql" (the DSN in $dsn_env)
+    database: str = "sqlite"
+    #: directory of the SQLite file, relative to the node directory (cbdir) unless absolute
+    data_dir: str = "data"
+    #: largest code that may be stored (bytes of UTF-8)
+    max_code_bytes: int = 64 * 1024
+    #: the environment variable holding the PostgreSQL DSN: its password never sits in config.json
+    dsn_env: str = "CELL_PERMALINK_DSN"
+    #: PostgreSQL calls running at once, each on its own thread and connection
+    db_threads: int = 4
+    #: how long connecting to PostgreSQL may take (libpq's connect_timeout: whole seconds, at least 2)
+    connect_timeout_s: int = 3
+    #: how long one PostgreSQL statement may run (statement_timeout)
+    statement_timeout_s: float = 5.0
+    #: saves one client address may make per minute, in bursts of a quarter of it (a Share click is one)
+    saves_per_minute_per_address: int = 60
+    #: bytes (code and language) one client address may store per day (UTC), on every node sharing the database
+    max_bytes_per_address_per_day: int = 16 * 1024 * 1024
+
+    def __post_init__(self):
+        if self.database not in DATABASES:
+            raise ConfigError("database must be one of {}, not {!r}".format(", ".join(DATABASES), self.database))
+        check_types(self)
+        if self.db_threads < 1:
+            raise ConfigError("db_threads must be an integer >= 1, not {!r}".format(self.db_threads))
+        if self.connect_timeout_s < 2:
+            raise ConfigError("connect_timeout_s must be at least 2 (libpq's minimum)")
+        if self.statement_timeout_s <= 0:
+            raise ConfigError(
+                "statement_timeout_s must be a positive number, not {!r}".format(self.statement_timeout_s)
+            )
+        if not self.dsn_env:
+            raise ConfigError("dsn_env must name an environment variable")
+        for name in ("max_code_bytes", "saves_per_minute_per_address", "max_bytes_per_address_per_day"):
+            if getattr(self, name) < 1:
+                raise ConfigError("{} must be an integer >= 1, not {!r}".format(name, getattr(self, name)))
+
+
 def from_mapping(cls, mapping, ignore=()):
-    """Build C{cls} from a dict (a component's ``extra``), refusing unknown keys."""
+    """Build C{cls} from a dict (a component's ``extra``), refusing unknown keys and values of the wrong type."""
     names = {f.name for f in dataclasses.fields(cls)}
+    if mapping is not None and not isinstance(mapping, dict):
+        raise ConfigError("{} settings are a JSON object, not {!r}".format(cls.__name__, mapping))
     values = {k: v for k, v in (mapping or {}).items() if k not in ignore}
     unknown = sorted(set(values) - names)
+    for name in unknown:
+        if name in getattr(cls, "elsewhere", {}):
+            raise ConfigError(cls.elsewhere[name])
     if unknown:
         raise ConfigError(
             "unknown {} setting(s): {}; known: {}".format(cls.__name__, ", ".join(unknown), ", ".join(sorted(names)))
@@ -206,4 +350,7 @@ def from_mapping(cls, mapping, ignore=()):
         if name in values and isinstance(values[name], (list, str)):
             listed = values[name]
             values[name] = tuple(listed.split(",") if isinstance(listed, str) else listed)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError("{} setting {}".format(cls.__name__, exc)) from None

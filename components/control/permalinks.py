@@ -10,7 +10,6 @@ client address, in rate and in bytes per day (L{permalink_limits}); the
 session router, the node's one address resolver, says whose address a caller is.
 """
 
-import dataclasses
 import os
 import time
 
@@ -20,7 +19,7 @@ from twisted.internet import defer, threads
 from twisted.python.threadpool import ThreadPool
 
 from components.common import arguments, errors, uris
-from components.common.config import ConfigError, from_mapping
+from components.common.config import ConfigError, PermalinkConfig, from_mapping
 from components.common.node_key import BackendSession
 from components.common.sessions import quiet_if_router_goes
 from components.control.permalink_limits import PermalinkLimits
@@ -33,50 +32,6 @@ from components.control.permalink_stores import (
 )
 
 __all__ = ["ID_ALPHABET", "ID_LENGTH", "PermalinkConfig", "PermalinkService", "PermalinkStore", "SqlitePermalinkStore"]
-
-DATABASES = ("sqlite", "postgresql")
-
-
-@dataclasses.dataclass(frozen=True)
-class PermalinkConfig:
-    #: where permalinks live: "sqlite" (a file in data_dir) or "postgresql" (the DSN in $dsn_env)
-    database: str = "sqlite"
-    #: directory of the SQLite file, relative to the node directory (cbdir) unless absolute
-    data_dir: str = "data"
-    #: largest code that may be stored (bytes of UTF-8)
-    max_code_bytes: int = 64 * 1024
-    #: the environment variable holding the PostgreSQL DSN: its password never sits in config.json
-    dsn_env: str = "CELL_PERMALINK_DSN"
-    #: PostgreSQL calls running at once, each on its own thread and connection
-    db_threads: int = 4
-    #: how long connecting to PostgreSQL may take (libpq's connect_timeout: whole seconds, at least 2)
-    connect_timeout_s: int = 3
-    #: how long one PostgreSQL statement may run (statement_timeout)
-    statement_timeout_s: float = 5.0
-    #: saves one client address may make per minute, in bursts of a quarter of it (a Share click is one)
-    saves_per_minute_per_address: int = 60
-    #: bytes (code and language) one client address may store per day (UTC), on every node sharing the database
-    max_bytes_per_address_per_day: int = 16 * 1024 * 1024
-
-    def __post_init__(self):
-        if self.database not in DATABASES:
-            raise ConfigError("database must be one of {}, not {!r}".format(", ".join(DATABASES), self.database))
-        if isinstance(self.db_threads, bool) or not isinstance(self.db_threads, int) or self.db_threads < 1:
-            raise ConfigError("db_threads must be an integer >= 1, not {!r}".format(self.db_threads))
-        if isinstance(self.connect_timeout_s, bool) or not isinstance(self.connect_timeout_s, int):
-            raise ConfigError("connect_timeout_s must be whole seconds, not {!r}".format(self.connect_timeout_s))
-        if self.connect_timeout_s < 2:
-            raise ConfigError("connect_timeout_s must be at least 2 (libpq's minimum)")
-        if not isinstance(self.statement_timeout_s, (int, float)) or self.statement_timeout_s <= 0:
-            raise ConfigError(
-                "statement_timeout_s must be a positive number, not {!r}".format(self.statement_timeout_s)
-            )
-        if not self.dsn_env:
-            raise ConfigError("dsn_env must name an environment variable")
-        for name in ("saves_per_minute_per_address", "max_bytes_per_address_per_day"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError("{} must be an integer >= 1, not {!r}".format(name, value))
 
 
 def read_config(extra, environ=os.environ):

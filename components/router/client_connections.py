@@ -15,28 +15,14 @@ its router's session table (``_session_id_to_session``), as the register
 guard reads its dealer; a Crossbar that moved it stops the node's start.
 """
 
-import dataclasses
-
 from autobahn.twisted.wamp import ApplicationSession
 from autobahn.wamp.exception import SessionNotReady
 from twisted.internet import defer
 
 from components.common import errors, uris
-from components.common.config import ConfigError, from_mapping
+from components.common.config import ClientConnectionsConfig, from_mapping
 from components.router.authorization import CLIENT_ROLES
 from components.router.send_buffers import SendBufferGuard, websocket_bytes_written
-
-
-@dataclasses.dataclass(frozen=True)
-class ClientConnectionsConfig:
-    #: bytes the router may hold unsent for one client connection on /ws; past it the connection is dropped
-    #: (twice the largest WAMP message /ws carries, 16 MiB: one whole message always fits behind another)
-    max_unsent_bytes: int = 32 * 1024 * 1024
-
-    def __post_init__(self):
-        limit = self.max_unsent_bytes
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1024 * 1024:
-            raise ConfigError("max_unsent_bytes must be an integer of at least 1 MiB, not {!r}".format(limit))
 
 
 class ClientConnections(ApplicationSession):

@@ -17,7 +17,6 @@ node cannot answer).  Settings come from the path's ``extra`` (docs/config.md).
 Requests from other sites' pages are refused (components.router.jupyter.origins).
 """
 
-import dataclasses
 import json
 
 from autobahn.twisted.resource import WebSocketResource
@@ -28,7 +27,7 @@ from twisted.web import resource, server
 
 from components.common import kernelspecs, uris
 from components.common.addresses import http_client
-from components.common.config import ConfigError, from_mapping
+from components.common.config import FaceConfig, from_mapping
 from components.router.backend_link import BackendLink
 from components.router.jupyter.access import Access, Refused
 from components.router.jupyter.channels import channels_factory
@@ -49,18 +48,6 @@ HTTP_STATUS = {
 }
 
 
-@dataclasses.dataclass(frozen=True)
-class FaceConfig:
-    #: principal name -> the environment variable holding its token (role service)
-    tokens: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
-    #: serve clients without a token (the browser role's limits; a kernel's id is their capability)
-    anonymous: bool = True
-    #: origins (``https://host[:port]``) whose pages may use the face from a browser, besides the node's own
-    allowed_origins: list = dataclasses.field(default_factory=list)
-    #: largest WebSocket message a client may send (bytes)
-    max_message_bytes: int = 16 * 1024 * 1024
-
-
 class HttpError(Exception):
     def __init__(self, code, message):
         super().__init__(message)
@@ -75,13 +62,7 @@ class JupyterFace(resource.Resource):
 
     def __init__(self, extra=None, link=None):
         super().__init__()
-        extra = dict(extra or {})
-        if "trusted_proxies" in extra:
-            raise ConfigError(
-                "the face has no trusted_proxies of its own: the node has one address resolver, set it in the "
-                "session router's extra.trusted_proxies (docs/config.md)"
-            )
-        self.settings = from_mapping(FaceConfig, extra)
+        self.settings = from_mapping(FaceConfig, dict(extra or {}))
         self.access = Access(self.settings.tokens, self.settings.anonymous)
         self.origins = OriginPolicy(self.settings.allowed_origins)
         self.link = link or BackendLink("jupyter_face")
