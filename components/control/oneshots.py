@@ -95,7 +95,7 @@ class OneShots:
     """Runs ``cell.execute`` calls.
 
     @param placement: the session router's L{Placement} (spawners, kernels counted per session and address).
-    @param call: the session router's WAMP C{call}.
+    @param call: the WAMP session's C{call} (the control plane's L{SpawnerCalls}).
     @param address_of: C{address_of(session_id)} -> Deferred of the session's client address.
     """
 
@@ -110,21 +110,26 @@ class OneShots:
         self.admission.forget(session_id)
 
     @defer.inlineCallbacks
-    def execute(self, details, code, timeout, user_expressions, stop_on_error, files, return_files, kernel_name):
+    def execute(
+        self, caller, role, progress, code, timeout, user_expressions, stop_on_error, files, return_files, kernel_name
+    ):
         """Quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None) on a spawner
-        that offers C{kernel_name} (python3 by default)."""
+        that offers C{kernel_name} (python3 by default).
+
+        @param caller: the calling session (its quotas); C{role}: its role.
+        @param progress: the call's C{progress} callable, or None (the output streams to it as it comes).
+        """
         kernel_name = arguments.check_kernel_name(kernel_name)
         self._placement.check_offered(kernel_name)
-        role = details.caller_authrole
         quota = self._quotas.get(role) or self._quotas["browser"]
         arguments.check_str("code", code, quota.max_code_bytes)
-        address = yield self._address_of(details.caller)
-        done = self.admission.admit(details.caller, role, address)
+        address = yield self._address_of(caller)
+        done = self.admission.admit(caller, role, address)
         needs_kernel = bool(files) or bool(return_files) or kernel_name != PYTHON
         try:
             if needs_kernel:
                 spawner = self._placement.reserve(
-                    details.caller,
+                    caller,
                     quota.max_kernels_per_session,
                     address=address,
                     address_cap=quota.max_kernels_per_address,
@@ -135,7 +140,7 @@ class OneShots:
         except Exception:
             done()
             raise
-        options = CallOptions(on_progress=details.progress) if details.progress else None
+        options = CallOptions(on_progress=progress) if progress else None
         language = {} if kernel_name == PYTHON else {"kernel_name": kernel_name}
         try:
             result = yield self._call(
@@ -152,5 +157,5 @@ class OneShots:
         finally:
             done()
             if needs_kernel:
-                self._placement.release(details.caller, spawner.spawner_id, address)
+                self._placement.release(caller, spawner.spawner_id, address)
         return result

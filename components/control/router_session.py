@@ -142,5 +142,14 @@ class SessionRouter(BackendSession):
     ):
         """``cell.execute``: see L{OneShots.execute}."""
         return self.control.oneshots.execute(
-            details, code, timeout, user_expressions, stop_on_error, files, return_files, kernel_name
+            details.caller,
+            details.caller_authrole,
+            details.progress,
+            code,
+            timeout,
+            user_expressions,
+            stop_on_error,
+            files,
+            return_files,
+            kernel_name,
         )

@@ -247,3 +247,19 @@ def test_two_starts_of_a_session_that_left_both_end_their_kernels():
     assert isinstance(second[0].value, errors.NotFound)
     shut = [args[1] for name, args, _ in port.calls if name == "shutdown_kernel"]
     assert shut == ["k1", "k2"] and plane.sizes()["left_while_starting"] == 0 and plane.sizes()["kernels"] == 0
+
+
+def test_a_oneshot_with_files_counts_as_a_kernel_of_its_session_while_it_runs():
+    clock, port, plane = _plane(per_session=1)
+    outcome = []
+    files = {"data.txt": b"x"}
+    plane.oneshots.execute(SESSION, "browser", None, "1+1", None, None, True, files, False, None).addBoth(
+        outcome.append
+    )
+    assert isinstance(_start(plane)[0].value, errors.Capacity), "the one-shot's kernel fills the session's cap"
+    (procedure, code), d = port.pending("call")[0]
+    assert procedure.endswith(".execute_once") and code == "1+1"
+    d.callback({"status": "ok"})
+    assert outcome == [{"status": "ok"}] and plane.oneshots.admission.running(ADDRESS) == 0
+    _start(plane)
+    assert len(port.pending("start_kernel")) == 1, "its slot is free again"
