@@ -22,83 +22,30 @@ disk).  This class holds the state machine and routes the kernel's ZMQ
 channels to them by state.
 """
 
-import dataclasses
 import functools
 import os
 import secrets
 import signal
 import uuid
-from typing import Any, Callable, Optional
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.common import errors
 from components.common.kernelspecs import PYTHON
-from components.worker.blocking import BlockingWork
 from components.worker.death_causes import DeathReason
 from components.worker.exec_kernel_process import ExecKernelProcess
 from components.worker.files import KernelFiles
-from components.worker.kernel_channels import KernelChannels
 from components.worker.kernel_client_relay import JupyterClientRelay
-from components.worker.kernel_disk import KernelDisks
 from components.worker.kernel_execution import KernelExecutions
-from components.worker.kernel_messages import KernelMessages
+from components.worker.kernel_host import KernelHost
 from components.worker.kernel_process import KernelProcess
 from components.worker.kernel_readiness import LAUNCHED_PROBE_INTERVAL_S, PROBE_INTERVAL_S, KernelReadiness
 from components.worker.kernel_state import KernelState
-from components.worker.metrics import SpawnerMetrics
 from components.worker.watchdog import Watchdog
 
 #: what callers import from here (the probe's pace is the bench's too)
 __all__ = ["Kernel", "KernelHost", "KernelState", "LAUNCHED_PROBE_INTERVAL_S", "PROBE_INTERVAL_S"]
-
-
-@dataclasses.dataclass
-class KernelHost:
-    """What every kernel of one spawner shares: the clock, settings, fork master, directories, sandbox.
-
-    C{run_blocking(f, *args)} runs C{f} off the reactor thread and returns a
-    Deferred (the spawner's L{BlockingWork}; tests run it inline).
-    """
-
-    clock: Any
-    config: Any
-    master: Any
-    zmq_context: Any
-    work_root: str
-    runtime_root: str
-    sandbox: Any = None
-    channels_factory: Callable = KernelChannels
-    messages: KernelMessages = dataclasses.field(default_factory=KernelMessages)
-    metrics: SpawnerMetrics = dataclasses.field(default_factory=SpawnerMetrics)
-    run_blocking: Optional[Callable] = None
-    #: the kernelspecs of other languages (L{components.worker.kernelspecs.Kernelspecs}), for non-Python kernels
-    kernelspecs: Any = None
-    #: the kernels' directories as file systems of their own where the spawner is root and sandboxes (L{KernelDisks})
-    disks: Any = None
-
-    def __post_init__(self):
-        self.disks = self.disks or KernelDisks.for_host(self)
-
-    def open_channels(self, connection, on_reply, on_iopub, on_stdin, on_pong):
-        """The ZMQ channels of one kernel process (iopub messages capped a little above the output cap)."""
-        max_output_bytes = self.config.max_output_bytes
-        return self.channels_factory(
-            self.clock,
-            self.zmq_context,
-            connection,
-            on_reply=on_reply,
-            on_iopub=on_iopub,
-            on_stdin=on_stdin,
-            on_pong=on_pong,
-            max_iopub_content_bytes=max_output_bytes + 65536 if max_output_bytes else 0,
-        )
-
-    def blocking(self, f, *args):
-        if self.run_blocking is None:
-            self.run_blocking = BlockingWork(self.clock)
-        return self.run_blocking(f, *args)
 
 
 class Kernel:
