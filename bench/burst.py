@@ -40,13 +40,10 @@ def room_for(people):
     """The config edit for a burst of C{people}: the shipped one, with max_kernels raised to C{people} if past it."""
 
     def edit(config):
-        for worker in config["workers"]:
-            if worker["type"] == "guest":
-                arguments = worker["arguments"]
-                i = arguments.index("--config") + 1
-                settings = json.loads(arguments[i])
-                settings["max_kernels"] = max(settings.get("max_kernels", 32), people)
-                arguments[i] = json.dumps(settings)
+        from tests.node import spawner_settings
+
+        settings = spawner_settings(config)
+        settings["max_kernels"] = max(settings.get("max_kernels", 32), people)
 
     return edit
 

@@ -13,20 +13,15 @@ It prints one-shots per second and latency percentiles for both, and their ratio
 """
 
 import argparse
-import json
 import tempfile
 
 from bench.figures import oneshot_load, pct
 
 
 def layers_off(config):
-    for worker in config["workers"]:
-        if worker["type"] == "guest":
-            arguments = worker["arguments"]
-            i = arguments.index("--config") + 1
-            settings = json.loads(arguments[i])
-            settings.update(allow_network=True, memory_limit_mb=0)
-            arguments[i] = json.dumps(settings)
+    from tests.node import spawner_settings
+
+    spawner_settings(config, allow_network=True, memory_limit_mb=0)
 
 
 async def throughput(edit, seconds, sessions):

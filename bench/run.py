@@ -300,13 +300,10 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
 
 def bench_config(config):
     """The shipped config, with room for the density run (more kernels per spawner and per session)."""
+    from tests.node import spawner_settings
+
+    spawner_settings(config, max_kernels=128)
     for worker in config["workers"]:
-        if worker["type"] == "guest":
-            args = worker["arguments"]
-            i = args.index("--config")
-            settings = json.loads(args[i + 1])
-            settings["max_kernels"] = 128
-            args[i + 1] = json.dumps(settings)
         if worker["type"] == "container":
             worker["components"][0]["extra"]["roles"]["browser"]["max_kernels_per_session"] = 128
 

@@ -65,7 +65,8 @@ def soak_config(resume_grace_s, max_kernels):
     """The edits the soak makes to the shipped config (each for the reason given)."""
 
     def edit(config):
-        spawner_settings = {}
+        from tests.node import spawner_settings
+
         for worker in config["workers"]:
             if worker["type"] == "container":
                 extra = worker["components"][0]["extra"]
@@ -77,14 +78,9 @@ def soak_config(resume_grace_s, max_kernels):
                 # Its own spawner id: the kernels' memory cgroups go under cellserver-<id>-<uids>, apart from those
                 # of any other node on this host (a test node is "local"), so every cgroup counted here is ours.
                 args[args.index("--id") + 1] = SPAWNER_ID
-                i = args.index("--config")
-                settings = json.loads(args[i + 1])
-                # Room for the steady sessions' kernels, the churn in flight and the dropped sessions' kernels
-                # waiting out their grace (32 shipped): a start refused for capacity would be the soak's doing.
-                settings["max_kernels"] = max_kernels
-                args[i + 1] = json.dumps(settings)
-                spawner_settings.update(settings)
-        return spawner_settings
+        # Room for the steady sessions' kernels, the churn in flight and the dropped sessions' kernels waiting out
+        # their grace (32 shipped): a start refused for capacity would be the soak's doing.
+        return dict(spawner_settings(config, max_kernels=max_kernels))
 
     return edit
 
@@ -149,7 +145,7 @@ class Processes:
                 found["router"] = child
             elif "crossbar.worker.container.ContainerController" in cmd:
                 found["session router (container)"] = child
-            elif "components.kernel_spawner" in cmd:
+            elif "components.kernel_spawner" in cmd and "--keep-alive" not in cmd:
                 found["spawner"] = child
         spawner = found["spawner"]
         for child in spawner.children():

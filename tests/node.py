@@ -1,11 +1,14 @@
 """A real Crossbar node for tests: L{deploy.node.Node}, with the quotas per client address lifted."""
 
-import json
-
 import psutil
 
 import deploy.node
 from deploy.node import ROOT, VENV_BIN, free_port  # noqa: F401 (the tests' names for them)
+
+
+def spawner_processes(pid):
+    """The spawners under the node C{pid}: the processes that serve, not the keepers that restart them."""
+    return [p for p in processes_under(pid, "components.kernel_spawner") if "--keep-alive" not in p.cmdline()]
 
 
 def processes_under(pid, marker):
@@ -46,15 +49,20 @@ def one_address_for_all(config):
 SUITE_MAX_KERNELS = 96
 
 
+def spawner_settings(config, **changes):
+    """The local spawner's settings in C{config} (its guest worker's ``options.stdin.value``, a dict to edit in
+    place), updated with C{changes}: the one way tests and benches change them."""
+    guests = [worker for worker in config["workers"] if worker["type"] == "guest"]
+    if len(guests) != 1:
+        raise LookupError("the config has {} guest workers; the local spawner is the one expected".format(len(guests)))
+    settings = guests[0]["options"]["stdin"]["value"]
+    settings.update(changes)
+    return settings
+
+
 def room_for_the_suite(config):
     """The local spawner's max_kernels raised to L{SUITE_MAX_KERNELS} (a test of capacity sets its own)."""
-    for worker in config["workers"]:
-        if worker["type"] == "guest":
-            arguments = worker["arguments"]
-            index = arguments.index("--config") + 1
-            spawner = json.loads(arguments[index])
-            spawner["max_kernels"] = SUITE_MAX_KERNELS
-            arguments[index] = json.dumps(spawner)
+    spawner_settings(config, max_kernels=SUITE_MAX_KERNELS)
 
 
 class Node(deploy.node.Node):

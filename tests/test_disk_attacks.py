@@ -22,7 +22,7 @@ from components.child import filesystem_view
 from components.common.config import SpawnerConfig
 from components.worker.kernel_disk import SOURCE, KernelDisks, detach_stale, register_roots
 from tests.helpers import call, expect_error, start_kernel, until
-from tests.node import Node, processes_under
+from tests.node import Node, spawner_processes, spawner_settings
 from tests.wamp_client import connect, within
 
 MB = 2**20
@@ -35,13 +35,7 @@ sandboxed = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox needs root
 
 
 def set_limits(config):
-    for worker in config["workers"]:
-        if worker["type"] == "guest":
-            args = worker["arguments"]
-            i = args.index("--config")
-            settings = json.loads(args[i + 1])
-            settings.update(LIMITS)
-            args[i + 1] = json.dumps(settings)
+    spawner_settings(config, **LIMITS)
 
 
 @pytest.fixture(scope="module")
@@ -339,7 +333,7 @@ async def test_a_stopped_node_leaves_no_mount_behind(disk_node):
     kernel_id = await start_kernel(session)
     where = await printed(session, kernel_id, "import json, os; print(json.dumps([os.getcwd(), os.environ['TMPDIR']]))")
     roots = [os.path.dirname(where[0]), os.path.dirname(os.path.dirname(where[1]))]
-    (spawner,) = processes_under(disk_node.proc.pid, "components.kernel_spawner")
+    (spawner,) = spawner_processes(disk_node.proc.pid)
     source = "{}-{}".format(SOURCE, spawner.pid)
     assert disk_mounts(source) and all(root in [p for p, _, _ in filesystem_view.mounts()] for root in roots)
     session.leave()

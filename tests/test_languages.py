@@ -21,7 +21,7 @@ from components.control.placement import Placement
 from components.worker.kernelspecs import Kernelspecs
 from components.worker.watchdog import Watchdog
 from tests.helpers import call, expect_error, until
-from tests.node import Node, processes_under
+from tests.node import Node, processes_under, spawner_processes, spawner_settings
 from tests.wamp_client import Recorder, connect, within
 
 #: each language's kernelspec, a line that prints, and what it prints; its own pid; its uid (from /proc: base R
@@ -213,7 +213,7 @@ async def test_a_warm_start_takes_the_kernel_waiting_in_the_pool(node, kernel_na
     language = LANGUAGES[kernel_name]
     session = await connect(node.url)
     await language_pool_ready(session, kernel_name)
-    spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
+    spawner = spawner_processes(node.proc.pid)[0]
     before = {p.pid for p in processes_under(spawner.pid, language["marker"])}
     kernel_id = await start(session, kernel_name)
     pid = int(text_of(await call(session, kernel_id, "execute", language["pid"])).strip())
@@ -266,13 +266,7 @@ def r_only_node(tmp_path_factory):
     """A node offering R alone (``languages``), with tight limits."""
 
     def edit(config):
-        for worker in config["workers"]:
-            if worker["type"] == "guest":
-                args = worker["arguments"]
-                i = args.index("--config")
-                settings = json.loads(args[i + 1])
-                settings.update(pool_size=1, languages=["ir"], memory_limit_mb=300, limit_cpu_s=4)
-                args[i + 1] = json.dumps(settings)
+        spawner_settings(config, pool_size=1, languages=["ir"], memory_limit_mb=300, limit_cpu_s=4)
 
     node = Node(tmp_path_factory.mktemp("r_only"), edit=edit).start()
     yield node

@@ -12,7 +12,6 @@ are printed (``-s``) and kept in docs/benchmarks.md.
 """
 
 import hashlib
-import json
 import os
 
 import pytest
@@ -21,7 +20,7 @@ from autobahn.wamp.exception import ApplicationError
 from twisted.internet import defer
 
 from tests.helpers import call, start_kernel, until
-from tests.node import Node
+from tests.node import Node, spawner_settings
 from tests.test_metrics import scrape, value
 from tests.wamp_client import connect, within
 
@@ -34,13 +33,7 @@ MB = 2**20
 
 def room_for_many_files(config):
     """A kernel may make 100,000 files (the shipped default stops it at 20,000 entries)."""
-    for worker in config["workers"]:
-        if worker["type"] == "guest":
-            args = worker["arguments"]
-            i = args.index("--config")
-            settings = json.loads(args[i + 1])
-            settings["disk_limit_inodes"] = 250000
-            args[i + 1] = json.dumps(settings)
+    spawner_settings(config, disk_limit_inodes=250000)
 
 
 @pytest.fixture(scope="module")

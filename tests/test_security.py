@@ -15,7 +15,7 @@ from autobahn.wamp.types import CallOptions, PublishOptions, RegisterOptions
 from twisted.internet import task
 
 from tests.helpers import call, expect_error, start_kernel
-from tests.node import Node, processes_under
+from tests.node import Node, spawner_processes, spawner_settings
 from tests.wamp_client import Recorder, connect, within
 
 STRICT = {
@@ -32,13 +32,7 @@ STRICT = {
 
 
 def tighten(config):
-    for worker in config["workers"]:
-        if worker["type"] == "guest":
-            args = worker["arguments"]
-            i = args.index("--config")
-            settings = json.loads(args[i + 1])
-            settings.update(STRICT)
-            args[i + 1] = json.dumps(settings)
+    spawner_settings(config, **STRICT)
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +225,7 @@ async def test_a_kernel_cannot_kill_others_or_read_their_files(strict_node):
         )[1:-1]
     )
     pid_a, cwd_a = info
-    spawner = processes_under(strict_node.proc.pid, "components.kernel_spawner")[0]
+    spawner = spawner_processes(strict_node.proc.pid)[0]
     code = (
         "import os, signal\nblocked = []\n"
         "for pid in ({}, {}, {}):\n"

@@ -16,7 +16,7 @@ from autobahn.wamp.types import CallOptions, SubscribeOptions
 from twisted.internet import defer
 
 from tests.helpers import call, expect_error, start_kernel
-from tests.node import Node
+from tests.node import Node, spawner_settings
 from tests.wamp_client import Recorder, connect, within
 
 sandboxed = pytest.mark.skipif(os.geteuid() != 0, reason="the sandbox tests need root (CI runs as root)")
@@ -383,12 +383,7 @@ def admission_limits(config):
         if worker["type"] == "container":
             browser = worker["components"][0]["extra"]["roles"]["browser"]
             browser.update(max_concurrent_oneshots_per_address=4, max_kernels_per_session=100)
-        elif worker["type"] == "guest":
-            arguments = worker["arguments"]
-            index = arguments.index("--config") + 1
-            spawner = json.loads(arguments[index])
-            spawner.update(max_kernels=3, pool_size=2, memory_limit_mb=300)
-            arguments[index] = json.dumps(spawner)
+    spawner_settings(config, max_kernels=3, pool_size=2, memory_limit_mb=300)
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,12 @@ def allow_w2(config):
 
 
 def start_w2(node):
-    """The second worker host's spawner, joining over TCP as principal w2."""
+    """The second worker host's spawner, joining over TCP as principal w2, its settings in a file (as deployed)."""
     log = open(os.path.join(node.dir, "w2.log"), "ab")
+    settings = os.path.join(node.dir, "w2.json")
+    with open(settings, "w") as f:
+        # as much room as the local spawner, so that placement alternates between the two
+        json.dump({"pool_size": 1, "max_kernels": SUITE_MAX_KERNELS}, f)
     return subprocess.Popen(
         [
             sys.executable,
@@ -38,9 +42,8 @@ def start_w2(node):
             "w2",
             "--secret-env",
             SECRET_ENV,
-            "--config",
-            # as much room as the local spawner, so that placement alternates between the two
-            json.dumps({"pool_size": 1, "max_kernels": SUITE_MAX_KERNELS}),
+            "--config-file",
+            settings,
         ],
         cwd=ROOT,
         env=dict(node.env()),
