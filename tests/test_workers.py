@@ -66,10 +66,14 @@ def two_workers(tmp_path_factory):
     del os.environ[SECRET_ENV]
 
 
-async def wait_for_spawners(session, ids, seconds=60):
+async def wait_for_spawners(session, ids, seconds=60, warm=False):
+    """Until exactly C{ids} are in cell.status (and, if C{warm}, each holds a ready kernel for instant starts:
+    a spawner joins once its fork master is ready, and starts go where a kernel is ready first)."""
     for _ in range(int(seconds * 10)):
         status = await session.call("cell.status")
-        if sorted(s["id"] for s in status["spawners"]) == sorted(ids):
+        if sorted(s["id"] for s in status["spawners"]) == sorted(ids) and (
+            not warm or all(s["held"] > 0 for s in status["spawners"])
+        ):
             return status
         await task.deferLater(reactor, 0.1, lambda: None)  # polling the public status, with a deadline
     raise AssertionError("spawners {} did not show up in cell.status: {}".format(ids, status))
@@ -80,7 +84,7 @@ async def test_remote_spawner_joins_takes_work_and_its_loss_is_reported(two_work
     node, workers = two_workers
     worker = workers[0]
     session = await connect(node.url)
-    await wait_for_spawners(session, ["local", "w2"])
+    await wait_for_spawners(session, ["local", "w2"], warm=True)
     kernels = [await start_kernel(session) for _ in range(2)]
     status = await session.call("cell.status")
     per_spawner = {s["id"]: s["kernels"] for s in status["spawners"]}
@@ -129,7 +133,7 @@ async def test_remote_spawner_joins_takes_work_and_its_loss_is_reported(two_work
     assert (await session.call("cell.status"))["spawners"][0]["kernels"] == 2, "new kernels go to the remaining spawner"
 
     workers.append(start_w2(node))  # the host comes back
-    await wait_for_spawners(session, ["local", "w2"])
+    await wait_for_spawners(session, ["local", "w2"], warm=True)
     again = await start_kernel(session)
     per_spawner = {s["id"]: s["kernels"] for s in (await session.call("cell.status"))["spawners"]}
     assert per_spawner == {"local": 2, "w2": 1}, "the restarted spawner takes work again: {}".format(per_spawner)
