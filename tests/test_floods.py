@@ -24,7 +24,7 @@ from components.control.permalink_postgres import PostgresPermalinkStore
 from components.control.permalink_stores import SqlitePermalinkStore
 from deploy.postgres import PostgresServer
 from tests.helpers import call, expect_error, holds, start_kernel, until
-from tests.node import Node, processes_under
+from tests.node import Node, processes_under, spawner_processes
 from tests.wamp_client import connect, within
 
 #: the flood node's quotas: small, so that each is reached in a moment
@@ -173,7 +173,7 @@ async def test_a_client_that_stops_reading_its_downloads_is_dropped_before_the_r
     answer meanwhile."""
     url = flood_node.url
     router = router_worker(flood_node)
-    spawner = processes_under(flood_node.proc.pid, "components.kernel_spawner")[0]
+    spawner = spawner_processes(flood_node.proc.pid)[0]
     reader = await connect(url, source="127.0.0.4")
     other = await connect(url, source="127.0.0.5")
     kernel_id = await start_kernel(reader)

@@ -20,7 +20,7 @@ import pytest
 import pytest_twisted
 
 from tests.helpers import call, start_kernel
-from tests.node import ROOT, Node, processes_under
+from tests.node import ROOT, Node, spawner_processes
 from tests.wamp_client import connect, within
 
 SNOOP = os.path.join(ROOT, "tests", "attacks", "snoop.py")
@@ -176,7 +176,7 @@ def test_the_node_directory_and_database_belong_to_the_node_user(node):
 async def test_a_kernel_sees_only_its_own_processes_and_cannot_trace_or_unshare(node):
     session = await connect(node.url)
     kernel_id = await start_kernel(session)
-    spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
+    spawner = spawner_processes(node.proc.pid)[0]
     code = (
         "import ctypes, errno, json, os, subprocess\n"
         "libc = ctypes.CDLL(None, use_errno=True)\n"

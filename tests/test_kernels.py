@@ -10,7 +10,7 @@ from autobahn.wamp.types import CallOptions
 from twisted.internet import defer
 
 from tests.helpers import call, expect_error, pool_is_full, start_kernel
-from tests.node import Node, processes_under
+from tests.node import Node, processes_under, spawner_processes
 from tests.wamp_client import Recorder, connect, within
 
 
@@ -325,7 +325,7 @@ THREAD_NICENESS = "import os; sorted({int(open('/proc/self/task/%s/stat' % t).re
 async def test_pool_kernels_wait_niced_and_a_handed_out_kernel_runs_at_normal_priority(node):
     session = await connect(node.url)
     await pool_is_full(session)  # a kernel still starting has not lowered its priority yet
-    spawner = processes_under(node.proc.pid, "components.kernel_spawner")[0]
+    spawner = spawner_processes(node.proc.pid)[0]
     kernels = [p for p in processes_under(spawner.pid, "fork_master") if _ppid(p) not in (spawner.pid, None)]
     niced = {p.pid for p in kernels if _niceness(p) == 10}
     assert niced, "pool kernels wait at niceness 10"
