@@ -14,6 +14,7 @@ from autobahn.wamp.protocol import ApplicationSession
 from autobahn.wamp.request import Subscription
 from twisted.internet import defer
 
+from components.control.spawner_calls import SpawnerCalls
 from components.router.backend_link import ANSWER_TIMEOUT_MS, BackendLink
 from components.router.jupyter.access import Principal
 from components.router.jupyter.channels import ChannelsProtocol
@@ -259,3 +260,62 @@ class FakeChannelsConnection:
 
     def kernel_gone(self):
         pass
+
+
+class FakeSpawners:
+    """The port to the spawners: records every call as (method, args), with a Deferred the test fires."""
+
+    fakes = SpawnerCalls
+    test_only = ("__init__", "pending", "answer", "fail", "call")  # call: the WAMP session's own
+
+    def __init__(self, address="10.0.0.1"):
+        self.address = address  # every client's, as session_details tells it
+        self.calls = []  # [(method name, args, Deferred)]
+        self.lost = []
+        self.gone_sessions = set()
+
+    def _record(self, name, *args):
+        d = defer.Deferred()
+        self.calls.append((name, args, d))
+        return d
+
+    def pending(self, name):
+        """The calls of C{name} not answered yet, oldest first: [(args, Deferred)]."""
+        return [(args, d) for n, args, d in self.calls if n == name and not d.called]
+
+    def answer(self, name, result):
+        args, d = self.pending(name)[0]
+        d.callback(result)
+        return args
+
+    def fail(self, name, error):
+        args, d = self.pending(name)[0]
+        d.errback(error)
+        return args
+
+    def call(self, procedure, *args, **kwargs):
+        return self._record("call", procedure, *args)
+
+    def hold(self, spawner_id, count):
+        return self._record("hold", spawner_id, count)
+
+    def hand_over(self, spawner_id, kernel_id, owner_session):
+        return self._record("hand_over", spawner_id, kernel_id, owner_session)
+
+    def start_kernel(self, spawner_id, owner_session, kernel_name, timeout_s):
+        return self._record("start_kernel", spawner_id, owner_session, kernel_name)
+
+    def shutdown_kernel(self, spawner_id, kernel_id, reason):
+        self._record("shutdown_kernel", spawner_id, kernel_id)
+        return defer.succeed(None)
+
+    def rebind_kernel(self, spawner_id, kernel_id, token, owner_session):
+        return self._record("rebind_kernel", spawner_id, kernel_id, token, owner_session)
+
+    def session_details(self, session_id):
+        if session_id in self.gone_sessions:
+            return defer.succeed(None)
+        return defer.succeed({"session": session_id, "transport": {"peer": "tcp4:{}:5000".format(self.address)}})
+
+    def announce_lost(self, kernel_id, reason):
+        self.lost.append(kernel_id)

@@ -1,7 +1,7 @@
 """components.control.control_plane: placement, quotas, hand-over, hold and leaving, on a Clock.
 
 The control plane reaches spawners only through its port (L{SpawnerCalls}); here a fake port
-records each call and answers when the test says (each call's Deferred is kept), so concurrent
+(tests/fakes.py) records each call and answers when the test says (each call's Deferred is kept), so concurrent
 starts, failures and late answers happen in the order a test picks.  (The WAMP face and the real
 spawners are tested against a real node: tests/test_kernels.py, test_workers.py, test_resume.py.)
 """
@@ -10,7 +10,6 @@ import inspect
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
-from twisted.internet import defer
 from twisted.internet.task import Clock
 
 from components.common import errors
@@ -19,69 +18,12 @@ from components.common.config import RouterConfig
 from components.control import held_kernels
 from components.control.control_plane import ControlPlane
 from components.control.spawner_calls import SpawnerCalls
+from tests.fakes import FakeSpawners
 
 pytestmark = pytest.mark.unit
 
 SESSION = 7
 ADDRESS = "10.0.0.1"
-
-
-class FakeSpawners:
-    """The port to the spawners: records every call as (method, args), with a Deferred the test fires."""
-
-    fakes = SpawnerCalls
-    test_only = ("__init__", "pending", "answer", "fail")
-
-    def __init__(self):
-        self.calls = []  # [(method name, args, Deferred)]
-        self.lost = []
-        self.gone_sessions = set()
-
-    def _record(self, name, *args):
-        d = defer.Deferred()
-        self.calls.append((name, args, d))
-        return d
-
-    def pending(self, name):
-        """The calls of C{name} not answered yet, oldest first: [(args, Deferred)]."""
-        return [(args, d) for n, args, d in self.calls if n == name and not d.called]
-
-    def answer(self, name, result):
-        args, d = self.pending(name)[0]
-        d.callback(result)
-        return args
-
-    def fail(self, name, error):
-        args, d = self.pending(name)[0]
-        d.errback(error)
-        return args
-
-    def call(self, procedure, *args, **kwargs):
-        return self._record("call", procedure, *args)
-
-    def hold(self, spawner_id, count):
-        return self._record("hold", spawner_id, count)
-
-    def hand_over(self, spawner_id, kernel_id, owner_session):
-        return self._record("hand_over", spawner_id, kernel_id, owner_session)
-
-    def start_kernel(self, spawner_id, owner_session, kernel_name, timeout_s):
-        return self._record("start_kernel", spawner_id, owner_session, kernel_name)
-
-    def shutdown_kernel(self, spawner_id, kernel_id, reason):
-        self._record("shutdown_kernel", spawner_id, kernel_id)
-        return defer.succeed(None)
-
-    def rebind_kernel(self, spawner_id, kernel_id, token, owner_session):
-        return self._record("rebind_kernel", spawner_id, kernel_id, token, owner_session)
-
-    def session_details(self, session_id):
-        if session_id in self.gone_sessions:
-            return defer.succeed(None)
-        return defer.succeed({"session": session_id, "transport": {"peer": "tcp4:{}:5000".format(ADDRESS)}})
-
-    def announce_lost(self, kernel_id, reason):
-        self.lost.append(kernel_id)
 
 
 def test_the_fake_port_has_the_real_ports_signatures():

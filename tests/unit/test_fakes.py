@@ -94,3 +94,17 @@ def test_the_check_refuses_a_fake_that_drifted():
     assert any(line.startswith("Drifted.close(self, now) differs") for line in found)
     assert any("Drifted.renamed: KernelChannels has no such method" in line for line in found)
     assert any("test_only names gone" in line for line in found)
+
+
+def test_no_fake_lives_outside_tests_fakes():
+    import pathlib
+    import re
+
+    tests = pathlib.Path(fakes.__file__).parent
+    strays = [
+        "{}: {}".format(path.relative_to(tests), match.group(1))
+        for path in sorted(tests.rglob("*.py"))
+        if path.name != "fakes.py"
+        for match in re.finditer(r"^class (_?Fake\w*)", path.read_text(), re.MULTILINE)
+    ]
+    assert strays == [], "a fake of a real class goes to tests/fakes.py (with fakes = and test_only =)"
