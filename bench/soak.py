@@ -52,7 +52,7 @@ CALL_CODE = "import time; time.sleep({sleep}); 6*7"
 #: lines of the node's log that are an error: a traceback; an exception a WAMP handler did not handle (autobahn's
 #: onUserError); Twisted's unhandled errors; the router failing to detach a session (what a caller leaving mid-call
 #: once caused) or meeting a message it cannot handle; a worker ending in error; and the components' own reports of
-#: an operation that failed (their log.warn of a failure: components/control/service.py, components/worker/).
+#: an operation that failed (their log.warn of a failure: components/control/, components/worker/).
 LOG_ERROR = re.compile(
     r"Traceback \(most recent call last\)|onUserError|Unhandled [Ee]rror|Failed to detach|unhandled message"
     r"|(?:ended|exited) with (?:error|failure)"

@@ -396,7 +396,7 @@ def _launched_kernel(interrupt_mode):
     import types
 
     from components.worker.kernel import Kernel, KernelHost
-    from tests.test_kernel_timing import FakeChannels
+    from tests.fakes import FakeChannels
 
     clock, channels, signals = Clock(), [], []
     root = tempfile.mkdtemp()
