@@ -110,7 +110,10 @@ class Kernel:
         self.files.owner = self.process.owns_files_as()
         self.watchdog.cgroup = self.process.cgroup
         self.readiness.begin()
-        d.addCallbacks(self._spawned, self._fail_start)
+        # A failure in _spawned too (no socket left for its channels): before, it was an unhandled error in
+        # this Deferred and the start waited for its timeout (30 s) to fail.
+        d.addCallback(self._spawned)
+        d.addErrback(self._fail_start)
         return ready
 
     def _spawned(self, forked):

@@ -7,10 +7,13 @@ back through the callbacks given to the constructor, as message dicts whose
 dates are ISO strings (ready for any WAMP serializer).
 """
 
+import resource
+
 import zmq
 from jupyter_client.jsonutil import squash_dates
 from jupyter_client.session import Session
 
+from components.common import errors
 from components.worker.zmq_twisted import ZmqReader
 
 #: how long an input request waits for the output printed before it (see _receive)
@@ -19,6 +22,29 @@ STDIN_HOLD_S = 0.2
 #: We connect before the forked kernel has bound its sockets; ZMQ retries every
 #: RECONNECT_IVL (100 ms by default), which alone dominated fork-to-ready.
 RECONNECT_IVL_MS = 5
+
+
+#: sockets per kernel (shell, control, stdin, iopub, heartbeat): what L{context_for} sizes a spawner's context by
+SOCKETS_PER_KERNEL = 5
+
+
+def context_for(kernels):
+    """The ZMQ context of a spawner whose channels serve up to C{kernels} kernels at once.
+
+    libzmq's default cap is 1,023 sockets per context, which is 204 kernels: past it every start failed
+    (a spawner with C{max_kernels} 200 and its pool), and the descriptors the sockets hold (about two each)
+    can pass a soft C{RLIMIT_NOFILE} of 1,024 sooner.  Both are raised to fit, the limit within its hard cap.
+    """
+    sockets = max(1023, kernels * SOCKETS_PER_KERNEL + 64)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * sockets + 1024
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard)
+        )
+    context = zmq.Context()
+    context.set(zmq.MAX_SOCKETS, sockets)
+    return context
 
 
 def _ipc(connection, port_name):
@@ -47,34 +73,40 @@ class KernelChannels:
         self._on_pong = on_pong
         self._max_iopub = max_iopub_content_bytes
         identity = self.session.bsession
+        made = []
 
-        def dealer(port_name):
-            sock = context.socket(zmq.DEALER)
+        def socket(kind, port_name, **options):
+            sock = context.socket(kind)
+            made.append(sock)
             sock.linger = 0
             sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-            sock.identity = identity
+            for option, value in options.items():
+                sock.setsockopt(getattr(zmq, option), value)
             sock.connect(_ipc(connection, port_name))
             return sock
 
-        iopub = context.socket(zmq.SUB)
-        iopub.linger = 0
-        iopub.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        iopub.setsockopt(zmq.SUBSCRIBE, b"")
-        iopub.connect(_ipc(connection, "iopub_port"))
-        hb = context.socket(zmq.REQ)
-        hb.linger = 0
-        hb.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        hb.setsockopt(zmq.REQ_RELAXED, 1)
-        hb.setsockopt(zmq.REQ_CORRELATE, 1)
-        hb.connect(_ipc(connection, "hb_port"))
-
-        self._readers = {
-            "shell": ZmqReader(reactor, dealer("shell_port"), lambda f: self._receive("shell", f), "shell"),
-            "control": ZmqReader(reactor, dealer("control_port"), lambda f: self._receive("control", f), "control"),
-            "stdin": ZmqReader(reactor, dealer("stdin_port"), lambda f: self._receive("stdin", f), "stdin"),
-            "iopub": ZmqReader(reactor, iopub, lambda f: self._receive("iopub", f), "iopub"),
-            "hb": ZmqReader(reactor, hb, lambda f: self._on_pong(), "hb"),
+        try:
+            sockets = {
+                "shell": socket(zmq.DEALER, "shell_port", IDENTITY=identity),
+                "control": socket(zmq.DEALER, "control_port", IDENTITY=identity),
+                "stdin": socket(zmq.DEALER, "stdin_port", IDENTITY=identity),
+                "iopub": socket(zmq.SUB, "iopub_port", SUBSCRIBE=b""),
+                "hb": socket(zmq.REQ, "hb_port", REQ_RELAXED=1, REQ_CORRELATE=1),
+            }
+        except zmq.ZMQError as exc:
+            # Out of sockets or descriptors: the ones made so far go too, or every failed start would leak some
+            # until the spawner could open no channels at all (its pool then stayed short for good).
+            for sock in made:
+                sock.close(linger=0)
+            raise errors.Capacity("the spawner cannot open a kernel's channels now ({}); try again later".format(exc))
+        receivers = {
+            "shell": lambda f: self._receive("shell", f),
+            "control": lambda f: self._receive("control", f),
+            "stdin": lambda f: self._receive("stdin", f),
+            "iopub": lambda f: self._receive("iopub", f),
+            "hb": lambda f: self._on_pong(),
         }
+        self._readers = {name: ZmqReader(reactor, sockets[name], receivers[name], name) for name in sockets}
         self.closed = False
 
     def request(self, channel, msg_type, content, parent=None, metadata=None, buffers=None, header=None):

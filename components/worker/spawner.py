@@ -13,7 +13,6 @@ import shutil
 import socket
 import tempfile
 
-import zmq
 from twisted.internet import defer, task
 from twisted.logger import Logger
 
@@ -22,6 +21,7 @@ from components.common.kernelspecs import PYTHON
 from components.worker.blocking import BlockingWork
 from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
+from components.worker.kernel_channels import context_for
 from components.worker.kernel_environment import KernelEnvironment
 from components.worker.kernel_state import KernelState
 from components.worker.kernelspecs import Kernelspecs, search_dirs
@@ -126,7 +126,8 @@ class KernelSpawner:
     def _master_up(self, master):
         """A fork master is ready (the first, or one replacing a dead one): the kernels fork from it."""
         if self.host is None:
-            self.zmq_context = zmq.Context()
+            # sized for all its kernels (libzmq's default stopped at 204: starts refused, the pool short)
+            self.zmq_context = context_for(self._most_kernels())
             self.host = KernelHost(
                 self._reactor,
                 self.config,
@@ -143,9 +144,14 @@ class KernelSpawner:
         for pool in [self.pool, *self.language_pools.values()]:
             pool.retry_now()
 
+    def _most_kernels(self):
+        """Kernels this spawner may hold at once: C{max_kernels} handed out, the warm pools on top."""
+        return (
+            self.config.max_kernels + self.config.pool_size + self.config.language_pool_size * len(self.language_pools)
+        )
+
     def _room(self):
-        pools = self.config.pool_size + self.config.language_pool_size * len(self.language_pools)
-        return self.config.max_kernels + pools - len(self._all)
+        return self._most_kernels() - len(self._all)
 
     def _make_kernel(self, kernel_name=PYTHON):
         kernel = Kernel(
