@@ -6,6 +6,12 @@ its kernels cannot start (the fork master is down and being replaced, forks
 are refused) it waits: it forks nothing while C{available()} is false, and
 after a failed start it tries again with a growing delay, logging once when
 starts begin to fail and once when they work again.
+
+When it is empty, each L{KernelPool.acquire} starts a kernel and waits in
+line: whichever start ends first serves whoever has waited longest (a
+refill's kernel too), and the pool forks nothing for itself while anyone
+waits, so that a crowd arriving at once is served in order of arrival and
+its CPU goes to the people waiting (docs/benchmarks.md, the burst section).
 """
 
 import collections
@@ -14,6 +20,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from components.common import errors
 from components.worker.death_causes import DeathReason
 from components.worker.kernel_state import KernelState
 from components.worker.supervisor import Backoff
@@ -51,6 +58,8 @@ class KernelPool:
         self._delayed_refill = None
         self._concurrency = concurrency
         self._ready = collections.deque()
+        #: acquisitions waiting for a kernel, oldest first (each started one; any start's kernel serves the first)
+        self._waiters = collections.deque()
         self._starting = 0
         self._closed = False
 
@@ -59,15 +68,16 @@ class KernelPool:
         return len(self._ready)
 
     def acquire(self):
-        """A ready kernel: from the pool if one waits, else freshly forked."""
+        """A ready kernel: from the pool if one waits, else the first one ready of those starting (one is started)."""
         while self._ready:
             kernel = self._ready.popleft()
             if kernel.state == KernelState.READY:
                 self._refill_later()
                 return defer.succeed(kernel)
-        d = self._make_kernel().start()
-        self.refill()
-        return d
+        waiter = defer.Deferred()
+        self._waiters.append(waiter)
+        self._start()
+        return waiter
 
     def take_ready(self):
         """A ready kernel out of the pool without forking one, or None (the pool refills after its delay)."""
@@ -83,20 +93,36 @@ class KernelPool:
             self._delayed_refill = self._clock.callLater(self._refill_delay_s, self.refill)
 
     def refill(self):
-        """Start forks until the pool is (or will be) full (not while its kernels cannot start, or a retry waits)."""
-        if not self._available() or (self._retry is not None and self._retry.active()):
-            return
+        """Start forks until the pool is (or will be) full (not while its kernels cannot start, a retry waits, or
+        anyone waits for a kernel: their starts come first)."""
         while (
-            not self._closed
+            not self._waiters
+            and self._available()
+            and not (self._retry is not None and self._retry.active())  # a start that failed at once sets it
+            and not self._closed
             and len(self._ready) + self._starting < self.size
             and self._starting < self._concurrency
             and self._room() > 0
         ):
-            self._starting += 1
-            d = self._make_kernel().start()
-            if self._prepare is not None:
-                d.addCallback(self._prepared)
-            d.addBoth(self._started)
+            self._start()
+
+    def _start(self):
+        """Start one kernel; it serves the longest waiter when ready, else joins the pool."""
+        self._starting += 1
+        kernel = self._make_kernel()
+        # A start that raises at once (a directory or a descriptor it could not make) fails like any other:
+        # before, it escaped from the refill (an unhandled error in whatever Deferred called it) and its count
+        # stayed in _starting for good, so that a pool could stop refilling.
+        d = defer.maybeDeferred(kernel.start)
+        if self._prepare is not None:
+            d.addCallback(self._prepared)
+        d.addErrback(self._start_failed, kernel)
+        d.addBoth(self._started)
+
+    @staticmethod
+    def _start_failed(failure, kernel):
+        kernel.shutdown(DeathReason("start_failed", "it failed to start"))  # at once if it raised; else a no-op
+        return failure
 
     def retry_now(self):
         """Its kernels can start again (a new fork master is ready): forget the failures' delay and refill."""
@@ -117,6 +143,7 @@ class KernelPool:
     def _started(self, result):
         self._starting -= 1
         if isinstance(result, Failure):
+            self._fail_waiters(result)
             if not self._failing:
                 self._failing = True
                 self.log.warn(
@@ -132,11 +159,18 @@ class KernelPool:
         if self._closed:
             result.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         elif result.state != KernelState.READY:
-            pass  # died while being prepared
+            self._fail_waiters(Failure(errors.KernelDied("the kernel died while starting")))
+        elif self._waiters:
+            self._waiters.popleft().callback(result)
         else:
             self._ready.append(result)
         self.refill()
         return None
+
+    def _fail_waiters(self, failure):
+        """A start failed: whoever would be left waiting with no start of their own in progress gets its error."""
+        while len(self._waiters) > self._starting:
+            self._waiters.popleft().errback(failure)
 
     def ready_kernels(self):
         return list(self._ready)
@@ -150,6 +184,9 @@ class KernelPool:
 
     def close(self):
         self._closed = True
+        waiters, self._waiters = self._waiters, collections.deque()
+        for waiter in waiters:
+            waiter.errback(errors.Capacity("the spawner is stopping; try again in a moment"))
         for call in (self._retry, self._delayed_refill):
             if call is not None and call.active():
                 call.cancel()
