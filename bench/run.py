@@ -309,7 +309,7 @@ def bench_config(config):
 
 
 async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_density):
-    from twisted.internet import defer, task
+    from twisted.internet import defer, task, threads
 
     from tests.node import Node
     from tests.wamp_client import connect
@@ -319,6 +319,7 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
     out = {}
     try:
         session = await connect(node.url, serializers=["msgpack"])
+        lag_before = await threads.deferToThread(reactor_lag_buckets, node)
 
         async def pool_full():
             for _ in range(400):
@@ -410,10 +411,44 @@ async def node_samples(reactor, n_acquire, n_execute, n_flood, oneshot_s, n_dens
             pids.append(int(r["outputs"][0]["data"]["text/plain"]))
         uss = [psutil.Process(pid).memory_full_info().uss / 2**20 for pid in pids]
         out["density"] = {"kernels": len(pids), "uss_mb": uss}
+        # Everything above (acquisitions, executes, floods, 20 s of one-shots, the density's kernels) on one spawner.
+        out["reactor_lag"] = reactor_lag_between(lag_before, await threads.deferToThread(reactor_lag_buckets, node))
         session.leave()
         return out
     finally:
         node.stop()
+
+
+#: the spawner's reactor-lag histogram (components/worker/reactor_lag.py) and the aim of issue 20
+LAG_FAMILY = "cell_spawner_reactor_lag_seconds"
+LAG_AIM_S = 0.05
+
+
+def reactor_lag_buckets(node):
+    """{le: cumulative count} of the local spawner's reactor-lag histogram, from the node's /metrics page."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen("http://127.0.0.1:{}/metrics".format(node.port), timeout=15) as response:
+        text = response.read().decode()
+    buckets = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == LAG_FAMILY + "_bucket" and sample.labels.get("spawner") == "local":
+                buckets[float(sample.labels["le"])] = sample.value
+    return buckets
+
+
+def reactor_lag_between(before, after):
+    """What the probe saw between two readings: samples, how many past L{LAG_AIM_S}, the bucket bounding the worst."""
+    delta = {le: after[le] - before.get(le, 0) for le in after}
+    samples = delta[float("inf")]
+    return {
+        "samples": int(samples),
+        "past_50ms": int(samples - delta.get(LAG_AIM_S, samples)),
+        "max_at_most_s": min(le for le in delta if delta[le] == samples),
+    }
 
 
 def router_rss_mb(node):
@@ -615,6 +650,7 @@ def _node_figures(record, out, samples):
             "cold_kernel_uss_mb": record.figures.get("cold_kernel_uss_mb", float("nan")),
         },
     )
+    record.add("reactor_lag", out["reactor_lag"])
     samples.update(acquire_samples=out["acquire"], rtt_samples=out["rtt"], oneshot_samples=oneshot["latencies"])
 
 
@@ -688,6 +724,11 @@ def _report(record, samples):
             memory["after_reading_floods_mb"],
             memory["floods_with_stalled_subscriber"],
             memory["peak_with_stalled_subscriber_mb"],
+        )
+    lag = measured.get("reactor_lag")
+    if lag is not None:
+        text += "\n| the spawner's reactor lag during the node's part (probe every 50 ms) | value |\n|---|---|\n| probe samples | {} |\n| samples later than 50 ms (the aim: 0) | {} ({:.2%}) |\n| worst lag, at most | {:.0f} ms |\n".format(
+            lag["samples"], lag["past_50ms"], lag["past_50ms"] / max(1, lag["samples"]), lag["max_at_most_s"] * 1000
         )
     if "jupyter_face" in measured:
         text += "\n" + jupyter_face.report(measured["jupyter_face"]) + "\n"
