@@ -22,7 +22,10 @@ from components.worker.death_causes import DeathReason
 from components.worker.files import KernelFiles
 from components.worker.kernel import Kernel
 from components.worker.kernel_channels import KernelChannels
+from components.worker.kernel_disk import KernelDisks
+from components.worker.kernel_environment import KernelEnvironment
 from components.worker.master_client import ForkMasterProtocol
+from components.worker.sandbox_policy import SandboxPolicy
 
 
 class FakeMaster:
@@ -319,3 +322,64 @@ class FakeSpawners:
 
     def announce_lost(self, kernel_id, reason):
         self.lost.append(kernel_id)
+
+
+class FakeSandbox:
+    """The spawner's sandbox policy: hands out uids from a small range, records what it got back."""
+
+    fakes = SandboxPolicy
+    test_only = ("__init__",)
+
+    def __init__(self, uids=(100001, 100002)):
+        self.free = list(uids)
+        self.released = []
+        self.environment = KernelEnvironment()
+
+    def allocate(self, kernel_name, uid=None, keep=()):
+        if uid is None:
+            if not self.free:
+                return None
+            uid = self.free.pop(0)
+        return {"uid": uid, "gid": uid, "limits": {}}
+
+    def release(self, uid):
+        self.released.append(uid)
+        self.free.append(uid)
+
+    def prepare_dirs(self, spec, *paths):
+        pass
+
+
+class FakeDisks:
+    """Kernels' directories as plain directories (no tmpfs)."""
+
+    fakes = KernelDisks
+    test_only = ("__init__",)
+
+    def __init__(self):
+        self.removed = []
+
+    def make(self, path):
+        os.makedirs(path)
+
+    def remove(self, path):
+        self.removed.append(path)
+
+
+class FakeQueuedMaster:
+    """A fork master whose forks wait in its queue until the test answers them (C{queued}: their Deferreds)."""
+
+    fakes = ForkMasterProtocol
+    test_only = ("__init__",)
+
+    def __init__(self):
+        self.queued = []
+        self.signals = []
+
+    def spawn(self, connection_file, cwd, env, log_file, sandbox=None, max_output_bytes=0):
+        d = defer.Deferred()
+        self.queued.append(d)
+        return d
+
+    def signal(self, pid, signum):
+        self.signals.append((pid, signum))

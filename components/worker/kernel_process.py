@@ -13,6 +13,7 @@ import signal
 import uuid
 
 from jupyter_client.connect import write_connection_file
+from twisted.python.failure import Failure
 
 from components.child.sandbox import kernel_path
 from components.common import errors
@@ -37,6 +38,9 @@ class KernelProcess:
         self.spec = None
         self._uid = None
         self._live = set()
+        #: forks asked of the master and not answered yet: the uid is not free while one may still come to life
+        self._forking = 0
+        self._release_wanted = False
 
     @property
     def cgroup(self):
@@ -73,8 +77,16 @@ class KernelProcess:
             spec,
             config.max_output_bytes,
         )
+        self._forking += 1
+        d.addBoth(self._answered)
         d.addCallback(self._spawned, connection)
         return d
+
+    def _answered(self, result):
+        self._forking -= 1
+        if isinstance(result, Failure) and self._release_wanted:
+            self.release()  # the kernel died while its fork was queued, and no process came of it
+        return result
 
     def _next_generation(self, niced):
         """A fresh runtime directory and the generation's sandbox spec (the kernel's uid kept across restarts)."""
@@ -158,8 +170,11 @@ class KernelProcess:
         return False
 
     def release(self):
-        """The kernel is dead: free its uid once none of its processes is left."""
-        if not self._live and self._uid is not None and self._host.sandbox is not None:
+        """The kernel is dead: free its uid once none of its processes is left, nor may still be forked (a
+        kernel whose start timed out while the master had its fork queued: the late child runs as this uid until
+        it is killed, so no other kernel may have the uid meanwhile)."""
+        self._release_wanted = True
+        if not self._live and not self._forking and self._uid is not None and self._host.sandbox is not None:
             self._host.sandbox.release(self._uid)
             self._uid = None
 
