@@ -282,19 +282,19 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
     await master.ready
     context = zmq.Context()
     samples, uss = [], []
-    for _ in range(n):
-        kernel = Kernel(
-            KernelHost(reactor, config, master, context, root, root, policy),
-            on_iopub=lambda k, m: None,
-            on_dead=lambda k, r: None,
-        )
-        t0 = time.perf_counter()
-        await kernel.start()
-        samples.append(time.perf_counter() - t0)
-        uss.append(psutil.Process(kernel.pid).memory_full_info().uss / 2**20)
-        kernel.shutdown("benchmark")
-    await master.stop()
-    context.destroy(linger=0)
+    host = KernelHost(reactor, config, master, context, root, root, policy)
+    try:
+        for _ in range(n):
+            kernel = Kernel(host, on_iopub=lambda k, m: None, on_dead=lambda k, r: None)
+            t0 = time.perf_counter()
+            await kernel.start()
+            samples.append(time.perf_counter() - t0)
+            uss.append(psutil.Process(kernel.pid).memory_full_info().uss / 2**20)
+            kernel.shutdown("benchmark")
+    finally:
+        await master.stop()
+        await host.disks.close()  # the root's mount, as a spawner's stop does (it stayed mounted in /tmp)
+        context.destroy(linger=0)
     return samples, uss
 
 
