@@ -294,6 +294,8 @@ async def fork_to_ready_samples(reactor, n, sandboxed=False, layers=True):
     finally:
         await master.stop()
         await host.disks.close()  # the root's mount, as a spawner's stop does (it stayed mounted in /tmp)
+        if policy is not None:
+            policy.close()  # its cgroup root and its uid range
         context.destroy(linger=0)
     return samples, uss
 
