@@ -74,6 +74,8 @@ class ChannelsProtocol(WebSocketServerProtocol):
         self.factory.face.kernels.send(self.kernel, self, msg)
 
     def deliver(self, channel, msg):
+        if self.state != self.STATE_OPEN:
+            return  # closing (the client left, or the guard dropped it): onClose takes it from its kernel
         payload, binary = wire.encode(channel, msg, self.framing)
         try:
             self.sendMessage(payload if binary else payload.encode("utf-8"), isBinary=binary)
