@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable languages
+.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable languages sage
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,18 @@ languages: $(KERNEL_VENV)/.installed
 	    && echo "make: registered IRkernel's kernelspec (ir) in $(KERNEL_VENV)") \
 	  || echo "make: IRkernel's kernelspec could not be registered; R kernels are not offered" >&2; \
 	fi
+
+# Sage (docs/config.md, "Sage"): passagemath's binary wheels in an environment of their own (about 4.3 GB, 2-4 minutes
+# here), from the system Python so that sandboxed kernels (other uids) can read it. The spawner forks `sagemath`
+# kernels from a master that runs in it (SpawnerConfig.sage_python); without it, `make run` says how to get Sage.
+SAGE_VENV := .sage-venv
+$(SAGE_VENV)/.installed: sage-requirements.txt
+	$(PYTHON) -m venv $(SAGE_VENV)
+	$(SAGE_VENV)/bin/pip install -q -U pip
+	$(SAGE_VENV)/bin/pip install -q -r sage-requirements.txt
+	touch $@
+
+sage: reachable $(SAGE_VENV)/.installed
 
 # Jupyter's own clients (jupyter_server, JupyterLab, nbclient) and Kernel Gateway, for tests/test_jupyter_clients.py
 # and the Jupyter-face bench: an environment of their own, since their pins clash with Crossbar's (idna and friends).
@@ -121,7 +133,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed
+test: setup sage chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies
@@ -141,4 +153,4 @@ soak: setup
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.soak
 
 clean:
-	rm -rf $(VENV) $(KERNEL_VENV) *.egg-info .pytest_cache web/node_modules web/widgets/dist
+	rm -rf $(VENV) $(KERNEL_VENV) $(SAGE_VENV) *.egg-info .pytest_cache web/node_modules web/widgets/dist
