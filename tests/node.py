@@ -61,8 +61,14 @@ def spawner_settings(config, **changes):
 
 
 def room_for_the_suite(config):
-    """The local spawner's max_kernels raised to L{SUITE_MAX_KERNELS} (a test of capacity sets its own)."""
-    spawner_settings(config, max_kernels=SUITE_MAX_KERNELS)
+    """The local spawner's max_kernels raised to L{SUITE_MAX_KERNELS} (a test of capacity sets its own), and no Sage
+    master (its preload and warm-up cost seconds of CPU at every start): the Sage tests ask for it (L{with_sage})."""
+    spawner_settings(config, max_kernels=SUITE_MAX_KERNELS, sage_python="")
+
+
+def with_sage(config):
+    """The local spawner forks Sage kernels, as ``make run`` does (``make sage`` built .sage-venv)."""
+    spawner_settings(config, sage_python=".sage-venv/bin/python")
 
 
 class Node(deploy.node.Node):

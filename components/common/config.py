@@ -116,6 +116,13 @@ class SpawnerConfig:
     language_pool_size: int = 1
     #: more directories of kernelspecs, searched before the kernel environment's and the system's
     kernelspec_dirs: tuple = ()
+    # -- Sage (docs/config.md, "Sage") --
+    #: the interpreter of a Sage environment (``make sage`` builds .sage-venv), relative to the project directory
+    #: unless absolute: ``sagemath`` kernels are forked from a master of their own that runs in it, with ``sage.all``
+    #: imported and warmed up; "" or an interpreter that is not there: no Sage (the spawner logs how to get it)
+    sage_python: str = ""
+    #: ready Sage kernels kept to hand out (each idle one costs memory: docs/config.md, "Sage")
+    sage_pool_size: int = 2
     # -- sandbox (docs/security.md) --
     #: let kernels reach the network (default: a network namespace with loopback only)
     allow_network: bool = False

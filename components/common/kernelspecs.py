@@ -9,6 +9,8 @@ forked Python kernel is ``python3`` on every spawner.  A spec's ``argv`` and
 
 #: the forked Python kernel's name, the default of every start
 PYTHON = "python3"
+#: the forked Sage kernel's name (as passagemath's own kernelspec names it), offered where a Sage environment is
+SAGE = "sagemath"
 
 
 def rest_model(name, display_name, language, interrupt_mode="signal", metadata=None):
