@@ -29,11 +29,17 @@ def modules_of(package):
     return ["components.{}.{}".format(package, name) for name in names]
 
 
+#: modules that run in another environment than the server's: the Sage master's (``make sage``)
+INTERPRETERS = {"components.child.sage_kernel": os.path.join(ROOT, ".sage-venv", "bin", "python")}
+
+
 def loaded_by(module):
     code = "import importlib, json, sys; importlib.import_module({!r}); print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))".format(
         module
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    python = INTERPRETERS.get(module, sys.executable)
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 

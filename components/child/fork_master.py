@@ -119,6 +119,22 @@ def _warm_matplotlib():
 MASTER_NICE = -5
 
 
+def _beyond_inherited(spec):
+    """C{spec} with its address-space limit counted beyond what the child inherits from the master.
+
+    A Sage master maps about 6 GB of address space it never touches (PARI's
+    stack, GAP's workspace, ECL's heap are reserved up front): an absolute
+    ``limit_address_space_mb`` below that would leave a Sage kernel unable to
+    allocate at all.  Memory itself stays bounded by the kernel's memory cgroup.
+    """
+    limits = dict(spec.get("limits") or {})
+    if limits.get("address_space_mb"):
+        with open("/proc/self/statm") as statm:
+            inherited = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
+        limits["address_space_mb"] += inherited
+    return dict(spec, limits=limits)
+
+
 def _set_nice(value):
     try:
         os.setpriority(os.PRIO_PROCESS, 0, value)
@@ -134,8 +150,9 @@ def _log(text):
 class ForkMaster:
     """Serves spawn and signal requests; reaps children and reports exits."""
 
-    def __init__(self, stdin_fd, stdout_fd, syscall_filter=None):
+    def __init__(self, stdin_fd, stdout_fd, syscall_filter=None, flavour="python"):
         self._syscall_filter = syscall_filter
+        self._flavour = flavour
         self._out = stdout_fd
         self._children = {}  # pid -> cgroup path or None
         self._stale_cgroups = []
@@ -220,6 +237,8 @@ class ForkMaster:
             process_setup.redirect_stdio(request["log_file"])
             process_setup.close_fds_from(3)
             spec = request.get("sandbox") or {"limits": {}}
+            if self._flavour == "sage":
+                spec = _beyond_inherited(spec)
             # Absolute, not relative to the master's MASTER_NICE.  A pool kernel's (the spawner, root, restores it
             # on hand-out); else 0, when the master may set it (a master that is not root left it as it was).
             _set_nice(spec.get("nice") or 0)
@@ -231,6 +250,10 @@ class ForkMaster:
             os.umask(0o077)
             os.chdir(request["cwd"])
             process_setup.replace_environ(request["env"])
+            if self._flavour == "sage":
+                from components.child import sage_kernel
+
+                sage_kernel.in_child(request["env"].get("HOME") or request["cwd"])
             process_setup.reseed()
             process_setup.one_malloc_arena()
             sys.argv = ["cellserver-kernel"]
@@ -239,7 +262,7 @@ class ForkMaster:
 
             KernelOutStream.output_cap_chars = request.get("max_output_bytes") or 0
             app = ForkedKernelApp.instance(
-                config=config_for(request["connection_file"], "matplotlib.pyplot" in sys.modules)
+                config=config_for(request["connection_file"], "matplotlib.pyplot" in sys.modules, self._flavour)
             )
             app.initialize([])
             app.start()
@@ -259,17 +282,27 @@ def main(argv=None):
         default="numpy,scipy,sympy,pandas,matplotlib,ipywidgets",
         help="comma-separated modules to import once",
     )
+    parser.add_argument(
+        "--flavour",
+        choices=("python", "sage"),
+        default="python",
+        help="the kernels it forks: ipykernel's Python, or Sage's kernel with Sage imported and warmed up",
+    )
     args = parser.parse_args(argv)
     # SIGTERM, not SIGKILL: the master's handler kills every kernel's process
     # group (kernels' own children included) before it exits.
     process_setup.die_with_parent(signal.SIGTERM)
     started = time.monotonic()
     loaded = preload([m for m in args.preload.split(",") if m])
+    if args.flavour == "sage":
+        from components.child import sage_kernel
+
+        loaded += ["sage: " + part for part in sage_kernel.preload()]
     from components.child import syscall_filter
     from components.child.kernel_app import ForkedKernelApp
 
     ForkedKernelApp.forget_outputs()
-    ForkedKernelApp.warm_up("matplotlib.pyplot" in sys.modules)
+    ForkedKernelApp.warm_up("matplotlib.pyplot" in sys.modules, args.flavour)
     kernel_filter = syscall_filter.build()  # each child loads it (components.child.sandbox.enter)
     ForkedKernelApp.snapshot_modules()  # after anything that may import
     # Everything alive now is shared with every kernel: keep the children's garbage
@@ -284,7 +317,7 @@ def main(argv=None):
     _set_nice(MASTER_NICE)
     if threading.active_count() != 1:
         _log("WARNING: {} threads exist after preload; forking may be unsafe".format(threading.active_count()))
-    master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno(), kernel_filter)
+    master = ForkMaster(sys.stdin.fileno(), sys.stdout.fileno(), kernel_filter, args.flavour)
     master.send({"op": "ready", "pid": os.getpid(), "preload_s": time.monotonic() - started, "preloaded": loaded})
     master.serve()
 

@@ -73,7 +73,7 @@ class _SysWithoutModules:
 
 
 @contextlib.contextmanager
-def _without_modules(module_name):
+def without_modules(module_name):
     """Show C{module_name} a ``sys`` without modules (see L{_SysWithoutModules})."""
     module = sys.modules[module_name]
     module.sys = _SysWithoutModules()
@@ -93,7 +93,7 @@ class ForkedKernel(IPythonKernel):
     shell_class = Type(ForkedShell)
 
     def __init__(self, **kwargs):
-        with _without_modules(IPythonKernel.__module__):
+        with without_modules(IPythonKernel.__module__):
             super().__init__(**kwargs)
 
     @property
@@ -118,7 +118,7 @@ class ForkedKernelApp(IPKernelApp):
         forget_outputs()
 
     @classmethod
-    def warm_up(cls, matplotlib_inline, times=10):
+    def warm_up(cls, matplotlib_inline, flavour="python", times=10):
         """In the fork master: build the app and drop it, C{times} times.
 
         CPython 3.11 specialises a function's bytecode after a few calls, and
@@ -127,14 +127,14 @@ class ForkedKernelApp(IPKernelApp):
         trace left is the app's logger, which each child's app configures anew.
         """
         for _ in range(times):
-            cls.instance(config=config_for(os.devnull, matplotlib_inline))
+            cls.instance(config=config_for(os.devnull, matplotlib_inline, flavour))
             cls.clear_instance()
 
     def parse_command_line(self, argv=None):
         self.argv = []
 
     def init_code(self):
-        with _without_modules(InteractiveShellApp.__module__):
+        with without_modules(InteractiveShellApp.__module__):
             super().init_code()
         preloaded = self.preloaded_modules
         if preloaded is not None and len(sys.modules) == len(preloaded):
@@ -160,12 +160,19 @@ class ForkedKernelApp(IPKernelApp):
             widgets.register_comm_target()
 
 
-def config_for(connection_file, matplotlib_inline):
-    """The configuration of one forked kernel."""
+#: the kernel class of each flavour of fork master (``fork_master --flavour``)
+KERNEL_CLASSES = {
+    "python": "components.child.kernel_app.ForkedKernel",
+    "sage": "components.child.sage_kernel.ForkedSageKernel",
+}
+
+
+def config_for(connection_file, matplotlib_inline, flavour="python"):
+    """The configuration of one forked kernel (of C{flavour}: L{KERNEL_CLASSES})."""
     config = Config()
     config.IPKernelApp.connection_file = connection_file
     config.IPKernelApp.quiet = True
-    config.IPKernelApp.kernel_class = "components.child.kernel_app.ForkedKernel"
+    config.IPKernelApp.kernel_class = KERNEL_CLASSES[flavour]
     # See components.child.kernel_streams: backpressure, no empty flush waits, a cheaper write.
     config.IPKernelApp.outstream_class = "components.child.kernel_streams.KernelOutStream"
     # jupyter_client packs with orjson when it is installed.  Measured: 0.2 ms off an execute,

@@ -75,7 +75,9 @@ class Kernel:
         self.file_work = defer.DeferredLock()
         #: how an interrupt reaches the kernel: "signal" (SIGINT to its group) or "message" (interrupt_request)
         self.process, self.interrupt_mode = _process_for(self, host, on_pid)
-        self.readiness = KernelReadiness(host.clock, host.config, kernel_name, self._became_ready, self._fail_start)
+        self.readiness = KernelReadiness(
+            host.clock, host.config, host.forks(kernel_name), self._became_ready, self._fail_start
+        )
         self.executions = KernelExecutions(self, host)
         self.requests = self.executions.requests
         self.watchdog = _watchdog_for(self, host)
@@ -300,8 +302,9 @@ class Kernel:
 
 def _process_for(kernel, host, on_pid):
     """The process behind C{kernel} and how it is interrupted: forked (Python) or launched from a kernelspec."""
-    if kernel.kernel_name == PYTHON:
-        return KernelProcess(kernel.kernel_id, host, kernel.cwd, lambda pid: on_pid(kernel, pid)), "signal"
+    if host.forks(kernel.kernel_name):
+        process = KernelProcess(kernel.kernel_id, host, kernel.cwd, lambda pid: on_pid(kernel, pid), kernel.kernel_name)
+        return process, "signal"
     process = ExecKernelProcess(
         kernel.kernel_id, host, kernel.cwd, kernel.kernel_name, host.kernelspecs, on_exit=kernel.process_exited
     )
@@ -322,7 +325,7 @@ def _watchdog_for(kernel, host):
         busy=lambda: bool(kernel.requests.executions or kernel.jupyter.busy),
         ping=ping,
         # ipykernel answers heartbeats from a thread of its own; IRkernel's loop does not while it runs code
-        heartbeat_while_busy=kernel.kernel_name == PYTHON,
+        heartbeat_while_busy=host.forks(kernel.kernel_name),
     )
     watchdog.disk_check = lambda: host.disks.check(kernel.cwd)
     return watchdog

@@ -3,11 +3,21 @@
 import dataclasses
 from typing import Any, Callable, Optional
 
+from components.child.sandbox import kernel_path
+from components.common.kernelspecs import PYTHON
 from components.worker.blocking import BlockingWork
 from components.worker.kernel_channels import KernelChannels
 from components.worker.kernel_disk import KernelDisks
 from components.worker.kernel_messages import KernelMessages
 from components.worker.metrics import SpawnerMetrics
+
+
+@dataclasses.dataclass
+class ForkedKind:
+    """One kind of forked kernel besides python3: the environment its master runs in, and that master now."""
+
+    environment: Any
+    master: Any = None
 
 
 @dataclasses.dataclass
@@ -33,6 +43,22 @@ class KernelHost:
     kernelspecs: Any = None
     #: the kernels' directories as file systems of their own where the spawner is root and sandboxes (L{KernelDisks})
     disks: Any = None
+    #: forked kernels besides python3 (``sagemath``): {name: L{ForkedKind}}, each with its own fork master
+    forked: dict = dataclasses.field(default_factory=dict)
+
+    def forks(self, kernel_name):
+        """Whether C{kernel_name}'s kernels are forked (from a master of this host) rather than launched."""
+        return kernel_name == PYTHON or kernel_name in self.forked
+
+    def master_for(self, kernel_name):
+        """The fork master of C{kernel_name}'s kernels now (None while a Sage master is being replaced)."""
+        return self.master if kernel_name == PYTHON else self.forked[kernel_name].master
+
+    def path_for(self, kernel_name):
+        """The ``PATH`` of a forked kernel: its environment's ``bin`` first."""
+        if kernel_name != PYTHON:
+            return self.forked[kernel_name].environment.path
+        return self.sandbox.environment.path if self.sandbox is not None else kernel_path()
 
     def __post_init__(self):
         self.disks = self.disks or KernelDisks.for_host(self)

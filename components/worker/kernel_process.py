@@ -15,8 +15,8 @@ import uuid
 from jupyter_client.connect import write_connection_file
 from twisted.python.failure import Failure
 
-from components.child.sandbox import kernel_path
 from components.common import errors
+from components.common.kernelspecs import PYTHON
 from components.worker.death_causes import DeathReason
 
 
@@ -27,8 +27,10 @@ class KernelProcess:
     @param on_pid: called with each new pid (the spawner maps exits to kernels by pid).
     """
 
-    def __init__(self, kernel_id, host, cwd, on_pid):
+    def __init__(self, kernel_id, host, cwd, on_pid, kernel_name=PYTHON):
         self._id = kernel_id
+        #: python3, or another forked kernel (sagemath): which fork master forks it
+        self._kernel_name = kernel_name
         self._host = host
         self._cwd = cwd
         self._on_pid = on_pid
@@ -69,7 +71,12 @@ class KernelProcess:
             host.sandbox.prepare_dirs(spec, self._cwd, self.runtime_dir, os.path.join(self.runtime_dir, "tmp"))
             if self._uid is not None:
                 os.chown(connection_file, self._uid, spec["gid"])
-        d = host.master.spawn(
+        master = host.master_for(self._kernel_name)
+        if master is None:
+            raise errors.Capacity(
+                "the {} fork master is being restarted; try again in a moment".format(self._kernel_name)
+            )
+        d = master.spawn(
             connection_file,
             self._cwd,
             self._environment(),
@@ -111,7 +118,7 @@ class KernelProcess:
     def _environment(self):
         tmp = os.path.join(self.runtime_dir, "tmp")
         return {
-            "PATH": self._host.sandbox.environment.path if self._host.sandbox is not None else kernel_path(),
+            "PATH": self._host.path_for(self._kernel_name),
             "HOME": self._cwd,
             "LANG": "C.UTF-8",
             "TMPDIR": tmp,
@@ -140,11 +147,15 @@ class KernelProcess:
     def signal(self, signum):
         """Send C{signum} to the current generation's process group."""
         if self.pid is not None:
-            self._host.master.signal(self.pid, signum)
+            self._master().signal(self.pid, signum)
+
+    def _master(self):
+        master = self._host.master_for(self._kernel_name)
+        return master if master is not None else _NO_MASTER
 
     def kill(self, pid):
         """Kill process C{pid} of this kernel (its group and cgroup too), of whatever generation."""
-        self._host.master.signal(pid, signal.SIGKILL)
+        self._master().signal(pid, signal.SIGKILL)
 
     def stop(self):
         """Kill the current generation (its whole group and cgroup) and remove its runtime directory (off the reactor)."""
@@ -205,3 +216,13 @@ class KernelProcess:
                 return f.read().decode(errors="replace")
         except (OSError, TypeError):
             return "(no log)"
+
+
+class _NoMaster:
+    """Where signals go while a kernel's fork master is gone: its processes died with that master."""
+
+    def signal(self, pid, signum):
+        pass
+
+
+_NO_MASTER = _NoMaster()

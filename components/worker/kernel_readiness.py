@@ -9,7 +9,6 @@ configured start timeout the start has failed.
 """
 
 from components.common import errors
-from components.common.kernelspecs import PYTHON
 
 #: How often a starting kernel is asked kernel_info until iopub shows the answer.
 PROBE_INTERVAL_S = 0.05
@@ -35,10 +34,12 @@ class KernelReadiness:
     starting, every shell reply and iopub message (L{reply}, L{iopub}).
     """
 
-    def __init__(self, clock, config, kernel_name, on_ready, on_failed):
+    def __init__(self, clock, config, forked, on_ready, on_failed):
+        """C{forked}: an ipykernel forked from a master (python3, sagemath), probed often and warmed up; else a
+        kernel launched from its kernelspec."""
         self._clock = clock
         self._start_timeout_s = config.start_timeout_s
-        self._python = kernel_name == PYTHON
+        self._python = forked
         self._on_ready = on_ready
         self._on_failed = on_failed
         self._channels = None

@@ -89,12 +89,13 @@ class ForkMasterProtocol(JsonLinesProcess):
         return self.ended
 
 
-def start_fork_master(reactor, environment, preload, on_exit, home=None):
+def start_fork_master(reactor, environment, preload, on_exit, home=None, flavour="python"):
     """Start the master in C{environment} (a L{KernelEnvironment}); return its protocol (wait on C{.ready}).
 
-    C{home}: its private directory for caches (see L{KernelEnvironment.env}).
+    C{home}: its private directory for caches (see L{KernelEnvironment.env}); C{flavour}: the kernels it forks
+    (``python``, or ``sage``: L{components.child.sage_kernel}).
     """
     proto = ForkMasterProtocol(on_exit)
-    command = environment.command("components.child.fork_master", "--preload", ",".join(preload))
+    command = environment.command("components.child.fork_master", "--preload", ",".join(preload), "--flavour", flavour)
     reactor.spawnProcess(proto, command[0], command, env=environment.env(home), childFDs={0: "w", 1: "r", 2: "r"})
     return proto

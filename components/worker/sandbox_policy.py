@@ -35,9 +35,10 @@ class SandboxPolicy:
         spawner's roots of working and runtime directories).
     @param features: what this host allows (L{probe}); probed when not given.
     @param environment: the kernels' L{KernelEnvironment} (default: the spawner's own Python).
+    @param shown: more environments kernels run in (the Sage environment): kernels may read them too.
     """
 
-    def __init__(self, config, is_root=None, hidden=(), features=None, environment=None):
+    def __init__(self, config, is_root=None, hidden=(), features=None, environment=None, shown=()):
         self.config = config
         self.environment = environment or KernelEnvironment()
         self.is_root = (os.geteuid() == 0) if is_root is None else is_root
@@ -69,8 +70,8 @@ class SandboxPolicy:
         self.warnings = []
         #: empty kernel cgroups a previous spawner of this id left (one killed, say), removed at start
         self.stale_cgroups_removed = remove_empty_cgroups(self.cgroup_root) if self.cgroup_root else 0
-        #: what a kernel must read: its Python environment and the project
-        self.python_dirs = self.environment.paths()
+        #: what a kernel must read: its Python environment (and the Sage environment) and the project
+        self.python_dirs = sorted(set(self.environment.paths()).union(*(env.paths() for env in shown)))
         unreadable = [p for p in self.python_dirs if not world_readable(p)]
         if self.is_root and unreadable:
             self.is_root = False

@@ -1,10 +1,12 @@
-"""The kernels of one worker host, without WAMP: the fork master, the warm pool, the kernels handed out.
+"""The kernels of one worker host, without WAMP: the fork masters, the warm pools, the kernels handed out.
 
 L{KernelSpawner} is the host model the WAMP face (L{components.worker.spawner_session})
-drives: it starts the fork master and the one-shot template, keeps the pool
-full, hands out kernels and runs one-shot executions.  Kernels of other
-languages (L{components.worker.kernelspecs}) are launched from their
-kernelspecs, each language with a small warm pool of its own.
+drives: it starts the fork master (and the Sage master where a Sage
+environment is configured: L{components.worker.sage_offer}) and the one-shot
+template, keeps the pools full (L{KernelPools}), hands out kernels and runs
+one-shot executions.  Kernels of other languages
+(L{components.worker.kernelspecs}) are launched from their kernelspecs, each
+language with a small warm pool of its own.
 """
 
 import functools
@@ -17,19 +19,41 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from components.common import errors
-from components.common.kernelspecs import PYTHON
+from components.common.kernelspecs import PYTHON, SAGE
+from components.common.kernelspecs import names as kernel_names
 from components.worker.blocking import BlockingWork
 from components.worker.death_causes import DeathReason
 from components.worker.kernel import Kernel, KernelHost
 from components.worker.kernel_channels import context_for
 from components.worker.kernel_environment import KernelEnvironment
+from components.worker.kernel_host import ForkedKind
+from components.worker.kernel_pools import KernelPools
 from components.worker.kernel_state import KernelState
 from components.worker.kernelspecs import Kernelspecs, search_dirs
 from components.worker.metrics import SpawnerMetrics
 from components.worker.oneshot_runs import OneShotRuns
-from components.worker.pool import KernelPool
+from components.worker.sage_offer import SageOffer
 from components.worker.sandbox_policy import SandboxPolicy
 from components.worker.spawner_parts import SpawnerParts
+
+
+def _log_what_was_found(log, sandbox, kernelspecs):
+    """Say at start what the sandbox could not do, which uids it took, and which kernelspecs are unusable."""
+    for warning in sandbox.warnings:
+        log.warn("SANDBOX REDUCED: {warning}", warning=warning)
+    if sandbox.uids is not None and sandbox.uids.passed_over:
+        log.info(
+            "kernels run as uids {first}-{last}; passed over: {why}",
+            first=sandbox.uids.first,
+            last=sandbox.uids.end - 1,
+            why="; ".join(sandbox.uids.passed_over),
+        )
+    if sandbox.stale_cgroups_removed:
+        log.info("removed {n} empty kernel cgroup(s) a previous spawner left", n=sandbox.stale_cgroups_removed)
+    for problem in kernelspecs.problems:
+        log.warn("{problem}", problem=problem)
+    for name in kernelspecs.missing:
+        log.warn("languages names {name!r}, but no kernelspec of that name was found", name=name)
 
 
 class KernelSpawner:
@@ -69,62 +93,57 @@ class KernelSpawner:
         self.lag = self.metrics.lag_probe(reactor)
         #: cell.execute on this host (components.worker.oneshot_runs)
         self.oneshots = OneShotRuns(self, self.blocking, config)
-        #: the fork master and the one-shot template, each replaced when it dies (L{SpawnerParts})
-        self.parts = SpawnerParts(self, on_master_up=self._master_up)
         self.zmq_context = None
         self.host = None
         self.environment = KernelEnvironment(config.kernel_python)
-        self.sandbox = SandboxPolicy(config, hidden=(self.work_root, self.runtime_root), environment=self.environment)
-        for warning in self.sandbox.warnings:
-            self.log.warn("SANDBOX REDUCED: {warning}", warning=warning)
-        if self.sandbox.uids is not None and self.sandbox.uids.passed_over:
-            self.log.info(
-                "kernels run as uids {first}-{last}; passed over: {why}",
-                first=self.sandbox.uids.first,
-                last=self.sandbox.uids.end - 1,
-                why="; ".join(self.sandbox.uids.passed_over),
-            )
-        if self.sandbox.stale_cgroups_removed:
-            self.log.info(
-                "removed {n} empty kernel cgroup(s) a previous spawner left", n=self.sandbox.stale_cgroups_removed
-            )
-        self.pool = KernelPool(
-            reactor,
-            config.pool_size,
-            self._make_kernel,
-            self._room,
-            prepare=prepare_kernel,
-            refill_delay_s=config.pool_refill_delay_s,
-            available=lambda: self.parts.master_up,
+        #: forked Sage kernels, where a Sage environment is configured and there
+        self.sage = SageOffer(config.sage_python)
+        if self.sage.missing:
+            self.log.warn("{why}", why=self.sage.missing)
+        #: forked kernels besides python3, each with its fork master (set as each comes up)
+        self._forked = {SAGE: ForkedKind(self.sage.environment)} if self.sage.offered else {}
+        #: the fork masters and the one-shot template, each replaced when it dies (L{SpawnerParts})
+        self.parts = SpawnerParts(self, on_master_up=self._master_up)
+        self.sandbox = SandboxPolicy(
+            config,
+            hidden=(self.work_root, self.runtime_root),
+            environment=self.environment,
+            shown=[kind.environment for kind in self._forked.values()],
         )
         self.kernelspecs = Kernelspecs(search_dirs(config, self.environment), config.languages)
-        for problem in self.kernelspecs.problems:
-            self.log.warn("{problem}", problem=problem)
-        for name in self.kernelspecs.missing:
-            self.log.warn("languages names {name!r}, but no kernelspec of that name was found", name=name)
-        #: a small warm pool per other language (a launch from a kernelspec is slower than a fork)
-        self.language_pools = {
-            name: KernelPool(
-                reactor,
-                config.language_pool_size,
-                functools.partial(self._make_kernel, name),
-                self._room,
-                concurrency=1,
-                prepare=prepare_kernel,
-                refill_delay_s=config.pool_refill_delay_s,
-            )
-            for name in self.kernelspecs.specs
-        }
+        _log_what_was_found(self.log, self.sandbox, self.kernelspecs)
+        launched = [name for name in self.kernelspecs.specs if name not in self._forked]
+        masters_up = {PYTHON: lambda: self.parts.master_up}
+        masters_up.update((name, functools.partial(self.parts.forked_up, name)) for name in self._forked)
+        #: a warm pool per kernel offered (a launch from a kernelspec is slower than a fork: a small one)
+        self.pools = KernelPools(reactor, config, self._make_kernel, self._room, masters_up, launched, prepare_kernel)
+        self.pool = self.pools.python
 
     @defer.inlineCallbacks
     def start(self):
         """Start the fork master (fires when it is ready, the pools filling), then the one-shot template."""
         self.lag.start()
         yield self.parts.start()
-        self.log.info("kernels offered: {names}", names=self.kernelspecs.names())
+        self.log.info("kernels offered: {names}", names=kernel_names(self.offered()))
 
-    def _master_up(self, master):
-        """A fork master is ready (the first, or one replacing a dead one): the kernels fork from it."""
+    @property
+    def language_pools(self):
+        """{name: pool} of every kernel but python3 (the status and metrics report each one's ready kernels)."""
+        return self.pools.others()
+
+    def offered(self):
+        """Every kernel offered, in Jupyter's REST shape: {name: model} (what the spawner announces)."""
+        models = self.kernelspecs.models()
+        if self.sage.offered:
+            models[SAGE] = self.sage.model()
+        return models
+
+    def _master_up(self, master, kernel_name=PYTHON):
+        """A fork master is ready (the first, or one replacing a dead one): C{kernel_name}'s kernels fork from it."""
+        if kernel_name != PYTHON:
+            self._forked[kernel_name].master = master
+            self.pools.retry_now(kernel_name)
+            return
         if self.host is None:
             # sized for all its kernels (libzmq's default stopped at 204: starts refused, the pool short)
             self.zmq_context = context_for(self._most_kernels())
@@ -139,16 +158,14 @@ class KernelSpawner:
                 metrics=self.metrics,
                 run_blocking=self.blocking,
                 kernelspecs=self.kernelspecs,
+                forked=self._forked,
             )
         self.host.master = master
-        for pool in [self.pool, *self.language_pools.values()]:
-            pool.retry_now()
+        self.pools.retry_now()
 
     def _most_kernels(self):
         """Kernels this spawner may hold at once: C{max_kernels} handed out, the warm pools on top."""
-        return (
-            self.config.max_kernels + self.config.pool_size + self.config.language_pool_size * len(self.language_pools)
-        )
+        return self.config.max_kernels + self.pools.most_kept()
 
     def _room(self):
         return self._most_kernels() - len(self._all)
@@ -175,27 +192,22 @@ class KernelSpawner:
 
     def _kernel_dead(self, kernel, reason):
         self._all.discard(kernel)
-        self.pool.discard(kernel)
-        for pool in self.language_pools.values():
-            pool.discard(kernel)
+        self.pools.discard(kernel)
         held = self.held.pop(kernel.kernel_id, None) is not None
         handed_out = self.kernels.pop(kernel.kernel_id, None) is not None
         self._on_kernel_ended(kernel, reason, handed_out or held)
-        self.pool.refill()
-        for pool in self.language_pools.values():
-            pool.refill()
+        self.pools.refill()
 
     def pool_for(self, kernel_name):
         """The warm pool of C{kernel_name}'s kernels; L{errors.NotFound} (naming the offered ones) if none."""
-        if kernel_name == PYTHON:
-            return self.pool
-        pool = self.language_pools.get(kernel_name)
+        pool = self.pools.get(kernel_name)
         if pool is None:
+            offered = self.offered()
             raise errors.NotFound(
                 "spawner {} has no kernel named {!r}; it offers {}".format(
-                    self.config.spawner_id, str(kernel_name)[:64], self.kernelspecs.names()
+                    self.config.spawner_id, str(kernel_name)[:64], kernel_names(offered)
                 ),
-                available=sorted(self.kernelspecs.models()),
+                available=sorted(offered),
             )
         return pool
 
@@ -255,7 +267,7 @@ class KernelSpawner:
             #: ready kernels in each other language's warm pool
             "language_pools": {name: pool.ready_count for name, pool in self.language_pools.items()},
             #: every kernel offered, in Jupyter's REST shape (the session router merges them: cell.kernelspecs)
-            "kernelspecs": self.kernelspecs.models(),
+            "kernelspecs": self.offered(),
             #: the fork master and the one-shot template: up or not, and how often each was replaced
             "parts": self.parts.status(),
         }
@@ -264,9 +276,7 @@ class KernelSpawner:
     def stop(self):
         """Kill every kernel and the fork master."""
         self.lag.stop()
-        self.pool.close()
-        for pool in self.language_pools.values():
-            pool.close()
+        self.pools.close()
         for kernel in list(self._all):
             kernel.shutdown(DeathReason("spawner_stopping", "the spawner is stopping"))
         yield self.parts.stop()

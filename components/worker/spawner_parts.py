@@ -1,4 +1,9 @@
-"""The spawner's own child processes, each kept alive by a L{Supervisor}: the fork master and the one-shot template.
+"""The spawner's own child processes, each kept alive by a L{Supervisor}: the fork masters and the one-shot template.
+
+Besides the Python fork master, a spawner with a Sage environment runs a Sage
+master (L{components.child.sage_kernel}), started at the same time but not
+waited for: Python kernels are served while Sage still imports, and a Sage
+start waits in its pool until the Sage master is ready.
 
 When the fork master dies (the OOM killer, ``kill -9``), the kernels it forked
 die with it (``PR_SET_PDEATHSIG``), but nobody reaps them any more to say so:
@@ -10,12 +15,14 @@ C{cell.error.kernel_died} and one-shots run in pool kernels until a new
 template is ready.
 """
 
+import functools
 import signal
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.child.sandbox import kill_cgroup, signal_group, try_remove_cgroup
+from components.common.kernelspecs import PYTHON
 from components.worker.death_causes import DeathReason
 from components.worker.master_client import start_fork_master
 from components.worker.oneshot_client import start_oneshot_template
@@ -30,6 +37,8 @@ FORK_MASTER = "fork_master"
 #: the spawner process itself, replaced by its keeper (L{components.worker.spawner_keeper})
 SPAWNER = "spawner"
 ONESHOT_TEMPLATE = "oneshot_template"
+#: the fork master of each other forked kernel (``sagemath`` -> ``sagemath_master``)
+FORKED_MASTER = "{}_master"
 
 
 class SpawnerParts:
@@ -52,9 +61,21 @@ class SpawnerParts:
             "fork master",
             self._start_master,
             on_up=self._master_up,
-            on_down=self._master_down,
+            on_down=functools.partial(self._master_down, PYTHON),
             restarted=restarts.labels(FORK_MASTER).inc,
         )
+        #: {kernel name: the Supervisor of its fork master}, for forked kernels besides python3 (sagemath)
+        self.forked = {
+            name: Supervisor(
+                self._clock,
+                "{} fork master".format(name),
+                functools.partial(self._start_forked, name, kind.environment),
+                on_up=functools.partial(self._forked_master_up, name),
+                on_down=functools.partial(self._master_down, name),
+                restarted=restarts.labels(FORKED_MASTER.format(name)).inc,
+            )
+            for name, kind in spawner._forked.items()
+        }
         self.oneshot = Supervisor(
             self._clock,
             "one-shot template",
@@ -72,6 +93,8 @@ class SpawnerParts:
             template.addCallbacks(self._template_up, self._template_failed)
         else:
             self.log.info("one-shots served by pool kernels (oneshot_children: 0)")
+        for name, supervisor in self.forked.items():
+            supervisor.start().addCallbacks(self._forked_ready, self._forked_failed, (name,), None, (name,))
         info = yield self.master.start()
         self.log.info(
             "fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
@@ -79,6 +102,33 @@ class SpawnerParts:
             s=info["preload_s"],
             mods=info["preloaded"],
         )
+
+    def _forked_ready(self, info, name):
+        self.log.info(
+            "{name} fork master ready (pid {pid}) after {s:.2f} s, preloaded {mods}",
+            name=name,
+            pid=info["pid"],
+            s=info["preload_s"],
+            mods=info["preloaded"],
+        )
+
+    def _forked_failed(self, failure, name):
+        self.log.error(
+            "the {name} fork master failed to start ({why}); {name} is not served", name=name, why=failure.value
+        )
+
+    def forked_up(self, name):
+        """Whether the fork master of C{name}'s kernels is up (their pool forks nothing while it is not)."""
+        return self.forked[name].up
+
+    def _start_forked(self, name, environment):
+        s = self._spawner
+        return start_fork_master(
+            s._reactor, environment, s.config.preload, s._process_exited, home=s.process_home, flavour="sage"
+        )
+
+    def _forked_master_up(self, name, proto, event):
+        self._on_master_up(proto, name)
 
     def _template_up(self, event):
         self.log.info("one-shot template ready; one-shots served by the template")
@@ -99,11 +149,14 @@ class SpawnerParts:
     def _master_up(self, proto, event):
         self._on_master_up(proto)
 
-    def _master_down(self, proto, reason):
-        """Every kernel the dead master forked died with it: end each for good and tell its owner."""
+    def _master_down(self, kernel_name, proto, reason):
+        """Every kernel the dead master forked (C{kernel_name}'s) died with it: end each for good, tell its owner."""
         spawner = self._spawner
-        orphans = list(spawner._by_pid.items())
-        spawner._by_pid.clear()
+        if kernel_name != PYTHON:
+            spawner._forked[kernel_name].master = None
+        orphans = [(pid, kernel) for pid, kernel in spawner._by_pid.items() if kernel.kernel_name == kernel_name]
+        for pid, kernel in orphans:
+            del spawner._by_pid[pid]
         for pid, kernel in orphans:
             signal_group(pid, signal.SIGKILL)  # what it started in its group, outside any cgroup
             cgroup = kernel.process.cgroup
@@ -114,7 +167,7 @@ class SpawnerParts:
             kernel.die(DeathReason("killed", "its fork master died; the spawner is starting a new one"))
             kernel.process.release()  # a kernel dead already (shut down, its exit not yet reported) frees its uid too
         if orphans:
-            self.log.warn("{n} kernel(s) died with the fork master", n=len(orphans))
+            self.log.warn("{n} kernel(s) died with the {name} fork master", n=len(orphans), name=kernel_name)
 
     def _remove_cgroup(self, cgroup, retries):
         if not try_remove_cgroup(cgroup) and retries:
@@ -146,10 +199,12 @@ class SpawnerParts:
             SPAWNER: {"up": True, "restarts": self.spawner_restarts},
             FORK_MASTER: self.master.state(),
             ONESHOT_TEMPLATE: self.oneshot.state(),
+            **{FORKED_MASTER.format(name): supervisor.state() for name, supervisor in self.forked.items()},
         }
 
     @defer.inlineCallbacks
     def stop(self):
         """Stop supervising; stop the template, then the master (it kills every kernel)."""
         self.oneshot.stop()
+        yield defer.DeferredList([supervisor.stop() for supervisor in self.forked.values()])
         yield self.master.stop()

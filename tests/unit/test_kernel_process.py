@@ -15,7 +15,12 @@ pytestmark = pytest.mark.unit
 def process(tmp_path, sandbox, master, monkeypatch):
     monkeypatch.setattr("os.chown", lambda path, uid, gid: None)  # the fake uids own nothing here
     host = types.SimpleNamespace(
-        config=SpawnerConfig(), sandbox=sandbox, master=master, disks=FakeDisks(), runtime_root=str(tmp_path)
+        config=SpawnerConfig(),
+        sandbox=sandbox,
+        master_for=lambda kernel_name: master,
+        path_for=lambda kernel_name: "/usr/bin:/bin",
+        disks=FakeDisks(),
+        runtime_root=str(tmp_path),
     )
     cwd = tmp_path / "cwd"
     cwd.mkdir()

@@ -25,7 +25,7 @@ def _readiness(kernel_name="python3", start_timeout_s=30):
     readiness = KernelReadiness(
         clock,
         types.SimpleNamespace(start_timeout_s=start_timeout_s),
-        kernel_name,
+        kernel_name == "python3",
         on_ready=lambda: events.append("ready"),
         on_failed=events.append,
     )
