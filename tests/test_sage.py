@@ -147,9 +147,7 @@ async def test_a_killed_sage_master_is_replaced_and_its_kernels_reported_dead(sa
     masters[0].send_signal(signal.SIGKILL)
 
     async def reported_dead():
-        return any(
-            e["header"]["msg_type"] == "status" and e["content"]["execution_state"] == "dead" for e in died
-        )
+        return any(e["header"]["msg_type"] == "status" and e["content"]["execution_state"] == "dead" for e in died)
 
     await until(reported_dead, 30, "the owner told its Sage kernel died with the master")
 
