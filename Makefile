@@ -143,10 +143,12 @@ bench/.kg-venv/.installed:
 	bench/.kg-venv/bin/pip install -q jupyter_kernel_gateway ipykernel
 	touch $@
 
-# bench.burst (a class opening the page at once, N = 30 and 200) runs even when bench.run failed; either failing fails.
-bench: setup bench/.kg-venv/.installed $(JUPYTER_VENV)/.installed
+# bench.burst (a class opening the page at once, N = 30 and 200) and bench.sage (forked Sage kernels against cold ones)
+# run even when bench.run failed; any failing fails.
+bench: setup sage bench/.kg-venv/.installed $(JUPYTER_VENV)/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run; status=$$?; \
-	PATH=$(BIN):$$PATH $(BIN)/python -m bench.burst || status=1; exit $$status
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.burst || status=1; \
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.sage || status=1; exit $$status
 
 # Churn thousands of sessions through a node of its own and check that nothing leaks (docs/benchmarks.md, "Soak").
 soak: setup
