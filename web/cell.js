@@ -168,10 +168,24 @@
     }
     return kernelspecs;
   }
-  /** The kernelspec name an embedder's C{language} means: a kernelspec's name, or its language ("r", "bash"). */
+  /**
+   * SageMathCell's language names (its pages' `languages`, its links' `lang`) -> the kernelspec names that serve
+   * each here, in order of preference; a kernelspec whose language is the name serves it too. The one table
+   * (components/router/sagecell_service.py's LANGUAGES mirrors it): add a row for another language.
+   */
+  var ALIASES = {
+    sage: ["sagemath"], python: ["python3"], r: ["ir"], gp: ["pari_jupyter", "xeus-gp", "gp"], gap: ["gap", "gap-4"],
+    singular: ["singular"], octave: ["octave"], maxima: ["maxima"], macaulay2: ["macaulay2", "m2"]
+  };
+  /**
+   * The kernelspec name an embedder's C{language} means: a kernelspec's name, a SageMathCell name (ALIASES), or a
+   * kernelspec's language ("r", "bash"); null when no kernelspec of C{specs} serves it.
+   */
   function kernelNameFor(language, specs) {
     var wanted = String(language).toLowerCase();
     if (specs[wanted]) { return wanted; }
+    var alias = (ALIASES[wanted] || []).filter(function (name) { return specs[name]; });
+    if (alias.length) { return alias[0]; }
     var names = Object.keys(specs).filter(function (name) {
       return ((specs[name].spec && specs[name].spec.language) || "").toLowerCase() === wanted;
     });
@@ -346,6 +360,10 @@
     var host = typeof options.element === "string" ? document.querySelector(options.element) : options.element;
     var container = shadowContainer(host);
     var root = container.root;
+    // outputElement: the output shows there (in a shadow root of its own), apart from the editor (SageMathCell's
+    // outputLocation)
+    var outHost = typeof options.outputElement === "string" ? document.querySelector(options.outputElement) : options.outputElement;
+    var outContainer = outHost && outHost !== host ? shadowContainer(outHost) : container;
     self.options = options;
     self.conn = getConnection();
     self.kernelName = options.kernel_name || PYTHON;
@@ -380,7 +398,8 @@
     self.renderer.widgets = function () { return self.kernel.widgets; };
     [self.languageSelect, self.runButton, self.interruptButton, self.restartButton, self.shareButton, self.uploadInput, self.status].forEach(function (b) { bar.appendChild(b); });
     // The input box comes after the output, as a notebook puts the prompt after what was printed before it.
-    [self.banner, editorHost, bar, self.shareBox, output, self.inputBox, self.filesBox].forEach(function (n) { root.appendChild(n); });
+    [self.banner, editorHost, bar, self.shareBox].forEach(function (n) { root.appendChild(n); });
+    [output, self.inputBox, self.filesBox].forEach(function (n) { outContainer.root.appendChild(n); });
     self.interruptButton.disabled = true;
     if (options.hideShare) { self.shareButton.hidden = true; }
     if (options.template === "minimal") {  // SageMathCell's minimal template: the Run button and the output
@@ -448,7 +467,9 @@
   /** The kernel of C{kernelName} this cell uses: its own, or the one linked cells of that language share. */
   Cell.prototype.kernelFor = function (kernelName) {
     if (!this.options.linked) { return new Kernel(this.conn, kernelName); }
-    return linkedKernels[kernelName] || (linkedKernels[kernelName] = new Kernel(this.conn, kernelName));
+    // linkKey: cells linked under one key share a kernel, apart from other keys' (SageMathCell's linkKey)
+    var key = (this.options.linkKey ? this.options.linkKey + "\u0000" : "") + kernelName;
+    return linkedKernels[key] || (linkedKernels[key] = new Kernel(this.conn, kernelName));
   };
   Cell.prototype.watchKernel = function () {
     var self = this;
@@ -691,7 +712,8 @@
     var origin = new URL(base).origin;
     self.shareBox.innerHTML = "";
     var z = el("a", "share-z", "link with the code inside");
-    z.href = origin + "/?z=" + zip(code) + (self.kernelName === PYTHON ? "" : "&lang=" + encodeURIComponent(self.kernelName));
+    // always with its language: a link without one is SageMathCell's, whose default is Sage
+    z.href = origin + "/?z=" + zip(code) + "&lang=" + encodeURIComponent(self.kernelName);
     self.shareBox.appendChild(z);
     return self.conn.ready().then(function (session) {
       // A permalink's language is "python" for the forked Python kernel, otherwise the kernelspec's name.
@@ -712,18 +734,24 @@
     return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
   function unzip(text) {
-    var b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    var b64 = text.replace(/ /g, "+").replace(/-/g, "+").replace(/_/g, "/");
     while (b64.length % 4) { b64 += "="; }
     var raw = atob(b64), bytes = new Uint8Array(raw.length);
     for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
     return new TextDecoder().decode(pako.inflate(bytes));
   }
 
-  /** The code a page URL asks for: ?z=<base64url(zlib(code))> or ?q=<permalink id> (a Promise of a string or null). */
+  /**
+   * The code a page URL asks for: ?c=<code>, ?z=<base64url(zlib(code))> (padded or not) or ?q=<permalink id> (a
+   * Promise of a string or null).
+   */
   function codeFromLocation(search) {
     var params = new URLSearchParams(search);
+    if (params.has("c")) { return Promise.resolve(params.get("c")); }
     if (params.get("z")) {
-      try { return Promise.resolve(unzip(params.get("z"))); } catch (e) { return Promise.resolve(null); }
+      try { return Promise.resolve(unzip(params.get("z"))); } catch (e) {
+        return Promise.reject(new Error("its z= is not zlib-compressed URL-safe base64 (" + e.message + ")"));
+      }
     }
     if (params.get("q")) {
       return getConnection().ready().then(function (session) {
@@ -733,10 +761,14 @@
     return Promise.resolve(null);
   }
 
-  /** The code and language a page URL asks for (a Promise of {code, kernel_name} or null): see codeFromLocation. */
+  /**
+   * The code and language a page URL asks for (a Promise of {code, kernel_name} or null): see codeFromLocation.
+   * C{kernel_name} is the stored permalink's, else the link's `lang` (a kernelspec name or a SageMathCell language
+   * name, resolved by kernelNameFor), else null: a link without `lang` is SageMathCell's, whose default is Sage.
+   */
   function sourceFromLocation(search) {
     var params = new URLSearchParams(search);
-    if (params.get("q")) {
+    if (!params.has("c") && !params.get("z") && params.get("q")) {
       return getConnection().ready().then(function (session) {
         return session.call(URIS.PERMALINK_GET, [params.get("q")]);
       }).then(function (found) {
@@ -745,13 +777,16 @@
       });
     }
     return codeFromLocation(search).then(function (code) {
-      return code === null ? null : {code: code, kernel_name: params.get("lang") || PYTHON};
+      return code === null ? null : {code: code, kernel_name: params.get("lang") || null};
     });
   }
 
   api.makeCellNow = function (options) { return new Cell(options); };
   api.makeCell = api.makeCellNow;
   api.codeFromLocation = codeFromLocation;
+  api.kernelNameFor = kernelNameFor;
+  /** cell.kernelspecs(), asked once per page: a Promise of {default, kernelspecs: {name: spec}}. */
+  api.kernelspecs = getKernelspecs;
   api.sourceFromLocation = sourceFromLocation;
   /** The page's connection (for tests: they cut it to check what a reconnect brings back). */
   api._connection = getConnection;

@@ -78,11 +78,18 @@ def kernel_backend_prefix(kernel_id):
 #: The session router starts a kernel for a principal of the node's Jupyter face (which owns it).
 START_KERNEL_FOR = "cell.backend.start_kernel_for"
 
+#: The session router runs a one-shot for an HTTP client (SageMathCell's POST /service, counted under its address).
+EXECUTE_FOR = "cell.backend.execute_for"
+
 #: The session router answers who owns a kernel (for the realm authorizer).
 KERNEL_OWNER = "cell.backend.kernel_owner"
 
 #: The session router answers a session's client address (its one resolver; for the permalink service's quotas).
 CLIENT_ADDRESS = "cell.backend.client_address"
+#: The session router answers an HTTP client's address (its transport as components.common.addresses.http_client).
+RESOLVE_CLIENT = "cell.backend.resolve_client"
+#: The permalink service saves for an HTTP client (SageMathCell's POST /permalink), counted under its address.
+PERMALINK_SAVE_FOR = "cell.backend.permalink.save_for"
 #: The router closes a client's session and its connection (components.router.client_connections).
 SESSION_CLOSE = "cell.backend.session.close"
 

@@ -153,6 +153,26 @@ class ControlPlane:
         holder = "jupyter:" + (principal or "anonymous@" + address)
         return self.start(holder, owner_session, self.quota(role), address, kernel_name)
 
+    def execute_for(self, client, code, timeout=None, user_expressions=None, kernel_name=None):
+        """``cell.backend.execute_for``: a one-shot for an HTTP client (SageMathCell's ``POST /service``,
+        components.router.sagecell_service), as ``cell.execute`` of an anonymous browser at C{client}'s address:
+        the same quotas per address (rate, running at once, kernels), its own per-"session" rate under
+        ``http:<address>``.  C{client}: the request's transport (components.common.addresses.http_client)."""
+        address = self.addresses.resolve(client)
+        return self.oneshots.execute(
+            "http:" + address,
+            "browser",
+            None,
+            code,
+            timeout,
+            user_expressions,
+            True,
+            None,
+            False,
+            kernel_name,
+            address=address,
+        )
+
     @defer.inlineCallbacks
     def start(self, holder, owner_session, quota, address, kernel_name=PYTHON):
         """Place a kernel counted against C{holder}, called by session C{owner_session}.

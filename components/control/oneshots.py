@@ -111,19 +111,33 @@ class OneShots:
 
     @defer.inlineCallbacks
     def execute(
-        self, caller, role, progress, code, timeout, user_expressions, stop_on_error, files, return_files, kernel_name
+        self,
+        caller,
+        role,
+        progress,
+        code,
+        timeout,
+        user_expressions,
+        stop_on_error,
+        files,
+        return_files,
+        kernel_name,
+        address=None,
     ):
         """Quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None) on a spawner
         that offers C{kernel_name} (python3 by default).
 
         @param caller: the calling session (its quotas); C{role}: its role.
         @param progress: the call's C{progress} callable, or None (the output streams to it as it comes).
+        @param address: the caller's client address when it is no WAMP session (an HTTP client of
+            ``/service``, resolved by the control plane); else the session's is asked for.
         """
         kernel_name = arguments.check_kernel_name(kernel_name)
         self._placement.check_offered(kernel_name)
         quota = self._quotas.get(role) or self._quotas["browser"]
         arguments.check_str("code", code, quota.max_code_bytes)
-        address = yield self._address_of(caller)
+        if address is None:
+            address = yield self._address_of(caller)
         done = self.admission.admit(caller, role, address)
         needs_kernel = bool(files) or bool(return_files) or kernel_name != PYTHON
         try:

@@ -111,6 +111,7 @@ class PermalinkService(BackendSession):
             options=RegisterOptions(details_arg="details"),
         )
         yield self.register(arguments.endpoint(uris.PERMALINK_GET, self.get), uris.PERMALINK_GET)
+        yield self.register(arguments.endpoint(uris.PERMALINK_SAVE_FOR, self.save_for), uris.PERMALINK_SAVE_FOR)
         self.log.info("permalink service ready ({store})", store=self.store.describe())
 
     @defer.inlineCallbacks
@@ -120,8 +121,21 @@ class PermalinkService(BackendSession):
         language = arguments.check_str("language", language, 64)
         if details.caller is None:
             raise errors.InvalidArgument("the router did not disclose the caller; enable 'disclose.caller'")
+        result = yield self._save_as(uris.CLIENT_ADDRESS, details.caller, code, language)
+        return result
+
+    def save_for(self, client, code, language="python"):
+        """``cell.backend.permalink.save_for(client, code, language)``: a save for an HTTP client (SageMathCell's
+        ``POST /permalink``, components.router.sagecell_service), within its address's limits; C{client}: its
+        transport (components.common.addresses.http_client), resolved by the session router."""
+        code = arguments.check_str("code", code, self.settings.max_code_bytes)
+        language = arguments.check_str("language", language, 64)
+        return self._save_as(uris.RESOLVE_CLIENT, client, code, language)
+
+    @defer.inlineCallbacks
+    def _save_as(self, resolver, who, code, language):
         try:
-            address = yield self.call(uris.CLIENT_ADDRESS, details.caller, options=CallOptions(timeout=5000))
+            address = yield self.call(resolver, who, options=CallOptions(timeout=5000))
         except ApplicationError as exc:
             raise errors.Unavailable("the node cannot tell your address now; try again shortly") from exc
         charge = self.limits.admit(address, code, language)

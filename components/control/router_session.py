@@ -71,6 +71,7 @@ class SessionRouter(BackendSession):
             (uris.START_KERNEL_FOR, self.start_kernel_for, metrics.acquisitions, metrics.acquisition_seconds),
             (uris.KERNEL_RESUME, self.kernel_resume, None, None),
             (uris.EXECUTE_ONCE, self.execute_once, metrics.oneshots, None),
+            (uris.EXECUTE_FOR, self.execute_for, metrics.oneshots, None),
         ):
             endpoint = counting_errors(arguments.endpoint(uri, handler, with_details=True), metrics.errors)
             if counter is not None:
@@ -80,6 +81,7 @@ class SessionRouter(BackendSession):
         yield self.register(self.control.placement.kernelspecs, uris.KERNELSPECS)
         yield self.register(self.node_metrics, uris.NODE_METRICS)
         yield self.register(self.control.address_of, uris.CLIENT_ADDRESS)
+        yield self.register(self.control.addresses.resolve, uris.RESOLVE_CLIENT)
 
     def _timed(self, endpoint, counter, histogram):
         def call(*args, **kwargs):
@@ -128,6 +130,10 @@ class SessionRouter(BackendSession):
         """``cell.kernel.resume(kernel_id, token)``: re-bind a kernel to the calling session."""
         kernel_id = yield self.control.kernel_resume(details.caller, details.caller_authrole, kernel_id, token)
         return {"kernel_id": kernel_id, "iopub": uris.kernel_iopub(kernel_id)}
+
+    def execute_for(self, details, client, code, timeout=None, user_expressions=None, kernel_name=None):
+        """``cell.backend.execute_for(client, code, ...)``: see L{ControlPlane.execute_for}."""
+        return self.control.execute_for(client, code, timeout, user_expressions, kernel_name)
 
     def execute_once(
         self,

@@ -205,3 +205,20 @@ def test_a_oneshot_with_files_counts_as_a_kernel_of_its_session_while_it_runs():
     assert outcome == [{"status": "ok"}] and plane.oneshots.admission.running(ADDRESS) == 0
     _start(plane)
     assert len(port.pending("start_kernel")) == 1, "its slot is free again"
+
+
+def test_a_oneshot_for_an_http_client_counts_under_its_peer_address_whatever_it_forwards():
+    from components.common.addresses import http_client
+
+    clock, port, plane = _plane()
+    outcomes = []
+    for i in range(plane.quota("browser").max_concurrent_oneshots_per_address + 1):
+        forged = "10.9.9.{}".format(i)  # this node trusts no front: a client's X-Forwarded-For counts for nothing
+        plane.execute_for(http_client("192.0.2.7", 4000 + i, forged), "1+1").addBoth(outcomes.append)
+    assert plane.oneshots.admission.running("192.0.2.7") == plane.quota("browser").max_concurrent_oneshots_per_address
+    assert len(outcomes) == 1 and isinstance(outcomes[0].value, errors.Capacity), "the one past the cap is refused"
+    assert "at once" in outcomes[0].value.args[0]
+    calls = port.pending("call")
+    for _, d in calls:
+        d.callback({"status": "ok"})
+    assert plane.oneshots.admission.running("192.0.2.7") == 0
