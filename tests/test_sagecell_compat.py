@@ -13,7 +13,9 @@ import http.client
 import http.server
 import json
 import os
+import re
 import threading
+import time
 import urllib.parse
 import zlib
 
@@ -379,8 +381,23 @@ def test_a_stranger_hammering_service_gets_429_while_another_address_is_served(w
 def sage_node(tmp_path_factory):
     assert os.path.exists(os.path.join(ROOT, ".sage-venv", "bin", "python")), "make sage builds the Sage environment"
     node = Node(tmp_path_factory.mktemp("sagecell-sage"), edit=with_sage).start()
-    yield node
-    node.stop()
+    try:
+        wait_for_sage(node)
+        yield node
+    finally:
+        node.stop()
+
+
+def wait_for_sage(node, seconds=180):
+    """Until the Sage master has warmed up and a Sage kernel waits in its pool (the node's /metrics says so)."""
+    pattern = re.compile(r'^cell_pool_ready\{[^}]*kernel="sagemath"[^}]*\} ([0-9.e+]+)$', re.M)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:  # poll: the master's warm-up announces nothing a test can wait on
+        status, _, body = request(node, "GET", "/metrics")
+        if status == 200 and any(float(v) >= 1 for v in pattern.findall(body)):
+            return
+        time.sleep(0.5)
+    raise AssertionError("no ready Sage kernel within {} s".format(seconds))
 
 
 def test_service_runs_sage_by_default(sage_node):
@@ -401,7 +418,7 @@ def test_a_sagecell_page_with_an_interact_runs_in_sage(chromium, sage_node, othe
             sagecell_page(
                 sage_node,
                 "sagecell.makeSagecell({inputLocation: 'div.compute', evalButtonText: 'Evaluate'});",
-                "<div class='compute'><script type='text/x-sage'>\n@interact\ndef f(n=(1..10), word=input_box('abc')):\n"
+                "<div class='compute'><script type='text/x-sage'>\n@interact\ndef f(n=(1..10), word=input_box('abc', type=str)):\n"
                 "    print(2^n, word.upper())\n</script></div>",
             )
         )
@@ -418,5 +435,10 @@ def test_a_sagecell_page_with_an_interact_runs_in_sage(chromium, sage_node, othe
         box.fill("sage")
         box.press("Enter")
         expect(output).to_contain_text("1024 SAGE", timeout=30000)
+
+        # a link made by SageMathCell's encoder, without lang: Sage's (2^10 is a power in Sage, 8 in Python)
+        open_link(page, sage_node, "z=" + sagecell_zip("R.<x> = QQ[]\nprint(2^10, (x^2 - 1).factor())"))
+        expect(page.locator("select.cell-language")).to_have_value("sagemath")
+        expect(page.locator(".cell-output")).to_contain_text("1024 (x - 1) * (x + 1)")
     finally:
         context.close()
