@@ -491,7 +491,7 @@ def stream_text(iopub, name="stdout"):
 # -- nbclient (runs in the jupyter venv) ------------------------------------------------------
 
 
-def run_notebook(path, out_path, gateway_url=None, token=None, timeout=120):
+def run_notebook(path, out_path, gateway_url=None, token=None, timeout=120, kernel_name="python3"):
     """Execute the notebook at C{path} with nbclient, errors allowed, and write it to C{out_path}.
 
     Through C{gateway_url} with jupyter_server's C{GatewayKernelManager} (and
@@ -503,7 +503,7 @@ def run_notebook(path, out_path, gateway_url=None, token=None, timeout=120):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    options = dict(timeout=timeout, startup_timeout=60, allow_errors=True, kernel_name="python3")
+    options = dict(timeout=timeout, startup_timeout=60, allow_errors=True, kernel_name=kernel_name)
     if gateway_url:
         from jupyter_server.gateway.gateway_client import GatewayClient
         from jupyter_server.gateway.managers import GatewayKernelManager
@@ -515,15 +515,16 @@ def run_notebook(path, out_path, gateway_url=None, token=None, timeout=120):
     workdir = os.path.dirname(os.path.abspath(out_path))
     notebook_client = NotebookClient(nb, resources={"metadata": {"path": workdir}}, **options)
     t0 = time.perf_counter()
-    notebook_client.execute()
+    # jupyter_server's GatewayKernelManager takes the kernel's name from start_kernel's kwargs only (else python3).
+    notebook_client.execute(kernel_name=kernel_name)
     seconds = time.perf_counter() - t0
     nbformat.write(nb, out_path)
     return seconds
 
 
-def nbclient_subprocess(tmpdir, out_path, gateway=None, notebook=NOTEBOOK, timeout=300):
+def nbclient_subprocess(tmpdir, out_path, gateway=None, notebook=NOTEBOOK, timeout=300, kernel_name="python3"):
     """Run L{run_notebook} in the jupyter venv (from the tests or the bench); the seconds it reported."""
-    argv = [JUPYTER_PYTHON, THIS, "nbclient", notebook, out_path]
+    argv = [JUPYTER_PYTHON, THIS, "nbclient", notebook, out_path, "--kernel-name", kernel_name]
     if gateway is not None:
         argv += ["--gateway-url", gateway.url]
         if gateway.token:
@@ -685,8 +686,9 @@ def main(argv=None):
     nb.add_argument("--gateway-url")
     nb.add_argument("--token")
     nb.add_argument("--timeout", type=float, default=120)
+    nb.add_argument("--kernel-name", default="python3")
     args = parser.parse_args(argv)
-    seconds = run_notebook(args.notebook, args.out, args.gateway_url, args.token, args.timeout)
+    seconds = run_notebook(args.notebook, args.out, args.gateway_url, args.token, args.timeout, args.kernel_name)
     print(json.dumps({"seconds": seconds}))
 
 

@@ -6,6 +6,7 @@ is killed; and the strangers' checks run from inside a Sage kernel: its own
 uid, no network, none of the node's secrets, nothing left behind.
 """
 
+import json
 import os
 import signal
 import uuid
@@ -200,3 +201,24 @@ async def test_a_sage_kernel_is_sandboxed_like_every_kernel(sage_node):
 
     await until(nothing_of_its_uid_left, 30, "the Sage kernel's daemonized sleep killed with it")
     session.leave()
+
+
+def test_nbclient_runs_a_sage_notebook_through_the_jupyter_face(sage_node, tmp_path):
+    """Jupyter's own client, unchanged, through the node's Jupyter face (anonymously: nbclient's channels socket
+    carries no token): Sage's preparser, show(), a plot, an error."""
+    from tests.jupyter_clients import NodeFace, nbclient_subprocess
+    from tests.test_jupyter_clients import wait_for_face
+
+    face = wait_for_face(NodeFace(sage_node))
+    out = tmp_path / "sage.ipynb"
+    notebook = os.path.join(os.path.dirname(__file__), "notebooks", "sage.ipynb")
+    nbclient_subprocess(tmp_path, str(out), face, notebook=notebook, kernel_name=SAGE)
+    with open(out) as f:
+        cells = json.load(f)["cells"]
+    texts = [json.dumps(cell["outputs"]) for cell in cells]
+    assert "274177 * 67280421310721" in texts[0]
+    assert "(y - 1) * (y + 1)" in texts[1]
+    assert "text/html" in texts[2] or "text/latex" in texts[2], "show() gives a typeset form"
+    assert "image/png" in texts[3], "a plot is an image"
+    assert "[1, 2, 3, 4, 5]" in texts[4]
+    assert cells[5]["outputs"][0]["ename"] == "ZeroDivisionError"

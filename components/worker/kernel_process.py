@@ -74,7 +74,7 @@ class KernelProcess:
         master = host.master_for(self._kernel_name)
         if master is None:
             raise errors.Capacity(
-                "the {} fork master is being restarted; try again in a moment".format(self._kernel_name)
+                "the {} fork master is starting or being replaced; try again in a moment".format(self._kernel_name)
             )
         d = master.spawn(
             connection_file,

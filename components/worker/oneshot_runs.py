@@ -53,6 +53,7 @@ class OneShotRuns:
         spawner.check_room()
         self.in_kernels += 1
         try:
+            yield spawner.parts.master_ready(kernel_name)
             kernel = yield pool.acquire()
         except BaseException:
             self.in_kernels -= 1

@@ -216,9 +216,7 @@ class KernelSpawner:
         """A ready C{kernel_name} kernel handed to C{owner}."""
         pool = self.pool_for(kernel_name)
         self.check_room()
-        if pool is self.pool and not self.parts.master_up:  # being replaced: wait for it rather than fail
-            if (yield self.parts.master.when_up(self.config.start_timeout_s / 2)) is None:
-                raise errors.Capacity("the fork master is being restarted; try again in a moment")
+        yield self.parts.master_ready(kernel_name)  # starting or being replaced: wait for it rather than fail
         kernel = yield pool.acquire()
         self.kernels[kernel.kernel_id] = kernel
         kernel.assign(owner)

@@ -22,6 +22,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from components.child.sandbox import kill_cgroup, signal_group, try_remove_cgroup
+from components.common import errors
 from components.common.kernelspecs import PYTHON
 from components.worker.death_causes import DeathReason
 from components.worker.master_client import start_fork_master
@@ -116,6 +117,18 @@ class SpawnerParts:
         self.log.error(
             "the {name} fork master failed to start ({why}); {name} is not served", name=name, why=failure.value
         )
+
+    @defer.inlineCallbacks
+    def master_ready(self, kernel_name):
+        """Fires once the fork master of C{kernel_name}'s kernels is up (at once if it is, or if they are launched);
+        L{errors.Capacity} if it is not within the start timeout (starting or being replaced: Sage's takes seconds)."""
+        supervisor = self.master if kernel_name == PYTHON else self.forked.get(kernel_name)
+        if supervisor is None or supervisor.up:
+            return
+        if (yield supervisor.when_up(self._spawner.config.start_timeout_s)) is None:
+            raise errors.Capacity(
+                "the {} fork master is starting or being replaced; try again in a moment".format(kernel_name)
+            )
 
     def forked_up(self, name):
         """Whether the fork master of C{name}'s kernels is up (their pool forks nothing while it is not)."""
