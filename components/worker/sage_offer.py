@@ -22,7 +22,9 @@ HOW_TO_GET_SAGE = (
 
 
 class SageOffer:
-    """@ivar environment: the Sage environment (a L{KernelEnvironment}), or None when Sage is not offered.
+    """Found once, when the spawner is made (before its reactor runs: it asks the environment's interpreter).
+
+    @ivar environment: the Sage environment (a L{KernelEnvironment}), or None when Sage is not offered.
     @ivar missing: why Sage is not offered though configured (a message for the log), or None."""
 
     def __init__(self, sage_python):
@@ -35,6 +37,7 @@ class SageOffer:
             self.missing = HOW_TO_GET_SAGE.format(python=python)
             return
         self.environment = KernelEnvironment(python)
+        self._model = self._read_model()
 
     @property
     def offered(self):
@@ -42,6 +45,9 @@ class SageOffer:
 
     def model(self):
         """The ``sagemath`` kernelspec in Jupyter's REST shape, named as passagemath's own kernelspec names it."""
+        return self._model
+
+    def _read_model(self):
         display = "SageMath"
         spec_file = os.path.join(self.environment.prefix(), "share", "jupyter", "kernels", models.SAGE, "kernel.json")
         try:
