@@ -29,6 +29,9 @@ CONCURRENT_PER_ADDRESS = 2
 ONESHOTS_PER_MINUTE_PER_ADDRESS = 40  # bursts of 10
 
 
+SAVES_PER_MINUTE = 20  # bursts of 5
+
+
 def stranger_quotas(config):
     for worker in config["workers"]:
         if worker["type"] == "container":
@@ -37,6 +40,9 @@ def stranger_quotas(config):
                 max_concurrent_oneshots_per_address=CONCURRENT_PER_ADDRESS,
                 max_oneshots_per_minute_per_address=ONESHOTS_PER_MINUTE_PER_ADDRESS,
             )
+            for component in worker["components"]:
+                if component["id"] == "permalinks":
+                    component["extra"]["saves_per_minute_per_address"] = SAVES_PER_MINUTE
 
 
 @pytest.fixture(scope="module")
@@ -248,6 +254,24 @@ def test_post_permalink_answers_as_sagecell_and_its_query_opens_in_the_page(page
     assert status == 404 and "not found" in json.loads(body)["message"]
     status, _, body = request(web_node, "POST", "/permalink", {"language": "python"})
     assert status == 400 and "code" in json.loads(body)["message"]
+
+
+def test_a_stranger_saving_permalinks_over_http_meets_the_quota_of_its_address(web_node):
+    statuses = []
+    for i in range(SAVES_PER_MINUTE):
+        forged = {"X-Forwarded-For": "10.88.0.{}".format(i)}
+        status, headers, body = request(
+            web_node, "POST", "/permalink", {"code": "print({})".format(i)}, source="127.0.0.9", headers=forged
+        )
+        statuses.append(status)
+        if status == 429:
+            assert "per minute" in json.loads(body)["message"] and headers["retry-after"]
+            break
+    assert statuses[-1] == 429 and len(statuses) <= SAVES_PER_MINUTE // 4 + 2, statuses
+    status, _, body = request(web_node, "POST", "/permalink", {"code": "print('mine')"}, source="127.0.0.10")
+    assert status == 200 and json.loads(body)["query"], "another address still saves"
+    status, _, body = request(web_node, "GET", "/permalink?q=" + "x" * 200)
+    assert status == 413 and "64 bytes" in json.loads(body)["message"], body
 
 
 # -- POST /service ---------------------------------------------------------------------------------------------------
