@@ -176,11 +176,26 @@ async def test_session_router_restart_keeps_kernels_and_their_owners(tmp_path):
         stranger.leave()
         session.leave()
     finally:
-        for router in routers:
-            if router.poll() is None:
-                router.send_signal(signal.SIGINT)
-                router.wait(30)
-        node.stop()
+        try:
+            for i, router in enumerate(routers):
+                stop_session_router(router, os.path.join(node.dir, "router{}.log".format(i + 1)))
+        finally:
+            node.stop()
+
+
+def stop_session_router(router, log):
+    """SIGINT, as an admin stops it; it must end (60 s: on a machine loaded far past its cores, once, 30 s did not
+    suffice), else the failure shows the end of its log rather than a bare timeout."""
+    if router.poll() is not None:
+        return
+    router.send_signal(signal.SIGINT)
+    try:
+        router.wait(60)
+    except subprocess.TimeoutExpired:
+        router.kill()
+        with open(log, errors="replace") as f:
+            tail = f.read()[-4000:]
+        raise AssertionError("the session router did not end within 60 s of SIGINT; its log ends:\n" + tail) from None
 
 
 def remote_only(config):
