@@ -24,6 +24,7 @@ window.CELLSERVER_ASSETS = {
     "node_modules/pako/dist/pako.min.js",
     "widgets/dist/index.js",
     "uris.js",
+    "sage.js",
     "cell.js"
   ]
 };

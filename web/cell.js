@@ -214,12 +214,16 @@
     if (this.trusted) { return html; }
     return svg ? SANITIZE.svg(html) : SANITIZE.html(html);
   };
+  /** KaTeX options, with Sage's TeX macros when sage.js is loaded. */
+  function mathOptions(options) {
+    return global.CELLSERVER_SAGE ? global.CELLSERVER_SAGE.mathOptions(options) : options;
+  }
   Renderer.prototype.math = function (node) {
     if (global.renderMathInElement) {
       try {
-        renderMathInElement(node, {delimiters: [
+        renderMathInElement(node, mathOptions({delimiters: [
           {left: "$$", right: "$$", display: true}, {left: "$", right: "$", display: false},
-          {left: "\\(", right: "\\)", display: false}, {left: "\\[", right: "\\]", display: true}], throwOnError: false});
+          {left: "\\(", right: "\\)", display: false}, {left: "\\[", right: "\\]", display: true}], throwOnError: false}));
       } catch (e) { /* leave the text as it is */ }
     }
   };
@@ -235,9 +239,10 @@
     });
     return node;
   };
-  /** One MIME bundle, in Jupyter's order of preference (a widget, HTML, Markdown, SVG, PNG, JPEG, LaTeX, JSON, text). */
+  /** One MIME bundle, in Jupyter's order of preference (a widget, Sage's math or 3D viewer, HTML, Markdown, SVG, PNG, JPEG, LaTeX, JSON, text). */
   Renderer.prototype.bundle = function (data) {
     var node = data[WIDGET_VIEW] ? this.widget(data[WIDGET_VIEW]) : null;
+    node = node || (global.CELLSERVER_SAGE ? global.CELLSERVER_SAGE.render(data) : null);  // sage.js
     if (node) {
       return node;
     } else if (data["text/html"]) {
@@ -260,7 +265,7 @@
     } else if (data["text/latex"]) {
       node = el("div", "output-latex");
       var tex = joined(data["text/latex"]).trim().replace(/^\$\$?|\$\$?$/g, "");
-      try { katex.render(tex, node, {displayMode: true, throwOnError: false}); } catch (e) { node.textContent = tex; }
+      try { katex.render(tex, node, mathOptions({displayMode: true, throwOnError: false})); } catch (e) { node.textContent = tex; }
     } else if (data["application/json"]) {
       node = el("pre", "output-json", JSON.stringify(data["application/json"], null, 2));
     } else {
