@@ -182,7 +182,7 @@ def test_a_3d_plot_draws_in_a_sandboxed_frame_with_three_js_from_the_node(browse
     frame, inner = viewer_frame(page)
     assert frame.get_attribute("sandbox") == "allow-scripts", "an opaque origin: no allow-same-origin"
     assert frame.get_attribute("src") == "http://{}/sage3d/frame.html".format(node_host(sage_node))
-    inner.wait_for_function(DRAWN + "() > 2000")  # the surface is drawn: thousands of coloured pixels
+    inner.wait_for_function("(" + DRAWN + ")() > 2000")  # the surface is drawn: thousands of coloured pixels
     assert inner.evaluate("() => typeof THREE.OrbitControls") == "function"
     assert inner.evaluate("() => window.origin") == "null"
     finished(page)
@@ -196,14 +196,23 @@ def test_a_3d_plot_draws_in_a_sandboxed_frame_with_three_js_from_the_node(browse
     page.mouse.up()
     inner.wait_for_function("before => document.querySelector('canvas').toDataURL() !== before", arg=before)
 
+    # the same inside a Sage @interact (its Output widget)
+    run(page, "@interact\ndef g(k=(1..3)):\n    show(plot3d(k*x*y, (x, -1, 1), (y, -1, 1)))")
+    frame = page.locator(".cell-output .widget-output iframe.output-sage3d")
+    frame.wait_for()
+    assert frame.get_attribute("sandbox") == "allow-scripts"
+    frame.element_handle().content_frame().wait_for_function("(" + DRAWN + ")() > 2000")
+
     assert any(url.endswith("/sage3d/dist/three.js") for url in hosts.urls), "Three.js came from the node"
     assert hosts.foreign(node_host(sage_node)) == [], "no request to a CDN or any other host"
     expect(page.locator(".cell-output .output-html")).to_have_count(0)
 
 
+STDOUT = "[data-mime-type='application/vnd.jupyter.stdout']"  # what the function printed, in its Output widget
 SAGE_INTERACT = """@interact
 def f(n=(1..10), t=input_box(2, label='t'), s=slider(1, 20, 1, 5), c=selector(['red', 'green']), b=checkbox(True)):
     print('n=%s t=%s s=%s c=%s b=%s' % (n, t, s, c, b))
+    show(x^n)
 """
 
 
@@ -213,7 +222,8 @@ def test_sage_interact_controls_drive_the_function_by_keyboard_and_mouse(browser
     page, hosts = browser_page
     open_sage(page, sage_node)
     run(page, SAGE_INTERACT)
-    shown = page.locator(".cell-output .widget-output")
+    shown = page.locator(".cell-output .widget-output " + STDOUT)
+    typeset = page.locator(".cell-output .widget-output .output-sage-math")
     expect(shown).to_have_text("n=1 t=2 s=5 c=red b=True")
     sliders = page.locator(".cell-output .widget-slider")
     expect(sliders).to_have_count(2)
@@ -223,6 +233,8 @@ def test_sage_interact_controls_drive_the_function_by_keyboard_and_mouse(browser
     sliders.nth(0).locator(".noUi-handle").focus()
     page.keyboard.press("ArrowRight")
     expect(shown).to_have_text("n=2 t=2 s=5 c=red b=True")
+    expect(typeset.locator("annotation")).to_have_text("\\displaystyle x^{2}")  # show() inside it, typeset
+    assert typeset.locator(".katex-error").count() == 0
     field = page.locator(".cell-output .widget-text input")
     field.click()
     field.press("Control+a")
@@ -278,7 +290,7 @@ def test_an_embedded_cell_on_another_origin_runs_a_sage_interact(browser_page, s
     other = OtherOrigin(tmp_path, embedding(sage_node.port, SAGE_INTERACT, "sage"))
     try:
         page.goto("http://127.0.0.1:{}/index.html".format(other.port))
-        shown = page.locator("#a .cell-output .widget-output")
+        shown = page.locator("#a .cell-output .widget-output " + STDOUT)
         expect(shown).to_have_text("n=1 t=2 s=5 c=red b=True")
         page.locator("#a .cell-output .widget-slider .noUi-handle").first.focus()
         page.keyboard.press("ArrowRight")

@@ -41,6 +41,18 @@
     return Object.assign(merged, options || {});
   }
 
+  var DELIMITERS = [
+    {left: "$$", right: "$$", display: true}, {left: "$", right: "$", display: false},
+    {left: "\\(", right: "\\)", display: false}, {left: "\\[", right: "\\]", display: true}];
+
+  /** The math in a node's text typeset by KaTeX (for outputs inside an Output widget, e.g. a Sage @interact's). */
+  function typeset(node) {
+    if (!global.renderMathInElement) { return; }
+    try {
+      global.renderMathInElement(node, mathOptions({delimiters: DELIMITERS, throwOnError: false}));
+    } catch (e) { /* leave the text as it is */ }
+  }
+
   function joined(v) { return Array.isArray(v) ? v.join("") : (v || ""); }
 
   var SAGE_MATH = /^\s*<html>\s*\\\(([\s\S]*)\\\)\s*<\/html>\s*$/;
@@ -101,5 +113,5 @@
     return math(html, joined(data["text/plain"]));
   }
 
-  global.CELLSERVER_SAGE = {render: render, mathOptions: mathOptions};
+  global.CELLSERVER_SAGE = {render: render, mathOptions: mathOptions, typeset: typeset};
 })(window);

@@ -6,6 +6,7 @@
  * ran <script> and <img onerror> in the page (issue 19, item 7).
  */
 import { ErrorWidgetView } from "@jupyter-widgets/base";
+import { RenderedHTML } from "@jupyterlab/rendermime";
 
 /**
  * The major version of each widget module this page serves (ipywidgets 8). html-manager would also load ipywidgets
@@ -69,8 +70,25 @@ export class HardenedClasses {
 }
 
 /**
+ * HTML in an Output widget as the cell shows it: Sage's typeset math and Sage's 3D viewer in its sandboxed frame
+ * (web/sage.js, e.g. show() inside a Sage @interact), anything else as html-manager does, through the sanitizer.
+ */
+class CellHTML extends RenderedHTML {
+  render(model) {
+    const sage = globalThis.CELLSERVER_SAGE;
+    const node = sage ? sage.render(model.data) : null;
+    if (!node) return super.render(model);
+    this.node.textContent = "";
+    this.node.appendChild(node);
+    return Promise.resolve();
+  }
+}
+const cellHTMLFactory = { safe: true, mimeTypes: ["text/html"], defaultRank: 50, createRenderer: (o) => new CellHTML(o) };
+
+/**
  * The Output widget's renderers: a copy of html-manager's registry with the page's sanitizer, Markdown through the
- * page's marked when it is there, and no JavaScript renderer at all.
+ * page's marked when it is there, math typeset by the page's KaTeX (with Sage's macros), HTML through CellHTML,
+ * and no JavaScript renderer at all.
  */
 export function untrustedRenderMime(renderMime, sanitize) {
   const options = {
@@ -78,9 +96,12 @@ export function untrustedRenderMime(renderMime, sanitize) {
   };
   const marked = globalThis.marked;
   if (marked && marked.parse) options.markdownParser = { render: (text) => Promise.resolve(marked.parse(text)) };
+  const sage = globalThis.CELLSERVER_SAGE;
+  if (sage) options.latexTypesetter = { typeset: (node) => sage.typeset(node) };
   const registry = renderMime.clone(options);
   registry.removeMimeType("application/javascript");
   registry.removeMimeType("text/javascript");
+  registry.addFactory(cellHTMLFactory, registry.getRank("text/html"));
   return registry;
 }
 
