@@ -2,7 +2,9 @@
 
 The node's spawner offers every kernelspec it finds besides the forked
 ``python3``: ``make setup`` installs bash_kernel's, ``make languages`` (part of
-``make test``) IRkernel's.  The sandbox checks need a root spawner (as in CI).
+``make test``) IRkernel's, and with the Sage environment (``make sage``)
+passagemath's GP, GAP and Singular kernels.  The sandbox checks need a root
+spawner (as in CI).
 """
 
 import json
@@ -21,7 +23,8 @@ from components.control.placement import Placement
 from components.worker.kernelspecs import Kernelspecs
 from components.worker.watchdog import Watchdog
 from tests.helpers import call, expect_error, until
-from tests.node import Node, processes_under, spawner_processes, spawner_settings
+from tests.node import Node, processes_under, spawner_processes, spawner_settings, with_sage
+from tests.test_strangers import CANARY_ENV, gone, processes_named
 from tests.wamp_client import Recorder, connect, within
 
 #: each language's kernelspec, a line that prints, and what it prints; its own pid; its uid (from /proc: base R
@@ -293,6 +296,144 @@ async def test_languages_setting_and_limits_reported_as_for_python_kernels(r_onl
         assert cause in exc.error_message(), exc.error_message()
         dead = await events.wait_for(lambda e: e["content"].get("execution_state") == "dead", what="the dead event")
         assert cause in dead["content"]["reason"]
+    session.leave()
+
+
+# -- passagemath's languages (the Sage environment, `make sage`) ------------------------------------------------
+
+
+def _gp_shell(command):
+    """GP code whose output is what the shell printed for C{command} (``externstr`` reads its lines)."""
+    return '{{my(v = externstr("{}")); for(i = 1, #v, print(v[i]))}}'.format(command)
+
+
+def _gap_shell(command):
+    """GAP code that prints what ``sh -c command`` wrote (GAP's ``Process`` into a string stream)."""
+    return (
+        's := "";; out := OutputTextString(s, true);; '
+        'Process(DirectoryCurrent(), Filename(DirectoriesSystemPrograms(), "sh"), InputTextNone(), out, '
+        '["-c", "{}"]);; CloseStream(out);; Print(s);'
+    ).format(command)
+
+
+def _singular_shell(command):
+    """Singular code that shows what ``sh -c command`` wrote (Singular's ``system("sh", ...)`` prints to the
+    process's own stdout, not the cell's: the output goes through a file of the kernel's directory)."""
+    return 'int rc = system("sh", "( {} ) > shell-out.txt 2>&1"); read("shell-out.txt");'.format(command)
+
+
+#: passagemath's kernels: their kernelspec's language and display name, a computation and what its output holds,
+#: and code that runs a shell command (each language can shell out: the stranger's way to the rest of the system)
+SAGE_LANGUAGES = {
+    "pari_jupyter": {
+        "language": "gp",
+        "display_name": "PARI/GP",
+        "compute": ("factor(2^64+1)", ["274177", "67280421310721"]),
+        "shell": _gp_shell,
+    },
+    "gap-4": {
+        "language": "gap",
+        "display_name": "GAP 4",
+        "compute": ("Size(SymmetricGroup(5));", ["120"]),
+        "shell": _gap_shell,
+    },
+    "singular": {
+        "language": "singular",
+        "display_name": "Singular",
+        "compute": ("ring r=0,(x,y),dp; poly f=x^2-y^2; factorize(f);", ["x-y", "x+y"]),
+        "shell": _singular_shell,
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def sage_node(tmp_path_factory):
+    """A node with the Sage environment (as ``make run``), and a canary secret in its environment and in its
+    spawner's (as tests/test_strangers.py's): no kernel may see them."""
+    canary, spawner_canary = ("canary-" + os.urandom(12).hex() for _ in range(2))
+
+    def edit(config):
+        with_sage(config)
+        for worker in config["workers"]:
+            if worker["type"] == "guest":
+                worker["options"]["env"]["vars"][CANARY_ENV] = spawner_canary
+
+    node = Node(tmp_path_factory.mktemp("sage_languages"), edit=edit, env={CANARY_ENV: canary})
+    node.canaries = [canary, spawner_canary, node.service_secret]
+    node.start()
+    yield node
+    node.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_kernelspecs_lists_gp_gap_and_singular_with_the_sage_environment(sage_node):
+    session = await connect(sage_node.url)
+    specs = (await session.call("cell.kernelspecs"))["kernelspecs"]
+    for name, language in SAGE_LANGUAGES.items():
+        assert name in specs, "{} is offered with the Sage environment: {}".format(name, sorted(specs))
+        assert specs[name]["spec"]["language"] == language["language"]
+        assert specs[name]["spec"]["display_name"] == language["display_name"]
+        assert specs[name]["spec"]["argv"] == [] and specs[name]["spec"]["env"] == {}
+    assert "python3" in specs and "bash" in specs, "and the languages of every node"
+    if "sagemath" in specs:
+        assert specs["sagemath"]["spec"]["language"] == "sage" and specs["sagemath"]["spec"]["argv"] == []
+    session.leave()
+
+
+@pytest.mark.parametrize("kernel_name", sorted(SAGE_LANGUAGES))
+@pytest_twisted.ensureDeferred
+async def test_passagemaths_languages_compute_in_a_kernel_and_a_one_shot(sage_node, kernel_name):
+    code, shown = SAGE_LANGUAGES[kernel_name]["compute"]
+    session = await connect(sage_node.url)
+    kernel_id = await start(session, kernel_name)
+    result = await call(session, kernel_id, "execute", code, deadline=60)
+    assert result["status"] == "ok", result
+    assert all(part in text_of(result) for part in shown), text_of(result)
+    await call(session, kernel_id, "shutdown")
+    result = await within(session.call("cell.execute", code, kernel_name=kernel_name), 90, "a one-shot")
+    assert result["status"] == "ok", result
+    assert all(part in text_of(result) for part in shown), text_of(result)
+    session.leave()
+
+
+@needs_root
+@pytest.mark.parametrize("kernel_name", sorted(SAGE_LANGUAGES))
+@pytest_twisted.ensureDeferred
+async def test_a_stranger_shelling_out_of_passagemaths_languages_stays_in_the_sandbox(sage_node, kernel_name):
+    """From inside GP, GAP or Singular, a shell: its own uid, no network, none of the node's secrets in its
+    environment or its kernel's, and a daemon it leaves ends with the kernel."""
+    shell = SAGE_LANGUAGES[kernel_name]["shell"]
+    session = await connect(sage_node.url)
+    kernel_id = await start(session, kernel_name)
+
+    async def run(command):
+        result = await call(session, kernel_id, "execute", shell(command), deadline=60)
+        assert result["status"] == "ok", result
+        return text_of(result)
+
+    uid = int((await run("id -u")).split()[0])
+    assert uid >= SpawnerConfig().sandbox_uid_base and uid != os.geteuid(), "its own uid, not root nor the spawner's"
+    connect_to = "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{}' 2>/dev/null && echo CONNECTED || echo REFUSED"
+    assert "REFUSED" in await run(connect_to.format(sage_node.port)), "no route to the node"
+    environment = await run("cat /proc/self/environ /proc/$PPID/environ | tr -c '[:print:]' ' '")
+    assert "PATH=" in environment, "the environments were read: " + environment
+    assert not [c for c in sage_node.canaries if c in environment], "a secret of the node in the kernel's environment"
+    assert "CELL_" not in environment and "CROSSBAR" not in environment, environment
+    assert ".sage-venv" in environment, "the Sage environment's programs on its PATH: " + environment
+    marker = "{}-daemon-{}".format(kernel_name, os.urandom(6).hex())
+    await run("setsid bash -c 'exec -a {} sleep 100000' </dev/null >/dev/null 2>&1 & echo started".format(marker))
+    assert processes_named(marker), "the daemon never started: the test proves nothing"
+    # The same in a one-shot: its kernel is sandboxed the same way.
+    result = await within(session.call("cell.execute", shell("id -u"), kernel_name=kernel_name), 90, "a one-shot")
+    assert int(text_of(result).split()[0]) >= SpawnerConfig().sandbox_uid_base, text_of(result)
+    result = await within(
+        session.call("cell.execute", shell(connect_to.format(sage_node.port)), kernel_name=kernel_name),
+        90,
+        "a one-shot",
+    )
+    assert "REFUSED" in text_of(result), text_of(result)
+    await call(session, kernel_id, "shutdown")
+    await gone(marker, 10, "the {} kernel's daemon ending with the kernel".format(kernel_name))
     session.leave()
 
 

@@ -7,7 +7,9 @@ each generation is launched, not forked from the warm master:
 - a C{KernelManager} (L{SandboxedKernelManager}) with the kernel's
   kernelspec writes the connection file (``ipc`` transport in the
   generation's runtime directory, a fresh 256-bit key) and fills in the
-  spec's ``argv`` and ``env``;
+  spec's ``argv`` (a bare ``python``: the Python of the environment the spec
+  was found in, L{components.worker.kernelspecs}) and ``env`` (that
+  environment's programs first on ``PATH``);
 - its provisioner, L{SandboxedProvisioner} (jupyter_client's
   C{LocalProvisioner}), launches it with C{Popen} in a new session, but its
   command is L{components.child.exec_kernel}, which enters the sandbox the
@@ -45,13 +47,39 @@ from components.common import errors
 from components.worker.blocking import run_coroutine
 from components.worker.kernel_environment import PROJECT, KernelEnvironment
 from components.worker.kernel_process import KernelProcess
+from components.worker.kernelspecs import environment_bins
 
 #: how often, and how many times, a dead kernel's cgroup is removed again while its last processes leave it
 CGROUP_RETRY_S = 1.0
 CGROUP_RETRIES = 30
 
-#: an argv[0] that means "a Python": the kernel environment's, not the spawner's (jupyter_client would use its own)
+#: an argv[0] that means "a Python": the kernel's environment's, not the spawner's (jupyter_client would use its own)
 BARE_PYTHONS = ("python", "python3")
+
+
+#: languages whose kernels bind an ``ipc`` channel at ``<ip>:<port>``, not at jupyter_client's ``<ip>-<port>``
+#: (GAP's JupyterKernel package joins transport, ip and port as for TCP)
+COLON_IPC_LANGUAGES = ("gap",)
+
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def link_colon_addresses(connection):
+    """For a kernel that binds its ``ipc`` channels at ``<ip>:<port>``: each ``<ip>-<port>``, where the spawner's
+    channels connect, is a link to it (ZeroMQ connects through a link, and retries until the kernel has bound)."""
+    for name in PORT_NAMES:
+        target = "{}:{}".format(os.path.basename(connection["ip"]), connection[name])
+        os.symlink(target, "{}-{}".format(connection["ip"], connection[name]))
+
+
+def path_in_environment(path, python, kernels_python):
+    """The ``PATH`` of a kernel found in C{python}'s environment: that environment's programs first (a kernelspec of
+    the Sage environment runs ``jupyter-kernel-gap`` or ``sage``, which look for ``gap`` and ``Singular``), then
+    C{path}, the kernels' usual one; unchanged for the kernels' own environment (C{kernels_python})."""
+    if not python or python == kernels_python:
+        return path
+    kept = [d for d in environment_bins(python) if os.path.isdir(d)]
+    return os.pathsep.join(kept + [d for d in path.split(os.pathsep) if d not in kept])
 
 
 class SandboxedKernelManager(KernelManager):
@@ -59,11 +87,12 @@ class SandboxedKernelManager(KernelManager):
 
     The spawner's own channels (L{components.worker.kernel_channels}) talk to
     the kernel, so the manager connects no control socket, and a spec whose
-    ``argv`` starts with a bare ``python`` gets the kernel environment's
-    interpreter, not the spawner's.
+    ``argv`` starts with a bare ``python`` gets the interpreter of the
+    environment the spec was found in (the kernels' one unless it was found in
+    another's, the Sage environment's), not the spawner's.
     """
 
-    #: the kernels' Python (set by L{ExecKernelProcess})
+    #: the kernel's Python (set by L{ExecKernelProcess})
     kernel_python = None
 
     def format_kernel_cmd(self, extra_arguments=None):
@@ -200,7 +229,7 @@ class ExecKernelProcess(KernelProcess):
             control_port=4,
             hb_port=5,
         )
-        manager.kernel_python = environment.python
+        manager.kernel_python = self._kernelspecs.pythons.get(self.kernel_name) or environment.python
         manager.session.key = (uuid.uuid4().hex + uuid.uuid4().hex).encode()
         provisioner = SandboxedProvisioner(kernel_id=self._id, kernel_spec=manager.kernel_spec, parent=manager)
         provisioner.sandbox_spec = spec
@@ -213,6 +242,8 @@ class ExecKernelProcess(KernelProcess):
             )
             with open(manager.connection_file) as f:  # what the manager wrote: read before anything runs
                 connection = json.load(f)
+            if (manager.kernel_spec.language or "").lower() in COLON_IPC_LANGUAGES:
+                link_colon_addresses(connection)
             run_coroutine(provisioner.launch_kernel, cmd, **launch)
         finally:
             os.close(log)
@@ -225,9 +256,13 @@ class ExecKernelProcess(KernelProcess):
         return KernelEnvironment(self._host.config.kernel_python)
 
     def _environment(self):
-        """A forked kernel's environment without Matplotlib's backend, with Jupyter's own directories private."""
+        """A forked kernel's environment without Matplotlib's backend, with Jupyter's own directories private, and
+        the programs of the environment its kernelspec belongs to first on its ``PATH``."""
         env = super()._environment()
         env.pop("MPLBACKEND", None)
+        kernels_python = self._environment_of_kernels().python
+        python = self._kernelspecs.pythons.get(self.kernel_name)
+        env["PATH"] = path_in_environment(env["PATH"], python, kernels_python)
         for name, sub in (
             ("JUPYTER_RUNTIME_DIR", "runtime"),
             ("JUPYTER_DATA_DIR", "data"),
