@@ -124,10 +124,11 @@ def test_preparser_show_and_plot(browser_page, sage_node):
     finished(page)
 
     # Sage's \newcommand{\Bold} in each formula, and its macros: a bold Q, then F_7
-    run(page, "show(QQ); show(GF(7))")
-    expect(page.locator(".cell-output .output-sage-math .katex")).to_have_count(2)
+    run(page, "show(QQ); show(GF(7)); show('x<y')")
+    expect(page.locator(".cell-output .output-sage-math .katex")).to_have_count(3)
     assert page.locator(".cell-output .katex-error").count() == 0
     assert page.locator(".cell-output .output-sage-math .mathbf").count() == 2, "\\Bold{Q} and \\Bold{F} in bold"
+    assert "x<y" in page.locator(".cell-output .output-sage-math .katex-html").nth(2).inner_text(), "&lt; unescaped"
     finished(page)
 
     # TeX KaTeX cannot typeset (Young diagrams: \multicolumn) shows its text form

@@ -61,13 +61,15 @@
   function math(html, plain) {
     var found = SAGE_MATH.exec(html);
     if (!found || !global.katex) { return null; }
+    // the TeX as HTML text (Sage escapes < and & in it); parsed inertly, markup in it dropped as the sanitizer would
+    var tex = new DOMParser().parseFromString(found[1], "text/html").body.textContent;
     var node = document.createElement("div");
     node.className = "output-html output-sage-math";
     try {
-      global.katex.render(preProcess(found[1]), node, mathOptions({throwOnError: true}));
+      global.katex.render(preProcess(tex), node, mathOptions({throwOnError: true}));
     } catch (e) {
       node.className = "output-text output-sage-math-text";
-      node.textContent = plain || found[1];
+      node.textContent = plain || tex;
       node.title = "KaTeX could not typeset this: " + (e && e.message);
     }
     return node;
