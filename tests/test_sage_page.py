@@ -275,20 +275,28 @@ class OtherOrigin:
         self.server.server_close()
 
 
-def embedding(port, code, language):
+def embedding(port, code, language, more=""):
+    """A course page embedding a cell #a (and #b running C{more}, if given) that runs at once."""
+    cells = [("a", code)] + ([("b", more)] if more else [])
+    calls = "".join(
+        "cellserver.makeCell({{element: '#{}', code: {}, autoeval: true, language: '{}'}});".format(
+            name, json.dumps(source).replace("<", "\\u003c"), language
+        )
+        for name, source in cells
+    )
+    divs = "".join("<div id='{}'></div>".format(name) for name, _ in cells)
     return (
-        "<!doctype html><html><body><p>A course page</p><div id='a'></div>"
-        "<script src='http://127.0.0.1:{port}/embed.js'></script>"
-        "<script>cellserver.makeCell({{element: '#a', code: {code}, autoeval: true, language: '{language}'}});"
-        "</script></body></html>".format(port=port, code=json.dumps(code).replace("<", "\\u003c"), language=language)
+        "<!doctype html><html><body><p>A course page</p>{}<script src='http://127.0.0.1:{}/embed.js'></script>"
+        "<script>{}</script></body></html>".format(divs, port, calls)
     )
 
 
-def test_an_embedded_cell_on_another_origin_runs_a_sage_interact(browser_page, sage_node, tmp_path):
+def test_embedded_cells_on_another_origin_run_a_sage_interact_and_a_3d_plot(browser_page, sage_node, tmp_path):
     from playwright.sync_api import expect
 
     page, hosts = browser_page
-    other = OtherOrigin(tmp_path, embedding(sage_node.port, SAGE_INTERACT, "sage"))
+    plot = "plot3d(lambda u, v: u^2 - u*v, (-1, 1), (-1, 1), color='red')"
+    other = OtherOrigin(tmp_path, embedding(sage_node.port, SAGE_INTERACT, "sage", more=plot))
     try:
         page.goto("http://127.0.0.1:{}/index.html".format(other.port))
         shown = page.locator("#a .cell-output .widget-output " + STDOUT)
@@ -300,6 +308,11 @@ def test_an_embedded_cell_on_another_origin_runs_a_sage_interact(browser_page, s
         track = page.locator("#a .cell-output .widget-slider .noUi-target").nth(1).bounding_box()
         page.mouse.click(track["x"] + 2, track["y"] + track["height"] / 2)
         expect(shown).to_have_text("n=3 t=2 s=1 c=red b=True")
+        frame = page.locator("#b .cell-output iframe.output-sage3d")
+        frame.wait_for()
+        assert frame.get_attribute("sandbox") == "allow-scripts"
+        assert frame.get_attribute("src") == "http://{}/sage3d/frame.html".format(node_host(sage_node))
+        frame.element_handle().content_frame().wait_for_function("(" + DRAWN + ")() > 2000")
         assert hosts.foreign(node_host(sage_node), "127.0.0.1:{}".format(other.port)) == []
     finally:
         other.close()
