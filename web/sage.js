@@ -95,12 +95,9 @@
     frame.setAttribute("referrerpolicy", "no-referrer");
     frame.title = "3D graphics";
     frame.style.height = scene.height + "px";
-    var sent = false;
-    frame.addEventListener("load", function () {
-      if (sent) { return; }  // the viewer's own document loading fires load again
-      sent = true;
-      frame.contentWindow.postMessage({sage3d: scene.page}, "*");  // an opaque origin has no name to target
-    });
+    // Each time frame.html loads (again when the frame is moved in the page); the viewer's page, once written, ignores
+    // it. The scene is the kernel's own: whatever document gets it learns nothing new. An opaque origin has no name.
+    frame.addEventListener("load", function () { frame.contentWindow.postMessage({sage3d: scene.page}, "*"); });
     frame.src = base + "sage3d/frame.html";
     return frame;
   }
