@@ -244,6 +244,10 @@ class FakeBackendLink:
 class FakePrincipal:
     fakes = Principal
     name, role, anonymous = "service", "service", False
+    kernel_name = None
+
+    def check_kernel(self, name):
+        pass  # a service principal may start any kernelspec
 
 
 class FakeChannelsConnection:

@@ -19,3 +19,35 @@ def test_a_token_names_a_service_principal_and_no_token_an_anonymous_one():
         Access({}, anonymous=False, environ={}).principal(None, None)
     with pytest.raises(ValueError):
         Access({"": "SECRET_VAR"}, environ={})  # "" is how the face names anonymous clients
+
+
+def test_a_launch_token_names_a_browser_principal_of_its_launch_with_one_kernelspec():
+    from twisted.internet.task import Clock
+
+    from components.router.launch_tokens import LaunchTokens, derive
+
+    clock = Clock()
+    launches = LaunchTokens(derive(b"router secret"), clock)
+    launch, token = launches.mint("sagemath", 60)
+    access = Access({"svc": "SECRET_VAR"}, environ={"SECRET_VAR": "s3"}, launches=launches)
+    principal = access.principal("token " + token, None)
+    assert principal == Principal("binder:" + launch.launch_id, "browser", "sagemath")
+    assert access.principal(None, token) == principal and not principal.anonymous
+    principal.check_kernel("sagemath")
+    with pytest.raises(Refused, match="starts 'sagemath' kernels only, not 'python3'") as refused:
+        principal.check_kernel("python3")
+    assert refused.value.code == 403
+    Principal("svc", "service").check_kernel("anything")
+    with pytest.raises(Refused, match="not valid here") as refused:
+        access.principal("token " + token[:-2], None)
+    assert refused.value.code == 401
+    clock.advance(60)
+    with pytest.raises(Refused, match="expired") as refused:
+        access.principal("token " + token, None)
+    assert refused.value.code == 401
+    _, fresh = launches.mint("python3", 60)
+    closed = Access({}, anonymous=False, environ={}, launches=launches)
+    with pytest.raises(Refused, match="anonymous use is off"):
+        closed.principal("token " + fresh, None)
+    with pytest.raises(ValueError):
+        Access({"binder:x": "SECRET_VAR"}, environ={})  # would share a launch's kernels

@@ -108,6 +108,7 @@ class FaceKernels:
     def start(self, principal, name, client):
         """A kernel for C{principal}; C{client}: its transport (components.common.addresses.http_client), whose
         address the session router resolves for the quotas per address."""
+        principal.check_kernel(name)  # a Binder launch's token starts its one kernelspec only
         result = yield self._link.call(
             uris.START_KERNEL_FOR, principal.name, principal.role, client, kernel_name=name, timeout_ms=60000
         )
