@@ -168,9 +168,13 @@ DRAWN = """() => {
 PICTURE = "() => document.querySelector('canvas').toDataURL()"
 
 
-def viewer_frame(page):
-    frame = page.locator(".cell-output iframe.output-sage3d")
-    frame.wait_for()
+def viewer_frame(page, within=".cell-output"):
+    """The 3D viewer's frame element and its frame, once shown; what the kernel wrote to stderr instead, if it did
+    (Sage says there why it could not make the viewer's page)."""
+    frame = page.locator(within + " iframe.output-sage3d")
+    page.locator("{0} iframe.output-sage3d, {0} .output-stderr".format(within)).first.wait_for()
+    if not frame.count():
+        pytest.fail("no 3D viewer; the kernel said: " + page.locator(within + " .output-stderr").first.inner_text())
     return frame, frame.element_handle().content_frame()
 
 
@@ -308,11 +312,10 @@ def test_embedded_cells_on_another_origin_run_a_sage_interact_and_a_3d_plot(brow
         track = page.locator("#a .cell-output .widget-slider .noUi-target").nth(1).bounding_box()
         page.mouse.click(track["x"] + 2, track["y"] + track["height"] / 2)
         expect(shown).to_have_text("n=3 t=2 s=1 c=red b=True")
-        frame = page.locator("#b .cell-output iframe.output-sage3d")
-        frame.wait_for()
+        frame, inner = viewer_frame(page, "#b .cell-output")
         assert frame.get_attribute("sandbox") == "allow-scripts"
         assert frame.get_attribute("src") == "http://{}/sage3d/frame.html".format(node_host(sage_node))
-        frame.element_handle().content_frame().wait_for_function("(" + DRAWN + ")() > 2000")
+        inner.wait_for_function("(" + DRAWN + ")() > 2000")
         assert hosts.foreign(node_host(sage_node), "127.0.0.1:{}".format(other.port)) == []
     finally:
         other.close()
