@@ -86,6 +86,14 @@ def test_a_launch_streams_binderhubs_events_and_its_token_runs_code_through_the_
     # Its kernels are listed to it (thebe's saved sessions check the listing), and to nobody else.
     assert [k["id"] for k in http("GET", face + "/api/kernels", token)[1]] == [kernel["id"]]
     assert http("GET", face + "/api/kernels", None)[1] == []
+    # Its id alone reaches it, as an anonymous kernel's does: thebe reusing a saved Binder session opens the
+    # channels WebSocket without the token.
+    channels = Channels("ws{}api/kernels/{}/channels".format(got["url"][4:], kernel["id"]))
+    try:
+        reply, iopub = channels.execute("print(7 * 7)")
+        assert reply["status"] == "ok" and stream_text(iopub) == "49\n", (reply, iopub)
+    finally:
+        channels.close()
     other = ready(node)["token"]
     assert http("GET", face + "/api/kernels", other)[1] == []
     status, body = http("GET", face + "/api/kernels/" + kernel["id"], other)

@@ -51,3 +51,13 @@ def test_a_launch_token_names_a_browser_principal_of_its_launch_with_one_kernels
         closed.principal("token " + fresh, None)
     with pytest.raises(ValueError):
         Access({"binder:x": "SECRET_VAR"}, environ={})  # would share a launch's kernels
+
+
+def test_an_anonymous_client_reaches_a_launchs_kernel_by_its_id_and_no_other_principal_does():
+    from components.router.jupyter.access import ANONYMOUS, reaches
+
+    launch = Principal("binder:" + "a" * 32, "browser", "python3")
+    assert reaches(launch, launch.name) and reaches(ANONYMOUS, launch.name) and reaches(ANONYMOUS, "")
+    assert not reaches(Principal("binder:" + "b" * 32, "browser", "python3"), launch.name), "another launch"
+    assert not reaches(ANONYMOUS, "svc") and not reaches(launch, "svc") and not reaches(launch, "")
+    assert not reaches(Principal("svc", "service"), launch.name)

@@ -51,6 +51,15 @@ ANONYMOUS = Principal("", "browser")
 LAUNCH_PRINCIPAL = "binder:"
 
 
+def reaches(principal, holder):
+    """Whether C{principal} reaches a kernel (or session) held by C{holder}, given its id: its own; and, for an
+    anonymous client, a Binder launch's too, as an anonymous kernel is reached by its id alone.  thebe needs it:
+    a page that reuses a saved Binder session rebuilds its settings without ``appendToken`` (thebe-core 0.5), so
+    its channels WebSocket comes without the launch token.  The id is as secret as the token (both are told only
+    to the launching page), and the kernel stays listed to the launch's token alone."""
+    return holder == principal.name or (principal.anonymous and holder.startswith(LAUNCH_PRINCIPAL))
+
+
 class Access:
     """Decides the L{Principal} of a request from its token."""
 

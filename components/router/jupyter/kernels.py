@@ -21,6 +21,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from components.common import errors, jupyter_header, uris
+from components.router.jupyter.access import reaches
 from components.router.jupyter.routes import PendingRequests
 
 #: the message types Jupyter clients know on iopub (the spawner's own cell_files is not one of them)
@@ -98,9 +99,10 @@ class FaceKernels:
         return [k for k in self._kernels.values() if k.principal == principal.name]
 
     def get(self, kernel_id, principal):
-        """The kernel, if C{principal} holds it; L{errors.NotFound} otherwise (another's kernel looks the same)."""
+        """The kernel, if C{principal} reaches it (L{reaches}); L{errors.NotFound} otherwise (another's kernel looks
+        the same)."""
         kernel = self._kernels.get(str(kernel_id).replace("-", "").lower())
-        if kernel is None or kernel.principal != principal.name:
+        if kernel is None or not reaches(principal, kernel.principal):
             raise errors.NotFound("no kernel {} is yours here".format(str(kernel_id)[:64]))
         return kernel
 
