@@ -133,7 +133,12 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: setup sage chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed
+# thebe from npm (tests/thebe/package.json, locked) for tests/test_thebe.py: the bundle book pages load.
+tests/thebe/node_modules/.installed: tests/thebe/package.json tests/thebe/package-lock.json
+	cd tests/thebe && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+test: setup sage chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed tests/thebe/node_modules/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies

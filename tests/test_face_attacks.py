@@ -1,5 +1,9 @@
 """Strangers against the Jupyter face: anonymous clients sharing an address, and other sites' pages in a browser.
 
+Two origin policies: the strict one (only the node's own pages and allowed_origins, L{origins_node}) and the
+shipped one (any page anonymously, as thebe on a book page: the shared node), where a stranger's page is an
+anonymous client like any other and gets nothing more.
+
 Each test does what an attacker would, against a real node (its face, its
 session router, real kernels), and checks that it fails and that the victim
 notices nothing.  The same with two addresses behind the real HAProxy front
@@ -32,10 +36,12 @@ chromium = test_web.chromium  # the browser fixture (a real Chromium)
 
 @pytest.fixture(scope="module")
 def origins_node(tmp_path_factory):
-    """A node whose face lets pages of L{ALLOWED} use it (and no other site's)."""
+    """A node whose face lets pages of L{ALLOWED} use it (and no other site's: anonymous_origins empty, the strict
+    setting; the shipped one, every origin anonymously, is the shared node's)."""
 
     def allow(config):
-        config["workers"][0]["transports"][1]["paths"]["jupyter"]["extra"]["allowed_origins"] = [ALLOWED]
+        extra = config["workers"][0]["transports"][1]["paths"]["jupyter"]["extra"]
+        extra.update(allowed_origins=[ALLOWED], anonymous_origins=[])
 
     node = Node(tmp_path_factory.mktemp("origins"), edit=allow).start()
     yield node
@@ -242,3 +248,123 @@ document.getElementById("form").submit();
     assert kernel_starts(node) == starts, "neither the form, nor fetch, started a kernel"
     assert rest(node, "GET", "/api/kernels/" + kernel_id)[0] == 200, "the kernel is untouched"
     assert rest(node, "DELETE", "/api/kernels/" + kernel_id)[0] == 204
+
+
+def cors_of(answer):
+    return answer.get("access-control-allow-origin"), answer.get("access-control-allow-credentials")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_strangers_page_is_an_anonymous_client_and_nothing_more(node):
+    """The shipped policy (anonymous_origins ["*"]): any page may use the face anonymously, as thebe does.  What a
+    stranger's page would try next: other visitors' kernels and sessions (listing, guessing), a token's kernels,
+    a token request's answers, and preflights."""
+    json_body = b'{"name": "python3"}'
+    page = {"Origin": EVIL, "Content-Type": "application/json"}
+    # A visitor's kernel and session (started by a page of another book), and a token's kernel.
+    status, visitor = await call_rest(node, "POST", "/api/sessions", {"path": "p.ipynb", "kernel": {"name": "python3"}})
+    assert status == 201
+    token = node.service_secret
+    owned = await new_kernel(node, token=token)
+    starts = kernel_starts(node)
+
+    # Served anonymously, with CORS and never credentials, errors included (the page reads why).
+    status, answer, text = raw(node, "POST", "/api/kernels", page, json_body)
+    assert status == 201 and cors_of(answer) == (EVIL, None), text
+    own = json.loads(text)["id"]
+    for method, path, expected in (
+        ("GET", "/api/kernels", 200),
+        ("GET", "/api/sessions", 200),
+        ("GET", "/api/status", 200),
+        ("GET", "/api/nothing", 404),
+        ("GET", "/api/kernels/" + str(uuid.uuid4()), 404),
+        ("DELETE", "/api/sessions/" + str(uuid.uuid4()), 404),
+    ):
+        status, answer, text = raw(node, method, path, {"Origin": EVIL})
+        assert status == expected and cors_of(answer) == (EVIL, None), (method, path, status, text)
+        if path in ("/api/kernels", "/api/sessions"):
+            assert json.loads(text) == [], "the listing shows a page nothing: not the visitor's, not its own"
+    # Guessing another visitor's kernel or session, or reaching the token's kernel by its id.
+    for kernel_id in guesses(visitor["kernel"]["id"]) + [owned]:
+        for method, path in (
+            ("GET", "/api/kernels/" + kernel_id),
+            ("DELETE", "/api/kernels/" + kernel_id),
+            ("POST", "/api/kernels/{}/restart".format(kernel_id)),
+            ("POST", "/api/sessions"),  # a session on another's kernel
+        ):
+            body = json.dumps({"path": "x", "kernel": {"id": kernel_id}}).encode() if "sessions" in path else None
+            assert raw(node, method, path, page, body)[0] == 404, (method, path)
+        with pytest.raises(ConnectionRefusedError, match="404"):
+            await ChannelsClient(node, kernel_id, origin=EVIL).connect()
+    for session_id in guesses(visitor["id"]):
+        for method in ("GET", "PATCH", "DELETE"):
+            assert raw(node, method, "/api/sessions/" + session_id, page, b"{}")[0] == 404, method
+    # A token (a leaked one, or one a page hopes the browser adds) is refused from a stranger's page: the answer of a
+    # token request is never the page's to read.
+    for headers, path in (
+        (dict(page, Authorization="token " + token), "/api/kernels"),
+        (page, "/api/kernels?token=" + token),
+        (dict(page, Authorization="token " + token), "/api/kernels/" + owned),
+        (dict(page, Authorization="token " + token), "/api/sessions"),
+    ):
+        status, answer, text = raw(node, "GET", path, headers)
+        assert status == 403 and "anonymously only" in text and owned not in text, (headers, path)
+        assert cors_of(answer) == (EVIL, None)
+    status, answer, text = raw(node, "POST", "/api/kernels", dict(page, Authorization="token " + token), json_body)
+    assert status == 403
+    assert raw(node, "GET", "/api/kernels", dict(page, Authorization="token nonsense"))[0] == 401
+    with pytest.raises(ConnectionRefusedError, match="403"):
+        await ChannelsClient(node, owned, token=token, origin=EVIL).connect()
+    # Forms are still refused, whatever the origin; so are a browser's cross-site requests without Origin.
+    for form in ("application/x-www-form-urlencoded", "multipart/form-data; boundary=x"):
+        status, answer, _ = raw(node, "POST", "/api/kernels", dict(page, **{"Content-Type": form}), FORM_DATA)
+        assert status == 415 and cors_of(answer) == (EVIL, None), form
+    assert raw(node, "GET", "/api/kernels", {"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert (
+        raw(node, "POST", "/api/kernels", {"Origin": "null", "Content-Type": "application/json"}, json_body)[0] == 403
+    )
+    # Preflights: on any path, answered without doing anything, never granting credentials or other headers.
+    for path in ("/api/kernels", "/api/sessions/" + visitor["id"], "/nothing/here"):
+        status, answer, _ = raw(
+            node,
+            "OPTIONS",
+            path,
+            {
+                "Origin": EVIL,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "x-forwarded-for",
+            },
+        )
+        assert status == 204 and cors_of(answer) == (EVIL, None), path
+        assert "x-forwarded-for" not in answer["access-control-allow-headers"]
+    assert raw(node, "OPTIONS", "/api/kernels", {"Origin": EVIL, "Access-Control-Request-Method": "PUT"})[0] == 403
+    assert kernel_starts(node) == starts + 1, "one start: the page's own"
+
+    # The visitor and the token noticed nothing.
+    assert (await call_rest(node, "GET", "/api/sessions/" + visitor["id"]))[0] == 200
+    assert (await call_rest(node, "GET", "/api/kernels/" + owned, token=token))[0] == 200
+    assert (await call_rest(node, "DELETE", "/api/sessions/" + visitor["id"]))[0] == 204
+    for kernel_id, kwargs in ((own, {}), (owned, {"token": token})):
+        assert (await call_rest(node, "DELETE", "/api/kernels/" + kernel_id, **kwargs))[0] == 204
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_strangers_page_cannot_spend_another_addresss_kernel_quota(node):
+    """A page's kernels count under its visitor's address: a forged X-Forwarded-For (which a page could only send
+    after a preflight that never grants it; a script can) does not move them onto another address."""
+    attacker, victim = "127.0.0.57", "127.0.0.58"
+    headers = {"Origin": EVIL, "X-Forwarded-For": victim}
+    made = []
+    while True:
+        status, model = await call_rest(
+            node, "POST", "/api/kernels", {"name": "python3"}, headers=headers, source=attacker
+        )
+        if status != 201:
+            break
+        made.append(model["id"])
+        assert len(made) <= 8, "the browser role's quota per address stopped nobody"
+    assert status == 403 and "kernel" in model["message"], model
+    status, theirs = await call_rest(node, "POST", "/api/kernels", {"name": "python3"}, source=victim)
+    assert status == 201, "the victim's address still has its quota"
+    for kernel_id in made + [theirs["id"]]:
+        assert (await call_rest(node, "DELETE", "/api/kernels/" + kernel_id))[0] == 204

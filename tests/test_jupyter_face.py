@@ -5,6 +5,7 @@ are driven in tests/test_jupyter_clients.py; here the protocol itself is
 exercised from the test process, including what a hostile client sends.
 """
 
+import http.client
 import json
 import os
 import socket
@@ -275,3 +276,105 @@ async def test_a_connection_that_stops_reading_is_dropped_and_the_kernel_serves_
         while stalled.recv(1 << 20):
             pass
     stalled.close()
+
+
+async def gone(node, path, token=None, seconds=30):
+    """Whether GET C{path} answers 404 within C{seconds}."""
+    from twisted.internet import reactor, task
+
+    for _ in range(seconds * 10):  # poll: the face hears of a death on the kernel's iopub, at once but not in step
+        if (await call_rest(node, "GET", path, token=token))[0] == 404:
+            return True
+        await task.deferLater(reactor, 0.1, lambda: None)
+    return False
+
+
+@pytest_twisted.ensureDeferred
+async def test_sessions_live_and_die_with_their_kernels(node):
+    """Jupyter Server's session API, as thebe and JupyterLab use it: a session per document, on its kernel."""
+    status, ping = await call_rest(node, "GET", "/api/status")
+    assert status == 200 and set(ping) >= {"started", "last_activity", "connections", "kernels"}
+    wish = {"path": "book/intro.ipynb", "name": "intro.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+    status, first = await call_rest(node, "POST", "/api/sessions", wish)
+    assert status == 201, first
+    assert {k: first[k] for k in ("path", "name", "type")} == {k: wish[k] for k in ("path", "name", "type")}
+    assert first["kernel"]["name"] == "python3" and str(uuid.UUID(first["id"])) == first["id"]
+    assert (await call_rest(node, "GET", "/api/kernels/" + first["kernel"]["id"]))[0] == 200
+    assert (await call_rest(node, "GET", "/api/sessions"))[1] == [], "an anonymous listing shows nothing"
+    status, second = await call_rest(node, "POST", "/api/sessions", wish)
+    assert status == 201 and second["id"] != first["id"], "a path is no secret: anonymous sessions are never shared"
+    assert second["kernel"]["id"] != first["kernel"]["id"]
+
+    client = await ChannelsClient(node, first["kernel"]["id"]).connect()
+    assert (await client.execute("x = 6 * 7; x"))[1][0]["content"]["data"]["text/plain"] == "42"
+    status, renamed = await call_rest(node, "PATCH", "/api/sessions/" + first["id"], {"path": "book/renamed.ipynb"})
+    assert (
+        status == 200 and renamed["path"] == "book/renamed.ipynb" and renamed["kernel"]["id"] == first["kernel"]["id"]
+    )
+    status, moved = await call_rest(
+        node, "PATCH", "/api/sessions/" + second["id"], {"kernel": {"id": first["kernel"]["id"]}}
+    )
+    assert status == 200 and moved["kernel"]["id"] == first["kernel"]["id"], "moved onto another kernel of its own"
+    assert await gone(node, "/api/kernels/" + second["kernel"]["id"]), "its old kernel, left without a session, ended"
+
+    # Deleting a session deletes its kernel, and the kernel's other sessions end with it.
+    assert (await call_rest(node, "DELETE", "/api/sessions/" + first["id"]))[0] == 204
+    assert (await client.closed)[0] == 1000
+    for path in (
+        "/api/kernels/" + first["kernel"]["id"],
+        "/api/sessions/" + first["id"],
+        "/api/sessions/" + second["id"],
+    ):
+        assert (await call_rest(node, "GET", path))[0] == 404, path
+
+    # A kernel deleted, or one that dies, ends its session.
+    status, third = await call_rest(node, "POST", "/api/sessions", wish)
+    assert (await call_rest(node, "DELETE", "/api/kernels/" + third["kernel"]["id"]))[0] == 204
+    assert (await call_rest(node, "GET", "/api/sessions/" + third["id"]))[0] == 404
+    status, fourth = await call_rest(node, "POST", "/api/sessions", wish)
+    dying = await ChannelsClient(node, fourth["kernel"]["id"]).connect()
+    dying.send(message("shell", "execute_request", {"code": "import os; os._exit(1)"}))
+    assert await gone(node, "/api/sessions/" + fourth["id"]), "the kernel died: its session ended"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_tokens_sessions_are_its_own_and_come_back_by_path(node):
+    token = node.service_secret
+    wish = {"path": "thebe.ipynb", "name": "thebe.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+    status, mine = await call_rest(node, "POST", "/api/sessions", wish, token=token)
+    assert status == 201
+    status, again = await call_rest(node, "POST", "/api/sessions", wish, token=token)
+    assert status == 201 and again["id"] == mine["id"], "as Jupyter Server: the same path, the same session"
+    assert mine["id"] in [s["id"] for s in (await call_rest(node, "GET", "/api/sessions", token=token))[1]]
+    assert (await call_rest(node, "GET", "/api/sessions/" + mine["id"]))[0] == 404, "not an anonymous client's"
+    status, anonymous = await call_rest(node, "POST", "/api/sessions", wish)
+    assert (await call_rest(node, "GET", "/api/sessions/" + anonymous["id"], token=token))[0] == 404
+    assert (await call_rest(node, "DELETE", "/api/sessions/" + anonymous["id"], token=token))[0] == 404
+    assert anonymous["id"] not in [s["id"] for s in (await call_rest(node, "GET", "/api/sessions", token=token))[1]]
+    for bad in ({"path": 7}, {"path": "x", "kernel": "python3"}, {"path": "x" * 5000}, [1]):
+        status, error = await call_rest(node, "POST", "/api/sessions", bad)
+        assert status == 400 and error["message"], bad
+    status, error = await call_rest(node, "POST", "/api/sessions", {"path": "y", "kernel": {"name": "cobol"}})
+    assert 400 <= status < 500 and error["message"], error
+    assert (await call_rest(node, "DELETE", "/api/sessions/" + mine["id"], token=token))[0] == 204
+    assert (await call_rest(node, "DELETE", "/api/sessions/" + anonymous["id"]))[0] == 204
+
+
+@pytest_twisted.ensureDeferred
+async def test_kernelspec_logos_are_served_as_jupyter_server_serves_them(node):
+    status, specs = await call_rest(node, "GET", "/api/kernelspecs")
+    resources = specs["kernelspecs"]["python3"]["resources"]
+    assert set(resources) == {"logo-svg", "logo-32x32", "logo-64x64"}
+    for key, url in resources.items():
+        connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
+        connection.request("GET", url)
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        assert response.status == 200, url
+        if key == "logo-svg":
+            assert response.getheader("content-type") == "image/svg+xml" and data.startswith(b"<svg")
+        else:
+            assert response.getheader("content-type") == "image/png" and data.startswith(b"\x89PNG\r\n\x1a\n")
+    for missing in ("/kernelspecs/nope/logo-64x64.png", "/kernelspecs/python3/kernel.json", "/kernelspecs/python3"):
+        assert (await call_rest(node, "GET", missing))[0] == 404, missing

@@ -282,6 +282,9 @@ class FaceConfig:
     anonymous: bool = True
     #: origins (``https://host[:port]``) whose pages may use the face from a browser, besides the node's own
     allowed_origins: list = dataclasses.field(default_factory=list)
+    #: origins whose pages may use the face as a browser-role principal only (thebe on book pages): "*" every
+    #: http(s) origin, "null" sandboxed frames and file: pages
+    anonymous_origins: list = dataclasses.field(default_factory=lambda: ["*"])
     #: largest WebSocket message a client may send (bytes)
     max_message_bytes: int = 16 * 1024 * 1024
 

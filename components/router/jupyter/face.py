@@ -10,11 +10,16 @@
     POST   /jupyter/api/kernels/<id>/interrupt   204
     POST   /jupyter/api/kernels/<id>/restart     200
     GET    /jupyter/api/kernels/<id>/channels    the WebSocket (components.router.jupyter.channels)
+    GET    /jupyter/api/status                   a reachability ping (thebe's)
+    GET    /jupyter/api/sessions                 the caller's sessions (components.router.jupyter.jupyter_sessions)
+    POST   /jupyter/api/sessions                 {"path", "name", "type", "kernel": {"name"}} -> 201
+    GET    /jupyter/api/sessions/<id>            (PATCH: rename or move it; DELETE: it and its kernel, 204)
+    GET    /jupyter/kernelspecs/<name>/<file>    a kernelspec's logo (components.router.jupyter.resources)
 
 Errors are JSON ``{"message", "reason"}`` with the HTTP status Jupyter
 clients expect (401, 404, 403 for a quota, 400 for bad input, 503 while the
 node cannot answer).  Settings come from the path's ``extra`` (docs/config.md).
-Requests from other sites' pages are refused (components.router.jupyter.origins).
+Which other sites' pages are served, and as whom, is components.router.jupyter.origins'.
 """
 
 import json
@@ -29,9 +34,11 @@ from components.common import kernelspecs, uris
 from components.common.addresses import http_client
 from components.common.config import FaceConfig, from_mapping
 from components.router.backend_link import BackendLink
+from components.router.jupyter import resources
 from components.router.jupyter.access import Access, Refused
 from components.router.jupyter.channels import channels_factory
-from components.router.jupyter.kernels import FaceKernels
+from components.router.jupyter.jupyter_sessions import FaceSessions
+from components.router.jupyter.kernels import FaceKernels, now
 from components.router.jupyter.origins import OriginPolicy, form_body
 
 #: what GET /api answers (Jupyter Kernel Gateway's API, as this version of cellserver serves it)
@@ -64,16 +71,22 @@ class JupyterFace(resource.Resource):
         super().__init__()
         self.settings = from_mapping(FaceConfig, dict(extra or {}))
         self.access = Access(self.settings.tokens, self.settings.anonymous)
-        self.origins = OriginPolicy(self.settings.allowed_origins)
+        self.origins = OriginPolicy(self.settings.allowed_origins, self.settings.anonymous_origins)
         self.link = link or BackendLink("jupyter_face")
         self.kernels = FaceKernels(self.link)
+        self.sessions = FaceSessions(self.kernels)
+        self.started = now()
         self.link.on_join.append(self._joined)
         self._channels = WebSocketResource(channels_factory(self, self.settings.max_message_bytes))
 
     def _joined(self, session):
         """The backend session (re)joined: offer the sizes of the face's tables to the backend (the soak)."""
-        d = session.register(self.kernels.sizes, uris.FACE_TABLES)
+        d = session.register(self.sizes, uris.FACE_TABLES)
         d.addErrback(lambda failure: self.log.warn("jupyter face: no table sizes: {e}", e=failure.getErrorMessage()))
+
+    def sizes(self):
+        """Its tables' sizes (the soak checks they come back to their baseline)."""
+        return dict(self.kernels.sizes(), face_sessions=len(self.sessions))
 
     def render(self, request):
         origin, host = _header(request, b"origin"), _header(request, b"host")
@@ -85,6 +98,15 @@ class JupyterFace(resource.Resource):
         for name, value in self.origins.cors_headers(origin, host).items():
             request.setHeader(name.encode(), value.encode())
         request.setHeader(b"vary", b"Origin")
+        if _carries_token(request) and self.origins.token_refusal(origin, host) is not None:
+            # A page of anonymous_origins acts as a browser-role principal only: anonymous, or a Binder launch's
+            # token (made for such pages); a service token is for the node's own pages and allowed_origins.
+            try:
+                role = self.access.principal(_header(request, b"authorization"), _query_token(request)).role
+            except Refused as exc:
+                return self._refuse(request, exc.code, str(exc))
+            if role != "browser":
+                return self._refuse(request, 403, self.origins.token_refusal(origin, host))
         path = [p.decode("utf-8", "replace") for p in request.postpath if p]
         if len(path) == 4 and path[:2] == ["api", "kernels"] and path[3] == "channels":
             return self._channels.render(request)
@@ -118,10 +140,15 @@ class JupyterFace(resource.Resource):
         if finished:
             return
         request.setResponseCode(code)
-        request.setHeader(b"cache-control", b"no-store")
-        if body is not None:
-            request.setHeader(b"content-type", b"application/json")
-            request.write(json.dumps(body).encode())
+        if isinstance(body, _Raw):
+            request.setHeader(b"content-type", body.content_type.encode())
+            request.setHeader(b"cache-control", b"public, max-age=86400")
+            request.write(body.data)
+        else:
+            request.setHeader(b"cache-control", b"no-store")
+            if body is not None:
+                request.setHeader(b"content-type", b"application/json")
+                request.write(json.dumps(body).encode())
         request.finish()
 
     def _failed(self, failure, request, finished):
@@ -142,22 +169,23 @@ class JupyterFace(resource.Resource):
 
     def _route(self, request, path):
         method = request.method.decode()
-        principal = self.access.principal(
-            _header(request, b"authorization"),
-            (request.args.get(b"token") or [b""])[0].decode("utf-8", "replace") or None,
-        )
-        if method == "POST" and form_body(_header(request, b"content-type")):
+        principal = self.access.principal(_header(request, b"authorization"), _query_token(request))
+        if method == "POST" and form_body(_header(request, b"content-type"), _header(request, b"origin")):
             raise HttpError(
                 415,
-                "send the body as JSON (Content-Type: application/json): a form or text/plain body is what another "
-                "site's page can send without asking, so it is refused",
+                "send the body as JSON (Content-Type: application/json): a form's body is what another site's page "
+                "can send without asking, so it is refused",
             )
         if path == ["api"] and method == "GET":
             return 200, {"version": API_VERSION}
         if path[:2] == ["api", "kernelspecs"] and method == "GET":
             return self._kernelspecs(path[2:])
-        if path[:2] == ["kernelspecs"]:
-            raise HttpError(404, "kernelspecs have no resource files here")
+        if path[:1] == ["kernelspecs"] and method == "GET":
+            return self._logo(request, path[1:])
+        if path == ["api", "status"] and method == "GET":
+            return 200, self._status(principal)
+        if path[:2] == ["api", "sessions"] and len(path) <= 3:
+            return self._session_route(request, method, path[2:], principal)
         if path == ["api", "kernels"]:
             if method == "GET":
                 return 200, [k.model() for k in self.kernels.of(principal)]
@@ -184,6 +212,7 @@ class JupyterFace(resource.Resource):
             if exc.error != "wamp.error.no_such_procedure":
                 raise
             specs = kernelspecs.merged(())  # python3 alone, when no spawner has announced its kernels
+        specs = resources.with_resources(specs)
         if not rest:
             return 200, specs
         spec = specs["kernelspecs"].get(rest[0])
@@ -193,22 +222,91 @@ class JupyterFace(resource.Resource):
 
     @defer.inlineCallbacks
     def _start(self, request, principal):
-        body = request.content.read(65536) if request.content is not None else b""
-        try:
-            options = json.loads(body) if body.strip() else {}
-        except ValueError:
-            raise HttpError(400, 'the body must be JSON, e.g. {"name": "python3"}') from None
-        if not isinstance(options, dict):
-            raise HttpError(400, "the body must be a JSON object")
-        name = options.get("name") or kernelspecs.PYTHON
+        options = _json_body(request)
+        kernel = yield self._start_kernel(request, principal, options.get("name"))
+        request.setHeader(b"location", "/jupyter/api/kernels/{}".format(kernel.jupyter_id).encode())
+        return 201, kernel.model()
+
+    def _start_kernel(self, request, principal, name):
+        name = name or kernelspecs.PYTHON
         if not isinstance(name, str) or len(name) > 64:
             raise HttpError(400, "name must be a kernelspec name")
         peer = request.getClientAddress()
         forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
         client = http_client(peer.host, peer.port, ", ".join(h.decode("latin-1") for h in forwarded))
-        kernel = yield self.kernels.start(principal, name, client)
-        request.setHeader(b"location", "/jupyter/api/kernels/{}".format(kernel.jupyter_id).encode())
-        return 201, kernel.model()
+        return self.kernels.start(principal, name, client)
+
+    def _status(self, principal):
+        """Jupyter Server's ``api/status``, of the caller's own kernels."""
+        kernels = self.kernels.of(principal)
+        return {
+            "started": self.started,
+            "last_activity": max([k.last_activity for k in kernels], default=self.started),
+            "connections": sum(len(k.connections) for k in kernels),
+            "kernels": len(kernels),
+        }
+
+    def _session_route(self, request, method, rest, principal):
+        def start(name):
+            return self._start_kernel(request, principal, name)
+
+        if not rest and method == "GET":
+            return 200, [s.model() for s in self.sessions.of(principal)]
+        if not rest and method == "POST":
+            d = self.sessions.create(principal, _json_body(request), start)
+            return d.addCallback(lambda session: self._created(request, session))
+        if rest:
+            session = self.sessions.get(rest[0], principal)
+            if method == "GET":
+                return 200, session.model()
+            if method == "PATCH":
+                d = self.sessions.update(session, principal, _json_body(request), start)
+                return d.addCallback(lambda session: (200, session.model()))
+            if method == "DELETE":
+                return self.sessions.delete(session).addCallback(lambda _: (204, None))
+        raise HttpError(404, "{} api/sessions/{} is not part of the Jupyter server API".format(method, "/".join(rest)))
+
+    def _created(self, request, session):
+        request.setHeader(b"location", "/jupyter/api/sessions/{}".format(session.session_id).encode())
+        return 201, session.model()
+
+    @defer.inlineCallbacks
+    def _logo(self, request, rest):
+        """A kernelspec's logo, for every kernelspec the node offers (jupyter_server's ``/kernelspecs/<name>/<file>``)."""
+        status, specs = yield self._kernelspecs([])
+        if len(rest) != 2 or rest[0] not in specs["kernelspecs"] or rest[1] not in resources.CONTENT:
+            raise HttpError(404, "no such kernelspec resource: the files are {}".format(", ".join(resources.CONTENT)))
+        content_type, data = resources.CONTENT[rest[1]]
+        return 200, _Raw(content_type, data)
+
+
+class _Raw:
+    """An answer's body that is not JSON."""
+
+    def __init__(self, content_type, data):
+        self.content_type = content_type
+        self.data = data
+
+
+def _json_body(request):
+    """A POST's or PATCH's JSON object (an empty body is ``{}``)."""
+    body = request.content.read(65536) if request.content is not None else b""
+    try:
+        options = json.loads(body) if body.strip() else {}
+    except ValueError:
+        raise HttpError(400, 'the body must be JSON, e.g. {"name": "python3"}') from None
+    if not isinstance(options, dict):
+        raise HttpError(400, "the body must be a JSON object")
+    return options
+
+
+def _query_token(request):
+    return (request.args.get(b"token") or [b""])[0].decode("utf-8", "replace") or None
+
+
+def _carries_token(request):
+    """Whether a request names a token (in its Authorization header or ``?token=``)."""
+    return bool((_header(request, b"authorization") or "").strip() or (request.args.get(b"token") or [b""])[0])
 
 
 def _header(request, name):

@@ -90,6 +90,8 @@ class FaceKernels:
     def __init__(self, link):
         self._link = link
         self._kernels = {}
+        #: called with each kernel the face forgets (it died, or was shut down): its sessions end
+        self.on_forget = []
 
     def of(self, principal):
         """What C{principal} may list: a token's principal its kernels; an anonymous client none (it cannot prove
@@ -235,6 +237,8 @@ class FaceKernels:
                 subscription.unsubscribe().addErrback(lambda failure: None)
         for connection in list(kernel.connections):
             connection.kernel_gone()
+        for forgotten in self.on_forget:
+            forgotten(kernel)
 
 
 def error_reply(msg, error, text):
