@@ -515,8 +515,9 @@ def run_notebook(path, out_path, gateway_url=None, token=None, timeout=120, kern
     workdir = os.path.dirname(os.path.abspath(out_path))
     notebook_client = NotebookClient(nb, resources={"metadata": {"path": workdir}}, **options)
     t0 = time.perf_counter()
-    # jupyter_server's GatewayKernelManager takes the kernel's name from start_kernel's kwargs only (else python3).
-    notebook_client.execute(kernel_name=kernel_name)
+    # jupyter_server's GatewayKernelManager takes the kernel's name from start_kernel's kwargs only (else python3);
+    # a local KernelManager would hand that keyword to Popen.
+    notebook_client.execute(**({"kernel_name": kernel_name} if gateway_url else {}))
     seconds = time.perf_counter() - t0
     nbformat.write(nb, out_path)
     return seconds
