@@ -113,6 +113,12 @@ async def test_a_sage_plot_comes_as_an_image(sage_node):
     result = await run(session, kernel_id, "plot(sin(x), (x, 0, pi))")
     images = [o["data"]["image/png"] for o in result["outputs"] if "image/png" in o.get("data", {})]
     assert images and len(images[0]) > 1000, result["outputs"]
+    # Sage writes a 3D scene through its temporary directory: the kernel's own, not the master's (once: ENOENT).
+    result = await run(session, kernel_id, "y = var('y'); plot3d(x*y, (x, -1, 1), (y, -1, 1))")
+    assert not [o for o in result["outputs"] if o["output_type"] == "stream" and o["name"] == "stderr"], result
+    assert any("text/html" in o.get("data", {}) for o in result["outputs"]), result["outputs"]
+    code = "import os, sage.misc.temporary_file as t; print(t.tmp_filename().startswith(os.environ['TMPDIR'] + '/'))"
+    assert text_of(await run(session, kernel_id, code)).strip() == "True", "Sage's temporary files are the kernel's"
     session.leave()
 
 

@@ -67,6 +67,10 @@ def preload():
     Sage's preparser, as a user's cell would; what stays is what Sage caches
     in its modules (Maxima's and GAP's state, fonts, the printers).
     """
+    # Sage makes its temporary directory when it is imported: the master's goes into its own private home, not the
+    # host's /tmp (where every master would leave one behind); each kernel makes its own (L{in_child}).
+    tempfile.tempdir = os.path.join(os.environ.get("HOME") or tempfile.gettempdir(), "tmp")
+    os.makedirs(tempfile.tempdir, mode=0o700, exist_ok=True)
     import sage.all  # noqa: F401
     from sage.repl.ipython_kernel import all_jupyter
     from sage.repl.preparse import preparse
@@ -106,12 +110,20 @@ def in_child(home):
 
     The master computed them from its own HOME (the spawner's private
     directory, hidden from kernels); the standard library's temporary
-    directory is found again from the kernel's ``TMPDIR``.
+    directory is found again from the kernel's ``TMPDIR``, and Sage's own
+    temporary directory (made at import, in the master's) is made anew there:
+    with the master's, every plot3d failed ("No such file or directory").
     """
     import sage.env
+    import sage.misc.temporary_file
 
     dot_sage = os.path.join(home, ".sage")
     os.environ["DOT_SAGE"] = dot_sage
     sage.env.DOT_SAGE = dot_sage
     sage.env.SAGE_STARTUP_FILE = os.path.join(dot_sage, "init.sage")
     tempfile.tempdir = None
+    inherited = sage.misc.temporary_file.TMP_DIR_FILENAME_BASE
+    finalizer = getattr(inherited, "_finalizer", None)
+    if finalizer is not None:
+        finalizer.detach()  # the master's directory is not the kernel's to remove (nor visible to it)
+    sage.misc.temporary_file.TMP_DIR_FILENAME_BASE = tempfile.TemporaryDirectory(prefix="sage_")
