@@ -70,7 +70,7 @@ $(JUPYTER_VENV)/.installed: tests/jupyter-requirements.txt
 
 # The page's JavaScript comes from npm (web/package.json, locked), served as static files: nothing from a CDN.
 # The widget manager (web/widgets/index.js) is bundled by esbuild into web/widgets/dist/.
-web/node_modules/.installed: web/package.json web/package-lock.json $(wildcard web/widgets/*.js)
+web/node_modules/.installed: web/package.json web/package-lock.json $(wildcard web/widgets/*.js) $(wildcard web/sage3d/*.js)
 	cd web && npm ci --no-audit --no-fund && npm run build
 	touch $@
 

@@ -5,6 +5,7 @@ L{components.control.control_plane.ControlPlane}.
 """
 
 import os
+import signal
 
 from components.control.router_session import SessionRouter
 
@@ -39,6 +40,10 @@ def main(argv=None):
         help="where the node key is (default: the directory of a unix:PATH socket, else the working directory)",
     )
     args = parser.parse_args(argv)
+    # Ctrl-C (SIGINT) stops it, however it was started: a process started in the background by a shell without job
+    # control inherits SIGINT ignored, and Twisted then leaves it so (it only replaces Python's own handler). The
+    # tests' SIGINT once went unheard for 60 s that way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     txaio.use_twisted()
     extra = json.loads(args.extra)
     if args.node_dir or args.router.startswith("unix:"):
