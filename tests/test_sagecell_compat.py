@@ -360,7 +360,8 @@ def test_service_refuses_bad_input_with_a_message(web_node):
 def test_a_stranger_hammering_service_gets_429_while_another_address_is_served(web_node):
     """One address's one-shots at once and per minute are capped through HTTP as through WAMP; X-Forwarded-For
     from a client (this node trusts no front) does not make it someone else."""
-    sleeper = {"code": "import time\ntime.sleep(4)\nprint('slept')"}
+    # long enough that none of the admitted ones ends before the last hammer is sent, however slow the machine
+    sleeper = {"code": "import time\ntime.sleep(12)\nprint('slept')"}
     answers = []
 
     def hammer(i):
@@ -420,7 +421,7 @@ def wait_for_sage(node, seconds=180):
         status, _, body = request(node, "GET", "/metrics")
         if status == 200 and any(float(v) >= 1 for v in pattern.findall(body)):
             return
-        time.sleep(0.5)
+        time.sleep(0.5)  # poll
     raise AssertionError("no ready Sage kernel within {} s".format(seconds))
 
 
