@@ -7,6 +7,7 @@ The Jupyter clients' helpers (tests/jupyter_clients.py) run here in the project'
 
 import base64
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -187,13 +188,39 @@ def capped(config):
                 transport["paths"]["build"]["extra"]["repos"] = {"gh/sagemath/*": "sagemath"}
 
 
+#: what the nodes behind one front share (docs/api.md): their launch tokens' key
+SHARED_SECRET = "launch-secret-" + os.urandom(8).hex()
+
+
 @pytest.fixture(scope="module")
 def capped_node(tmp_path_factory):
-    """A node of its own: the shared one lifts the quotas per address for the suite."""
-    node = Node(tmp_path_factory.mktemp("binder-capped"), edit=capped)
+    """A node of its own (the shared one lifts the quotas per address for the suite), with CELL_LAUNCH_SECRET."""
+    node = Node(tmp_path_factory.mktemp("binder-capped"), edit=capped, env={"CELL_LAUNCH_SECRET": SHARED_SECRET})
     node.start()
     yield node
     node.stop()
+
+
+def test_nodes_sharing_the_launch_secret_accept_each_others_tokens_and_no_other_nodes(
+    capped_node, node, face, tmp_path_factory
+):
+    """Behind one front a page's launch and its next requests may reach different nodes: a token minted by one
+    node with CELL_LAUNCH_SECRET works on another with the same secret; one keyed by a node key does not."""
+    twin = Node(tmp_path_factory.mktemp("binder-twin"), env={"CELL_LAUNCH_SECRET": SHARED_SECRET})
+    twin.start()
+    try:
+        twin_face = "http://127.0.0.1:{}/jupyter".format(twin.port)
+        token = ready(capped_node)["token"]
+        status, kernel = start(twin_face, token)
+        assert status == 201, kernel
+        assert [k["id"] for k in http("GET", twin_face + "/api/kernels", token)[1]] == [kernel["id"]]
+        assert http("DELETE", twin_face + "/api/kernels/" + kernel["id"], token)[0] == 204
+        status, body = http("GET", twin_face + "/api/kernels", ready(node)["token"])
+        assert status == 401 and "not valid here" in body["message"], (status, body)
+        status, body = http("GET", face + "/api/kernels", token)
+        assert status == 401 and "not valid here" in body["message"], (status, body)
+    finally:
+        twin.stop()
 
 
 def test_a_stranger_launching_in_a_loop_gets_tokens_of_the_same_worth(capped_node):
