@@ -11,6 +11,7 @@ import http.server
 import json
 import os
 import threading
+import time
 import urllib.parse
 
 import pytest
@@ -166,6 +167,19 @@ DRAWN = """() => {
   return drawn;
 }"""
 PICTURE = "() => document.querySelector('canvas').toDataURL()"
+IS_DRAWN = "() => (" + DRAWN + ")() > 2000"  # the surface is drawn: thousands of coloured pixels
+
+
+def frame_until(inner, function, arg=None, seconds=60, what="the viewer's frame"):
+    """Until C{function} (JavaScript) is true in the sandboxed frame C{inner}.
+
+    Not Playwright's C{wait_for_function}: its polling evaluates the predicate with C{eval} inside the frame, which
+    the frame's own policy forbids (no 'unsafe-eval'), so it failed whenever the first check was not already true
+    (a slow draw). C{evaluate} runs through the debugger protocol, outside the page's policy."""
+    deadline = time.monotonic() + seconds
+    while not inner.evaluate(function, arg):
+        assert time.monotonic() < deadline, "{} within {} s".format(what, seconds)
+        time.sleep(0.1)  # poll
 
 
 def viewer_frame(page, within=".cell-output"):
@@ -187,7 +201,7 @@ def test_a_3d_plot_draws_in_a_sandboxed_frame_with_three_js_from_the_node(browse
     frame, inner = viewer_frame(page)
     assert frame.get_attribute("sandbox") == "allow-scripts", "an opaque origin: no allow-same-origin"
     assert frame.get_attribute("src") == "http://{}/sage3d/frame.html".format(node_host(sage_node))
-    inner.wait_for_function("(" + DRAWN + ")() > 2000")  # the surface is drawn: thousands of coloured pixels
+    frame_until(inner, IS_DRAWN, what="the surface drawn")
     assert inner.evaluate("() => typeof THREE.OrbitControls") == "function"
     assert inner.evaluate("() => window.origin") == "null"
     finished(page)
@@ -199,14 +213,14 @@ def test_a_3d_plot_draws_in_a_sandboxed_frame_with_three_js_from_the_node(browse
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] / 2 + 120, box["y"] + box["height"] / 2 + 40, steps=8)
     page.mouse.up()
-    inner.wait_for_function("before => document.querySelector('canvas').toDataURL() !== before", arg=before)
+    frame_until(inner, "before => document.querySelector('canvas').toDataURL() !== before", before, what="turned")
 
     # the same inside a Sage @interact (its Output widget)
     run(page, "@interact\ndef g(k=(1..3)):\n    show(plot3d(k*x*y, (x, -1, 1), (y, -1, 1)))")
     frame = page.locator(".cell-output .widget-output iframe.output-sage3d")
     frame.wait_for()
     assert frame.get_attribute("sandbox") == "allow-scripts"
-    frame.element_handle().content_frame().wait_for_function("(" + DRAWN + ")() > 2000")
+    frame_until(frame.element_handle().content_frame(), IS_DRAWN, what="the interact's surface drawn")
 
     assert any(url.endswith("/sage3d/dist/three.js") for url in hosts.urls), "Three.js came from the node"
     assert hosts.foreign(node_host(sage_node)) == [], "no request to a CDN or any other host"
@@ -315,7 +329,7 @@ def test_embedded_cells_on_another_origin_run_a_sage_interact_and_a_3d_plot(brow
         frame, inner = viewer_frame(page, "#b .cell-output")
         assert frame.get_attribute("sandbox") == "allow-scripts"
         assert frame.get_attribute("src") == "http://{}/sage3d/frame.html".format(node_host(sage_node))
-        inner.wait_for_function("(" + DRAWN + ")() > 2000")
+        frame_until(inner, IS_DRAWN, what="the embedded surface drawn")
         assert hosts.foreign(node_host(sage_node), "127.0.0.1:{}".format(other.port)) == []
     finally:
         other.close()
@@ -370,7 +384,7 @@ def check_forgery_failed(page, root, other, hosts, sage_node):
     frame.wait_for()
     assert frame.get_attribute("sandbox") == "allow-scripts"
     inner = frame.element_handle().content_frame()
-    inner.wait_for_function(DECIDED)
+    frame_until(inner, DECIDED, what="every attempt of the forged viewer decided")
     tried, image, fetched, ws = inner.evaluate(OUTCOMES)
     assert tried.split() == [
         "document:blocked",
