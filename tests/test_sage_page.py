@@ -176,9 +176,17 @@ def frame_until(inner, function, arg=None, seconds=60, what="the viewer's frame"
     Not Playwright's C{wait_for_function}: its polling evaluates the predicate with C{eval} inside the frame, which
     the frame's own policy forbids (no 'unsafe-eval'), so it failed whenever the first check was not already true
     (a slow draw). C{evaluate} runs through the debugger protocol, outside the page's policy."""
+    from playwright.sync_api import Error
+
     deadline = time.monotonic() + seconds
-    while not inner.evaluate(function, arg):
-        assert time.monotonic() < deadline, "{} within {} s".format(what, seconds)
+    while True:
+        try:
+            if inner.evaluate(function, arg):
+                return
+            why = "not yet"
+        except Error as exc:  # the frame's document is still loading (no body yet): not yet either
+            why = str(exc).splitlines()[0]
+        assert time.monotonic() < deadline, "{} within {} s (last: {})".format(what, seconds, why)
         time.sleep(0.1)  # poll
 
 
