@@ -285,7 +285,7 @@ async def gone(node, path, token=None, seconds=30):
     for _ in range(seconds * 10):  # poll: the face hears of a death on the kernel's iopub, at once but not in step
         if (await call_rest(node, "GET", path, token=token))[0] == 404:
             return True
-        await task.deferLater(reactor, 0.1, lambda: None)
+        await task.deferLater(reactor, 0.1, lambda: None)  # poll
     return False
 
 

@@ -19,6 +19,7 @@ from autobahn.wamp.types import CallOptions
 from components.common.kernelspecs import SAGE
 from tests.helpers import call, until
 from tests.node import Node, spawner_processes, with_sage
+from tests.test_languages import text_of
 from tests.test_strangers import CANARY_ENV
 from tests.wamp_client import connect, within
 
@@ -34,16 +35,6 @@ def sage_node(tmp_path_factory):
     node.start()
     yield node
     node.stop()
-
-
-def text_of(result):
-    parts = []
-    for output in result["outputs"]:
-        if output["output_type"] == "stream":
-            parts.append(output["text"])
-        elif output["output_type"] in ("display_data", "execute_result"):
-            parts.append(output["data"].get("text/plain", ""))
-    return "".join(parts)
 
 
 async def sage_ready(session, seconds=120):

@@ -87,10 +87,10 @@ class ForkedShell(WithoutOutputTee, ZMQInteractiveShell):
     """ipykernel's shell, minus IPython's copy of every output (L{components.child.output_history})."""
 
 
-class ForkedKernel(IPythonKernel):
-    """An IPythonKernel without subshells or a debugger's module list: see the module docstring."""
+class Forked:
+    """What every forked kernel class changes (Python's and Sage's): no subshells, no debugger's module list.
 
-    shell_class = Type(ForkedShell)
+    Mixed in before the kernel class (an C{IPythonKernel} or a subclass of it): see the module docstring."""
 
     def __init__(self, **kwargs):
         with without_modules(IPythonKernel.__module__):
@@ -99,6 +99,12 @@ class ForkedKernel(IPythonKernel):
     @property
     def _supports_kernel_subshells(self):
         return False
+
+
+class ForkedKernel(Forked, IPythonKernel):
+    """An IPythonKernel without subshells or a debugger's module list: see the module docstring."""
+
+    shell_class = Type(ForkedShell)
 
 
 class ForkedKernelApp(IPKernelApp):

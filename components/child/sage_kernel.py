@@ -22,11 +22,10 @@ import os
 import sys
 import tempfile
 
-from ipykernel.ipkernel import IPythonKernel
 from sage.repl.ipython_kernel.kernel import SageKernel, SageZMQInteractiveShell
 from traitlets import Type
 
-from components.child.kernel_app import without_modules
+from components.child.kernel_app import Forked
 from components.child.output_history import WithoutOutputTee
 
 #: what the Sage master runs once, so that no kernel pays for it: each line loads one lazy part of Sage
@@ -46,18 +45,10 @@ class ForkedSageShell(WithoutOutputTee, SageZMQInteractiveShell):
     """Sage's notebook shell (preparser, rich output), minus IPython's copy of every output."""
 
 
-class ForkedSageKernel(SageKernel):
+class ForkedSageKernel(Forked, SageKernel):
     """passagemath's C{SageKernel} with the forked kernel's changes (see the module docstring)."""
 
     shell_class = Type(ForkedSageShell)
-
-    def __init__(self, **kwargs):
-        with without_modules(IPythonKernel.__module__):
-            super().__init__(**kwargs)
-
-    @property
-    def _supports_kernel_subshells(self):
-        return False
 
 
 def preload():
