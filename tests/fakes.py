@@ -15,7 +15,7 @@ from autobahn.wamp.request import Subscription
 from twisted.internet import defer
 
 from components.control.spawner_calls import SpawnerCalls
-from components.router.backend_link import ANSWER_TIMEOUT_MS, BackendLink
+from components.router.local_link import ANSWER_TIMEOUT_MS, LocalLink
 from components.router.jupyter.access import Principal
 from components.router.jupyter.channels import ChannelsProtocol
 from components.worker.death_causes import DeathReason
@@ -219,10 +219,10 @@ class FakeSubscribingSession:
         return defer.succeed(self.subscriptions[-1])
 
 
-class FakeBackendLink:
-    """The router's backend link: records calls; a restart waits for the test (C{pending["restart"]})."""
+class FakeLink:
+    """The router's in-process link: records calls; a restart waits for the test (C{pending["restart"]})."""
 
-    fakes = BackendLink
+    fakes = LocalLink
     test_only = ("__init__",)
 
     def __init__(self, fail_second=False, kernel_id="ab" * 16):

@@ -2,8 +2,8 @@
 
 Crossbar serves them as ``resource`` web services, inside the router process
 (no second web server), and builds each with its path's ``extra``.  Each page
-holds a L{BackendLink} (components.router.backend_link), through which it
-asks the session router (which asks the spawners, wherever they run) at each request.
+holds the router's in-process L{LocalLink} (components.router.local_link), through
+which it asks the session router (which asks the spawners, wherever they run) at each request.
 
 ``/metrics`` answers only clients in ``allow`` (default: loopback), and
 never a request a proxy relayed (one carrying ``X-Forwarded-For``,
@@ -24,7 +24,7 @@ from twisted.web import resource, server
 
 from components.common import uris
 from components.common.metrics import CONTENT_TYPE, NodeMetrics, render
-from components.router.backend_link import BackendLink
+from components.router.local_link import LocalLink
 
 #: who may read /metrics unless a path's extra says otherwise
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1/128")
@@ -38,7 +38,6 @@ class _Page(resource.Resource):
 
     isLeaf = True
     log = Logger()
-    authid = "node_page"
 
     def __init__(self, extra=None, link=None):
         super().__init__()
@@ -47,7 +46,7 @@ class _Page(resource.Resource):
         if unknown:
             raise ValueError("unknown keys {} in the page's extra; it knows: allow".format(sorted(unknown)))
         self._allow = [ipaddress.ip_network(net) for net in extra.get("allow", self.default_allow)]
-        self._link = link or BackendLink(self.authid)
+        self._link = link or LocalLink.named()
 
     default_allow = DEFAULT_ALLOW
     #: whether a request a proxy relayed is answered (its peer is the proxy, not the client)
@@ -98,7 +97,6 @@ class _Page(resource.Resource):
 class MetricsPage(_Page):
     """``/metrics``: the node's metrics in Prometheus' text format (every process's, merged)."""
 
-    authid = "metrics_page"
 
     @defer.inlineCallbacks
     def answer(self):
@@ -121,7 +119,6 @@ class HealthPage(_Page):
     than that, so it is served to anyone.
     """
 
-    authid = "health_page"
     default_allow = ("0.0.0.0/0", "::/0")
     serve_relayed = True
 

@@ -30,7 +30,7 @@ from twisted.web import resource, server
 from components.common import uris
 from components.common.addresses import http_client
 from components.common.kernelspecs import PYTHON, SAGE
-from components.router.backend_link import BackendLink
+from components.router.local_link import LocalLink
 
 #: SageMathCell's language names -> the kernelspec names that serve each here, in order of preference (a
 #: kernelspec whose ``language`` is the name serves it too).  The one table: web/static/embedded_sagecell.js
@@ -177,14 +177,13 @@ class _JsonPage(resource.Resource):
 
     isLeaf = True
     log = Logger()
-    authid = "sagecell"
     methods = b"GET, POST, OPTIONS"
 
     def __init__(self, extra=None, link=None):
         super().__init__()
         if extra:
             raise ValueError("the page takes no extra settings, got {}".format(sorted(extra)))
-        self.link = link or BackendLink(self.authid)
+        self.link = link or LocalLink.named()
 
     def render_OPTIONS(self, request):
         self._cors(request)
@@ -236,7 +235,6 @@ class _JsonPage(resource.Resource):
 class ServicePage(_JsonPage):
     """``/service``: see the module docstring."""
 
-    authid = "sagecell_service"
     methods = b"POST, OPTIONS"
 
     def render_GET(self, request):
@@ -276,7 +274,6 @@ class PermalinkPage(_JsonPage):
     """``/permalink``: SageMathCell's permalinks on the node's store (``cell.permalink.*``; saves are counted
     against the HTTP client's address as WAMP saves are)."""
 
-    authid = "sagecell_permalink"
 
     def render_GET(self, request):
         return self._answer(request, lambda: self._get(request))

@@ -5,7 +5,7 @@ from autobahn.wamp.exception import ApplicationError
 
 from components.router.jupyter.kernels import FaceKernel, FaceKernels
 from components.router.jupyter.routes import PendingRequests
-from tests.fakes import FakeBackendLink, FakeChannelsConnection, FakePrincipal
+from tests.fakes import FakeLink, FakeChannelsConnection, FakePrincipal
 
 pytestmark = pytest.mark.unit
 
@@ -17,7 +17,7 @@ def request(msg_id, msg_type="execute_request"):
 
 
 def test_a_start_whose_second_subscription_fails_leaves_no_subscription_and_no_kernel():
-    link = FakeBackendLink(fail_second=True)
+    link = FakeLink(fail_second=True)
     kernels = FaceKernels(link)
     d = kernels.start(FakePrincipal(), "python3", {})
     failure = d.result
@@ -29,7 +29,7 @@ def test_a_start_whose_second_subscription_fails_leaves_no_subscription_and_no_k
 
 def test_the_routes_of_a_closed_connection_go_with_it():
     kernel = FaceKernel(KERNEL_ID, "python3", "service")
-    kernels = FaceKernels(FakeBackendLink())
+    kernels = FaceKernels(FakeLink())
     a, b = FakeChannelsConnection(), FakeChannelsConnection()
     kernel.connections.update((a, b))
     for i in range(10):
@@ -41,7 +41,7 @@ def test_the_routes_of_a_closed_connection_go_with_it():
 
 
 def test_a_restart_forgets_the_requests_the_old_process_owed():
-    link = FakeBackendLink()
+    link = FakeLink()
     kernels = FaceKernels(link)
     kernel = FaceKernel(KERNEL_ID, "python3", "service")
     connection = FakeChannelsConnection()
@@ -54,7 +54,7 @@ def test_a_restart_forgets_the_requests_the_old_process_owed():
 
 
 def test_past_the_bound_a_request_is_answered_with_an_error_reply_and_not_kept():
-    kernels = FaceKernels(FakeBackendLink())
+    kernels = FaceKernels(FakeLink())
     kernel = FaceKernel(KERNEL_ID, "python3", "service")
     kernel.routes = PendingRequests(max_pending=3)
     connection = FakeChannelsConnection()

@@ -6,7 +6,7 @@ from components.common import errors
 from components.router.jupyter.access import ANONYMOUS, Principal
 from components.router.jupyter.jupyter_sessions import MAX_SESSIONS_PER_KERNEL, FaceSessions
 from components.router.jupyter.kernels import FaceKernels
-from tests.fakes import FakeBackendLink
+from tests.fakes import FakeLink
 
 pytestmark = pytest.mark.unit
 
@@ -15,10 +15,10 @@ WISH = {"path": "book/page.ipynb", "name": "page.ipynb", "type": "notebook", "ke
 
 
 class Table:
-    """The face's kernels (on a fake backend link) and sessions; C{start(principal)} gives each kernel a new id."""
+    """The face's kernels (on a fake in-process link) and sessions; C{start(principal)} gives each kernel a new id."""
 
     def __init__(self):
-        self.link = FakeBackendLink()
+        self.link = FakeLink()
         self.kernels = FaceKernels(self.link)
         self.sessions = FaceSessions(self.kernels)
         self.count = 0

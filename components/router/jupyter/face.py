@@ -33,7 +33,7 @@ from twisted.web import resource, server
 from components.common import kernelspecs, uris
 from components.common.addresses import http_client
 from components.common.config import FaceConfig, from_mapping
-from components.router.backend_link import BackendLink
+from components.router.local_link import LocalLink
 from components.router.jupyter import resources
 from components.router.jupyter.access import Access, Refused
 from components.router.jupyter.channels import channels_factory
@@ -72,7 +72,7 @@ class JupyterFace(resource.Resource):
         self.settings = from_mapping(FaceConfig, dict(extra or {}))
         self.access = Access(self.settings.tokens, self.settings.anonymous)
         self.origins = OriginPolicy(self.settings.allowed_origins, self.settings.anonymous_origins)
-        self.link = link or BackendLink("jupyter_face")
+        self.link = link or LocalLink.named()
         self.kernels = FaceKernels(self.link)
         self.sessions = FaceSessions(self.kernels)
         self.started = now()
