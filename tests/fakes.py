@@ -15,9 +15,9 @@ from autobahn.wamp.request import Subscription
 from twisted.internet import defer
 
 from components.control.spawner_calls import SpawnerCalls
-from components.router.local_link import ANSWER_TIMEOUT_MS, LocalLink
 from components.router.jupyter.access import Principal
 from components.router.jupyter.channels import ChannelsProtocol
+from components.router.local_link import ANSWER_TIMEOUT_MS, LocalLink
 from components.worker.death_causes import DeathReason
 from components.worker.files import KernelFiles
 from components.worker.kernel import Kernel

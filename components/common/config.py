@@ -155,6 +155,10 @@ class SpawnerConfig:
     max_iopub_messages_per_s: int = 200
     #: past the output cap: "truncate" (keep running) or "interrupt"
     on_output_limit: str = "truncate"
+    #: what each kernel keeps of its executions for callers who re-attach (docs/api.md, "Durable executions"):
+    #: its last record_executions executions and record_bytes of their outputs, oldest forgotten first
+    record_executions: int = 32
+    record_bytes: int = 8 * 1024 * 1024
     # -- files (docs/api.md, "Files") --
     #: chunk size of files.get progressive results
     file_chunk_bytes: int = 256 * 1024

@@ -30,6 +30,8 @@ KERNEL_PREFIX = "cell.kernel."
 # Per-kernel procedure names (the part after ``cell.kernel.<id>.``).
 KERNEL_PROCEDURES = (
     "execute",
+    "executions",
+    "attach",
     "input",
     "interrupt",
     "restart",
@@ -80,6 +82,9 @@ START_KERNEL_FOR = "cell.backend.start_kernel_for"
 
 #: The session router runs a one-shot for an HTTP client (SageMathCell's POST /service, counted under its address).
 EXECUTE_FOR = "cell.backend.execute_for"
+#: The session router runs a one-shot for a client of the HTTP API (components.router.http_api): its role, its
+#: address, progressive results.
+EXECUTE_HTTP = "cell.backend.execute_http"
 
 #: The session router answers who owns a kernel (for the realm authorizer).
 KERNEL_OWNER = "cell.backend.kernel_owner"

@@ -30,6 +30,8 @@ class Execution:
         self.started_ns = 0
         self.timers = []
         self.deferred = None
+        #: where its progressive items are kept (components.worker.execution_record), if anywhere
+        self.entry = None
 
     @property
     def finished(self):
@@ -37,8 +39,14 @@ class Execution:
 
     def add_output(self, output):
         self.collector.add(output)
-        if self.progress is not None:
-            self.progress(output)
+        self.emit(output)
+
+    def emit(self, item):
+        """A progressive item (an output, or an ``input_request``): kept in the record, sent to the caller."""
+        if self.entry is not None:
+            self.entry.add(item)
+        if self.progress is not None and not send_progress(self.progress, item):
+            self.progress = None  # its caller is gone (the router went away): the record keeps the rest
 
     def result(self):
         reply = self.reply or {}
@@ -63,6 +71,15 @@ class Execution:
             if timer.active():
                 timer.cancel()
         self.timers = []
+
+
+def send_progress(progress, item):
+    """Send a progressive result; False when it cannot go (the session lost its router: autobahn raises)."""
+    try:
+        progress(item)
+    except Exception:  # TransportLost, or whatever the detached session raises: the call is over for its caller
+        return False
+    return True
 
 
 class Requests:

@@ -13,9 +13,11 @@ import time
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from components.common import errors
 from components.worker.death_causes import DeathReason
+from components.worker.execution_record import ExecutionRecord
 from components.worker.executions import Execution, Requests
 from components.worker.kernel_state import KernelState
 from components.worker.output_limiter import OutputLimiter
@@ -44,6 +46,7 @@ class KernelExecutions:
         self._config = host.config
         self.requests = Requests()
         self.limiter = OutputLimiter(host.clock, host.config)
+        self.record = ExecutionRecord(host.config.record_executions, host.config.record_bytes)
 
     def execute(
         self,
@@ -54,13 +57,15 @@ class KernelExecutions:
         stop_on_error=True,
         progress=None,
         kill_on_timeout=False,
+        tag=None,
     ):
         """Send C{code}; a Deferred of the result dict (see docs/api.md).
 
         C{progress}, if given, is called with each output as it arrives.
         Cancelling the Deferred interrupts the kernel.  Past C{timeout} the
         kernel is interrupted (and replaced if it does not stop), or, with
-        C{kill_on_timeout} (one-shot kernels), killed at once.
+        C{kill_on_timeout} (one-shot kernels), killed at once.  Its items and end are kept in
+        L{record} (under the next number, and C{tag} if given).
         """
         content = {
             "code": code,
@@ -75,14 +80,16 @@ class KernelExecutions:
         msg_id = self._kernel.channels.request("shell", "execute_request", content)
         execution = Execution(msg_id, progress, kill_on_timeout)
         execution.started_ns = started_ns
-        execution.deferred = defer.Deferred(canceller=lambda _: self._cancel(execution))
+        execution.deferred = defer.Deferred()  # its end, whoever still waits for it
+        execution.entry = self.record.begin(tag)
+        self.record.track(execution.entry, execution.deferred)
         self.requests.add_execution(execution)
         execution.deferred.addBoth(self._observe, self._clock.seconds())
         limit = self._config.execute_timeout_s
         if timeout is not None:
             limit = min(float(timeout), limit)
         execution.timers.append(self._clock.callLater(limit, self._timed_out, execution))
-        return execution.deferred
+        return _for_caller(execution)
 
     def interrupted(self):
         """The kernel is being interrupted: a running execution may end without a reply."""
@@ -160,14 +167,13 @@ class KernelExecutions:
         if execution is None:
             return
         execution.pending_input = msg["header"]
-        if execution.progress is not None:
-            execution.progress(
-                {
-                    "output_type": "input_request",
-                    "prompt": msg["content"].get("prompt", ""),
-                    "password": bool(msg["content"].get("password", False)),
-                }
-            )
+        execution.emit(
+            {
+                "output_type": "input_request",
+                "prompt": msg["content"].get("prompt", ""),
+                "password": bool(msg["content"].get("password", False)),
+            }
+        )
         self._kernel.publish(msg)
 
     # -- time limits -------------------------------------------------------------------
@@ -175,11 +181,6 @@ class KernelExecutions:
     def _observe(self, result, started):
         self._host.metrics.execute_seconds.observe(self._clock.seconds() - started)
         return result
-
-    def _cancel(self, execution):
-        self.requests.remove(execution)
-        if self._kernel.state != KernelState.DEAD:
-            self._kernel.interrupt_process()
 
     def _timed_out(self, execution):
         if self.requests.execution(execution.msg_id) is not execution:
@@ -267,3 +268,21 @@ class KernelExecutions:
     @property
     def _kernel_id(self):
         return self._kernel.kernel_id
+
+
+def _for_caller(execution):
+    """The caller's Deferred of C{execution}'s result.  Cancelling it (the caller left: the router INTERRUPTs the
+    call) only stops what goes to that caller: the code runs on, and the record keeps what it prints for
+    ``attach``.  Stopping the code is ``interrupt``'s job (docs/api.md)."""
+
+    def detach(_):
+        execution.progress = None
+
+    caller = defer.Deferred(canceller=detach)
+
+    def forward(result):
+        if not caller.called:
+            caller.callback(result) if not isinstance(result, Failure) else caller.errback(result)
+
+    execution.deferred.addBoth(forward)
+    return caller

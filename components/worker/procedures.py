@@ -13,6 +13,9 @@ from components.worker import jupyter_messages
 from components.worker.downloads import FileDownload
 from components.worker.jupyter_messages import check_comm
 
+#: the longest tag a caller may give an execution (to find it again with ``attach``)
+MAX_TAG_BYTES = 128
+
 
 class KernelProcedures:
     """The per-kernel WAMP procedures, one method each (C{files.get} is C{files_get}).
@@ -43,7 +46,15 @@ class KernelProcedures:
         return arguments.check_str("code", code, self._config.max_code_bytes)
 
     def execute(
-        self, kernel, details, code, allow_stdin=False, timeout=None, user_expressions=None, stop_on_error=True
+        self,
+        kernel,
+        details,
+        code,
+        allow_stdin=False,
+        timeout=None,
+        user_expressions=None,
+        stop_on_error=True,
+        tag=None,
     ):
         return kernel.execute(
             self._code(code),
@@ -52,7 +63,18 @@ class KernelProcedures:
             user_expressions=arguments.check_user_expressions("user_expressions", user_expressions),
             stop_on_error=arguments.check_bool("stop_on_error", stop_on_error),
             progress=details.progress or None,
+            tag=None if tag is None else arguments.check_str("tag", tag, MAX_TAG_BYTES),
         )
+
+    def executions(self, kernel, details):
+        """The executions the kernel keeps (components.worker.execution_record), oldest first."""
+        return kernel.executions.record.listing()
+
+    def attach(self, kernel, details, execution=None, since=0):
+        """What execution C{execution} (number, tag, or None: the latest) produced from item C{since} on, then the
+        rest live (progressive results), then its result."""
+        entry = kernel.executions.record.find(execution)
+        return entry.follow(arguments.check_int("since", since), details.progress or None)
 
     def input(self, kernel, details, value):
         return kernel.input(arguments.check_str("value", value, self._config.max_code_bytes))

@@ -5,7 +5,7 @@ from autobahn.wamp.exception import ApplicationError
 
 from components.router.jupyter.kernels import FaceKernel, FaceKernels
 from components.router.jupyter.routes import PendingRequests
-from tests.fakes import FakeLink, FakeChannelsConnection, FakePrincipal
+from tests.fakes import FakeChannelsConnection, FakeLink, FakePrincipal
 
 pytestmark = pytest.mark.unit
 

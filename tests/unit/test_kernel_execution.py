@@ -110,11 +110,19 @@ class ExecutionTests(SynchronousTestCase):
         result = self.successResultOf(d)
         assert (result["status"], result["ename"]) == ("error", "KeyboardInterrupt")
 
-    def test_cancelling_an_execution_interrupts_the_kernel(self):
-        d = self.kernel.execute("x")
+    def test_cancelling_an_execution_detaches_its_caller_and_the_code_runs_on_into_the_record(self):
+        channels, seen = self.channels[-1], []
+        signals = len(self.master.signals)
+        d = self.kernel.execute("print('later')", progress=seen.append, tag="t")
         d.cancel()
         self.failureResultOf(d, defer.CancelledError)
-        assert self.master.signals[-1][1] == signal.SIGINT
+        assert len(self.master.signals) == signals, "the kernel is not interrupted"
+        msg_id = channels.last("execute_request")
+        channels.iopub(msg_id, "stream", {"name": "stdout", "text": "later\n"})
+        self.answer(channels, msg_id)
+        assert seen == [], "nothing more goes to the caller that left"
+        result = self.successResultOf(self.kernel.executions.record.find("t").follow(0, None))
+        assert result["status"] == "ok" and result["outputs"][0]["text"] == "later\n"
 
     def test_output_past_the_cap_is_cut_once_with_a_notice(self):
         channels = self.channels[-1]

@@ -33,13 +33,13 @@ from twisted.web import resource, server
 from components.common import kernelspecs, uris
 from components.common.addresses import http_client
 from components.common.config import FaceConfig, from_mapping
-from components.router.local_link import LocalLink
 from components.router.jupyter import resources
 from components.router.jupyter.access import Access, Refused
 from components.router.jupyter.channels import channels_factory
 from components.router.jupyter.jupyter_sessions import FaceSessions
 from components.router.jupyter.kernels import FaceKernels, now
 from components.router.jupyter.origins import OriginPolicy, form_body
+from components.router.local_link import LocalLink
 
 #: what GET /api answers (Jupyter Kernel Gateway's API, as this version of cellserver serves it)
 API_VERSION = "cellserver-0.1.0"
