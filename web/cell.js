@@ -53,12 +53,35 @@
   var connection = null;
   function getConnection() { return connection || (connection = new Connection()); }
 
+  // -- what a reload keeps ------------------------------------------------------------------
+
+  /*
+   * A cell keeps its kernel's id and resume token, and the tag of its last run, in the tab's sessionStorage: a reload
+   * takes the kernel back (cell.kernel.resume) and re-attaches to that run (cell.kernel.<id>.attach), so what ran
+   * while the page was away is shown, then the rest live. The token is a bearer secret of the page's origin; a cell
+   * made with {persist: false} keeps nothing.
+   */
+  var STORE = "cellserver:";
+  function stored(key) {
+    try { return JSON.parse(global.sessionStorage.getItem(STORE + key) || "null"); } catch (e) { return null; }
+  }
+  function store(key, value) {
+    try {
+      if (value === null) { global.sessionStorage.removeItem(STORE + key); } else { global.sessionStorage.setItem(STORE + key, JSON.stringify(value)); }
+    } catch (e) { /* storage refused (a sandboxed frame): nothing is kept */ }
+  }
+  function newTag() {
+    var bytes = new Uint8Array(16);
+    global.crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return (b + 256).toString(16).slice(1); }).join("");
+  }
+
   // -- a kernel, possibly shared by linked cells ------------------------------------------
 
   var PYTHON = "python3";
 
   /** A kernel of kernelspec C{kernelName} (python3 by default; cell.kernelspecs() lists the others). */
-  function Kernel(conn, kernelName) {
+  function Kernel(conn, kernelName, key) {
     var self = this;
     self.conn = conn;
     self.kernelName = kernelName || PYTHON;
@@ -67,11 +90,40 @@
     self.starting = null;
     self.subscribers = [];
     self.widgets = null;
+    self.key = key ? "kernel:" + key : null;
+    self.restored = self.restore();
     conn.on(function (kind) {
       if (kind === "open" && self.id) { self.resume(); }
     });
   }
+  /** Take back the kernel a reload left (sessionStorage): a Promise of whether it is ours again. */
+  Kernel.prototype.restore = function () {
+    var self = this;
+    var saved = self.key ? stored(self.key) : null;
+    if (!saved || saved.kernelName !== self.kernelName) { return Promise.resolve(false); }
+    return self.conn.ready().then(function (session) {
+      return session.call(URIS.KERNEL_RESUME, [saved.id, saved.token]);
+    }).then(function () {
+      self.id = saved.id;
+      self.token = saved.token;
+      self.widgets = self.makeWidgetManager();
+      return self.subscribe().then(function () {
+        if (self.widgets) { self.widgets.restore().catch(function (e) { console.error("cellserver widgets:", e); }); }
+        return true;
+      });
+    }, function () {
+      store(self.key, null);  // gone (shut down, timed out): the next run starts a new one
+      return false;
+    });
+  };
+  Kernel.prototype.remember = function () {
+    if (this.key) { store(this.key, this.id ? {id: this.id, token: this.token, kernelName: this.kernelName} : null); }
+  };
   Kernel.prototype.ensure = function () {
+    var self = this;
+    return self.restored.then(function () { return self.started(); });
+  };
+  Kernel.prototype.started = function () {
     var self = this;
     if (self.id) { return Promise.resolve(self.id); }
     if (!self.starting) {
@@ -81,6 +133,7 @@
         self.id = info.kernel_id;
         self.token = info.resume_token;
         self.starting = null;
+        self.remember();
         self.widgets = self.makeWidgetManager();
         return self.subscribe().then(function () { return self.id; });
       }, function (err) { self.starting = null; throw err; });
@@ -108,6 +161,7 @@
       }
       if (msg && msg.header && msg.header.msg_type === "status" && msg.content.execution_state === "dead" && self.id === id) {
         self.id = null;
+        self.remember();
         self.subscribers.forEach(function (fn) { fn("dead", msg.content.reason); });
       }
     });
@@ -123,6 +177,7 @@
     }, function () {
       if (self.id === id) {
         self.id = null;
+        self.remember();
         self.subscribers.forEach(function (fn) { fn("dead", "it could not be resumed after the connection came back"); });
       }
     });
@@ -142,12 +197,14 @@
     var self = this;
     var id = self.id;
     self.id = null;
+    self.remember();
     self.subscribers = [];
     if (id && self.conn.session) {
       self.conn.session.call(URIS.kernel(id, "shutdown")).catch(function () { /* gone already */ });
     }
   };
   var linkedKernels = {};  // kernel name -> the kernel that linked cells of that language share
+  var cellCount = 0;  // cells made on this page so far (a cell without an element selector is found by its place)
 
   // -- languages ----------------------------------------------------------------------------
 
@@ -371,6 +428,10 @@
     var outContainer = outHost && outHost !== host ? shadowContainer(outHost) : container;
     self.options = options;
     self.conn = getConnection();
+    cellCount += 1;
+    // what a reload finds this cell by: the page, and the cell's element (or its place among the page's cells)
+    self.key = options.persist === false ? null : global.location.pathname + "|" +
+      (typeof options.element === "string" ? options.element : "#" + cellCount);
     self.kernelName = options.kernel_name || PYTHON;
     self.kernel = self.kernelFor(self.kernelName);
     self.running = null;
@@ -462,6 +523,7 @@
       self.banner.textContent = "Connecting…";
     }
     self.languagesReady = self.showLanguages(options.language);
+    self.reattach().catch(self.failed("Showing the last run again"));
     if (options.autoeval) {
       if (options.language) { self.languagesReady.then(function () { self.run(); }); } else { self.run(); }
     }
@@ -471,10 +533,11 @@
 
   /** The kernel of C{kernelName} this cell uses: its own, or the one linked cells of that language share. */
   Cell.prototype.kernelFor = function (kernelName) {
-    if (!this.options.linked) { return new Kernel(this.conn, kernelName); }
+    if (!this.options.linked) { return new Kernel(this.conn, kernelName, this.key && this.key + "|" + kernelName); }
     // linkKey: cells linked under one key share a kernel, apart from other keys' (SageMathCell's linkKey)
     var key = (this.options.linkKey ? this.options.linkKey + "\u0000" : "") + kernelName;
-    return linkedKernels[key] || (linkedKernels[key] = new Kernel(this.conn, kernelName));
+    var stored = this.key && global.location.pathname + "|linked|" + key;
+    return linkedKernels[key] || (linkedKernels[key] = new Kernel(this.conn, kernelName, stored));
   };
   Cell.prototype.watchKernel = function () {
     var self = this;
@@ -554,15 +617,43 @@
   Cell.prototype.run = function () {
     var self = this;
     if (self.running) { return self.running; }
+    var code = self.editor.getValue();
+    var tag = newTag();
+    if (self.key) { store("run:" + self.key, {tag: tag, code: code, kernelName: self.kernelName}); }
+    return self.follow(function (onProgress) {
+      return self.kernel.call("execute", [code], {allow_stdin: true, tag: tag}, onProgress);
+    });
+  };
+
+  /** After a reload: the run this cell last started, if its kernel came back (what it printed, then the rest live). */
+  Cell.prototype.reattach = function () {
+    var self = this;
+    var saved = self.key ? stored("run:" + self.key) : null;
+    if (!saved || saved.kernelName !== self.kernelName) { return Promise.resolve(null); }
+    var kernel = self.kernel;
+    return kernel.restored.then(function (ours) {
+      return ours ? kernel.call("executions") : [];
+    }).then(function (kept) {
+      var known = kept.some(function (e) { return e.tag === saved.tag; });
+      if (!known || self.running || self.kernel !== kernel) { return null; }  // forgotten (docs/api.md's bounds)
+      self.setCode(saved.code);
+      return self.follow(function (onProgress) {
+        return kernel.call("attach", [saved.tag], {}, function (item) { onProgress(item.output); });
+      });
+    });
+  };
+
+  /** Show a run's progressive outputs and its end; C{start(onProgress)} makes the call. */
+  Cell.prototype.follow = function (start) {
+    var self = this;
     var renderer = self.renderer;
     renderer.clear();
     self.status.textContent = "running…";
     self.status.classList.add("running");
     self.runButton.disabled = true;
     self.interruptButton.disabled = false;
-    var code = self.editor.getValue();
     var shown = 0;
-    var call = self.kernel.call("execute", [code], {allow_stdin: true}, function (progress) {
+    var call = start(function (progress) {
       var out = progress;
       if (out.output_type === "input_request") {
         self.inputPrompt.textContent = out.prompt;
