@@ -7,7 +7,7 @@ LINES = 100
 LOOP = "import time\nfor i in range({}):\n    print('line', i, flush=True)\n    time.sleep(0.2)".format(LINES)
 
 
-def shown_lines(page):
+def shown_lines(page):  # noqa: F811
     return [line for line in page.locator(".cell-output").inner_text().splitlines() if line.strip()]
 
 
