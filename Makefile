@@ -161,3 +161,16 @@ soak: setup
 
 clean:
 	rm -rf $(VENV) $(KERNEL_VENV) $(SAGE_VENV) *.egg-info .pytest_cache web/node_modules web/widgets/dist
+
+# The JavaScript client (clients/js): its locked packages (npm autobahn for Node.js; pages get autobahn-browser from
+# web/node_modules), for its tests (tests/test_client_js.py, part of make test) and bench/clients_js.py.
+.PHONY: bench-clients-js
+clients/js/node_modules/.installed: clients/js/package.json clients/js/package-lock.json
+	cd clients/js && npm ci --omit=optional --ignore-scripts --no-audit --no-fund
+	touch $@
+
+test: clients/js/node_modules/.installed
+
+# What the JavaScript client adds to raw autobahn.js: execute round trip and one-shot throughput (target: <= 10 %).
+bench-clients-js: setup clients/js/node_modules/.installed
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.clients_js
