@@ -24,7 +24,7 @@ from components.common.config import RouterConfig, from_mapping
 from components.common.metrics import counting_errors
 from components.common.node_key import BackendSession
 from components.common.sessions import quiet_if_router_goes
-from components.control import node_metrics, node_status
+from components.control import http_oneshots, node_metrics, node_status
 from components.control.authenticator import ServiceAuthenticator
 from components.control.control_plane import ControlPlane
 from components.control.discovery import spawners_already_there
@@ -72,6 +72,7 @@ class SessionRouter(BackendSession):
             (uris.KERNEL_RESUME, self.kernel_resume, None, None),
             (uris.EXECUTE_ONCE, self.execute_once, metrics.oneshots, None),
             (uris.EXECUTE_FOR, self.execute_for, metrics.oneshots, None),
+            (uris.EXECUTE_HTTP, self.execute_http, metrics.oneshots, None),
         ):
             endpoint = counting_errors(arguments.endpoint(uri, handler, with_details=True), metrics.errors)
             if counter is not None:
@@ -134,6 +135,36 @@ class SessionRouter(BackendSession):
     def execute_for(self, details, client, code, timeout=None, user_expressions=None, kernel_name=None):
         """``cell.backend.execute_for(client, code, ...)``: see L{ControlPlane.execute_for}."""
         return self.control.execute_for(client, code, timeout, user_expressions, kernel_name)
+
+    def execute_http(
+        self,
+        details,
+        client,
+        principal,
+        role,
+        code,
+        timeout=None,
+        user_expressions=None,
+        stop_on_error=True,
+        files=None,
+        return_files=False,
+        kernel_name=None,
+    ):
+        """``cell.backend.execute_http(client, principal, role, code, ...)``: see components.control.http_oneshots."""
+        return http_oneshots.execute_http(
+            self.control,
+            client,
+            principal,
+            role,
+            details.progress,
+            code,
+            timeout,
+            user_expressions,
+            stop_on_error,
+            files,
+            return_files,
+            kernel_name,
+        )
 
     def execute_once(
         self,
