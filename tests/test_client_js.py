@@ -96,7 +96,7 @@ def test_a_kernel_runs_with_callbacks_in_order_and_keeps_its_state(js_node):
     assert r["wrote"]["size"] == 2_500_000 and r["read_ok"], "a file of several chunks went and came back whole"
     assert r["text_back"] == "über"
     assert r["listing"] == [["dir", "dir"], ["note.txt", "file"]]
-    assert r["made_files"] == ["made.txt"]
+    assert r["made_files"] == {"made.txt": None}, "a kernel run names the files it made (their bytes: files.read)"
     assert r["interrupted"] == ["error", "KeyboardInterrupt"]
     assert [e["execution"] for e in r["executions"]] == list(range(1, len(r["executions"]) + 1))
     assert r["executions"][0] == {"execution": 1, "tag": r["tag"], "status": "ok", "outputs": 8}
@@ -203,7 +203,7 @@ IN_PAGE = """async () => {
   let error = null;
   try { await k.files.read("../x"); } catch (e) { error = [e.constructor.name, e instanceof errors.CellError, e.uri]; }
   await c.close();
-  return { once: [once.status, once.stdout, seen, once.files.map((f) => [f.name, Array.from(f.data)])],
+  return { once: [once.status, once.stdout, seen, Object.entries(once.files).map(([name, data]) => [name, Array.from(data)])],
            run: [run.status, run.text, lines.join(""), run.execution], back, error,
            autobahn: typeof window.autobahn };
 }"""
@@ -215,6 +215,27 @@ def test_the_node_serves_the_module_it_is_made_of(js_node):
             assert r.headers.get_content_type() in ("application/javascript", "text/javascript"), name
             with open(os.path.join(CLIENT_DIR, "src", name), "rb") as f:
                 assert r.read() == f.read(), name
+
+
+def test_the_served_directory_gives_nothing_beside_the_module(js_node):
+    """web/client links to clients/js/src: a stranger climbing out of it (raw paths, escaped dots) gets 404s."""
+    import http.client
+
+    with open(os.path.join(CLIENT_DIR, "package.json"), "rb") as f:
+        package = f.read()
+    for path in (
+        "/client/../../clients/js/package.json",
+        "/client/%2e%2e/package.json",
+        "/client/%2e%2e/%2e%2e/clients/js/package.json",
+        "/client/..%2f..%2fclients/js/package.json",
+        "/client/../node_modules/autobahn/package.json",
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", js_node.port, timeout=10)
+        conn.request("GET", path)  # sent as written: http.client does not resolve dots
+        answer = conn.getresponse()
+        body = answer.read()
+        conn.close()
+        assert answer.status == 404 and body != package and b'"autobahn"' not in body, path
 
 
 def test_a_page_imports_the_client_from_the_node_and_runs_code(chromium, js_node):  # noqa: F811

@@ -67,7 +67,7 @@ report({
   read_ok: read.length === big.length && read.every((b, i) => b === big[i]),
   text_back: textBack,
   listing,
-  made_files: made.files.map((f) => f.name),
+  made_files: made.files,
   interrupted: [interrupted.status, interrupted.error && interrupted.error.ename],
   executions,
   attached: [attached.status, attached.execution, attached.raw.next, attached.stdout],

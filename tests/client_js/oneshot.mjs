@@ -22,7 +22,7 @@ const ex = await c.run(code, {
   onStderr: (text) => events.push(["stderr", text]),
   onDisplay: (output) => events.push(["display", output.output_type, Object.keys(output.data).sort()]),
 });
-const out = ex.files.find((f) => f.name === "out.bin");
+const out = { data: ex.files["out.bin"] };
 const plain = await c.run("print(6 * 7)");
 await c.close();
 report({
@@ -34,6 +34,6 @@ report({
   outputs: ex.outputs.map((o) => o.output_type),
   out_is_uint8array: out.data instanceof Uint8Array,
   out_reversed: Array.from(out.data).join(",") === Array.from(binary).reverse().join(","),
-  files: ex.files.map((f) => f.name).sort(),
+  files: Object.keys(ex.files).sort(),
   plain: [plain.status, plain.stdout, plain.error],
 });

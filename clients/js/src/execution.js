@@ -31,8 +31,8 @@ function text(value) {
  * - `stdout`, `stderr`: the text of those stream outputs;
  * - `result`: the `data` of the execute_result (`{"text/plain": ...}`), or null;
  * - `error`: `{ename, evalue, traceback}` when the code raised, else null;
- * - `files`: the files the run made or changed (`{name, size, mtime}`, with `data` as a Uint8Array when a one-shot
- *   was asked for them);
+ * - `files`: the files the run made or changed, `{name: Uint8Array}` when a one-shot was asked for their bytes,
+ *   `{name: null}` otherwise (sizes and times are in `raw.files`);
  * - `execution`, `tag`: the kernel's number for the run and the caller's tag (kernel runs); `executionCount`;
  * - `raw`: the result as the node sent it.
  */
@@ -60,7 +60,10 @@ export class Execution {
     }
     this.error =
       raw.status === "error" ? { ename: raw.ename, evalue: raw.evalue, traceback: raw.traceback || [] } : null;
-    this.files = (raw.files || []).map((f) => (f.data === undefined ? { ...f } : { ...f, data: asBytes(f.data) }));
+    this.files = {};
+    for (const f of raw.files || []) {
+      this.files[f.name] = f.data === undefined || f.data === null ? null : asBytes(f.data);
+    }
     this.userExpressions = raw.user_expressions || null;
     this.widgets = raw.widgets || null;
     this.kernelRestarted = !!raw.kernel_restarted;

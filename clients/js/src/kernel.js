@@ -360,6 +360,11 @@ export class Kernel {
     return this._call("comm", [msgType, content], { metadata, buffers });
   }
 
+  /** The kernel's widgets: its open comms, `{comm_id: {target_name}}` (widgets' are `jupyter.widget`). */
+  widgets() {
+    return this.commInfo();
+  }
+
   /** The kernel's open comms, `{comm_id: {target_name}}`. */
   commInfo(targetName = null) {
     return this._call("comm_info", [], { target_name: targetName }, { retry: true });
