@@ -24,6 +24,8 @@ REFUSED = 4400
 class ChannelsProtocol(WebSocketServerProtocol):
     kernel = None
     framing = None
+    #: the client's ``session_id`` (its query parameter): a connection that comes back with it gets what it missed
+    session_id = None
 
     def onConnect(self, request):
         face = self.factory.face
@@ -43,6 +45,7 @@ class ChannelsProtocol(WebSocketServerProtocol):
         except errors.NotFound as exc:
             raise ConnectionDeny(404, exc.message) from None
         self.framing = wire.V1_PROTOCOL if wire.V1_PROTOCOL in request.protocols else None
+        self.session_id = ((request.params.get("session_id") or [""])[0] or "")[:128] or None
         return self.framing
 
     def onOpen(self):
@@ -57,7 +60,7 @@ class ChannelsProtocol(WebSocketServerProtocol):
             )
         except (RuntimeError, AttributeError) as exc:
             self.factory.face.log.warn("jupyter face: a channels connection's send buffer not guarded ({e})", e=exc)
-        self.kernel.connections.add(self)
+        self.kernel.connected(self)
 
     def _stopped_reading(self, backlog):
         self.factory.face.log.warn(

@@ -16,12 +16,13 @@ import datetime
 import uuid
 
 from autobahn.wamp.exception import ApplicationError
-from twisted.internet import defer
+from twisted.internet import defer, reactor
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from components.common import errors, jupyter_header, uris
 from components.router.jupyter.access import reaches
+from components.router.jupyter.missed import MissedMessages
 from components.router.jupyter.routes import PendingRequests
 
 #: the message types Jupyter clients know on iopub (the spawner's own cell_files is not one of them)
@@ -50,7 +51,7 @@ def now():
 
 
 class FaceKernel:
-    def __init__(self, kernel_id, name, principal):
+    def __init__(self, kernel_id, name, principal, clock=None):
         self.kernel_id = kernel_id
         self.name = name
         #: the name of the principal that holds it ("": anonymous: whoever holds its id)
@@ -60,6 +61,7 @@ class FaceKernel:
         self.connections = set()
         self.routes = PendingRequests()  # msg_id of a client's request -> the connection that sent it
         self.subscriptions = []
+        self.missed = MissedMessages(clock or reactor)  # what sessions whose connection dropped are owed
 
     @property
     def jupyter_id(self):
@@ -67,9 +69,27 @@ class FaceKernel:
         return str(uuid.UUID(hex=self.kernel_id))
 
     def disconnected(self, connection):
-        """C{connection} closed: it gets no more messages, and the replies owed to it are not kept."""
+        """C{connection} closed: it gets no more messages; what is owed to its session is kept for its return
+        (L{MissedMessages}), or dropped when another connection of the session is still open or it named none."""
         self.connections.discard(connection)
-        self.routes.drop_connection(connection)
+        away = self.missed.left(connection, self.connections)
+        if away is None:
+            self.routes.drop_connection(connection)
+        else:
+            self.routes.reroute(connection, away)
+
+    def connected(self, connection):
+        """C{connection} opened: first what its session missed while away, in order, then the rest live."""
+        away = self.missed.returned(connection)
+        if away is not None:
+            for channel, msg, _ in away.messages:
+                connection.deliver(channel, msg)
+            self.routes.reroute(away, connection)
+        self.connections.add(connection)
+
+    def reaches(self, connection):
+        """Whether a message routed to C{connection} can go: an open connection, or a session away."""
+        return connection in self.connections or self.missed.holds(connection)
 
     def model(self):
         """Jupyter's kernel model."""
@@ -146,6 +166,7 @@ class FaceKernels:
             "face_connections": sum(len(k.connections) for k in kernels),
             "face_pending_requests": sum(len(k.routes) for k in kernels),
             "face_subscriptions": sum(len(k.subscriptions) for k in kernels),
+            "face_sessions_away": sum(len(k.missed) for k in kernels),
         }
 
     def _call(self, kernel, name, *args, **kwargs):
@@ -218,6 +239,7 @@ class FaceKernels:
         if msg_type in IOPUB_TYPES:
             for connection in list(kernel.connections):
                 connection.deliver("iopub", msg)
+            kernel.missed.iopub(msg)
         if msg_type == "status" and kernel.execution_state == "dead":
             self._forget(kernel)
 
@@ -225,7 +247,7 @@ class FaceKernels:
         parent_id = msg.get("parent_header", {}).get("msg_id")
         connection = kernel.routes.peek(parent_id) if channel == "stdin" else kernel.routes.pop(parent_id)
         kernel.last_activity = now()
-        if connection is not None and connection in kernel.connections:
+        if connection is not None and kernel.reaches(connection):
             connection.deliver(channel, msg)
 
     def _forget(self, kernel):

@@ -43,6 +43,10 @@ class PendingRequests:
         """C{connection} closed: nothing it asked can reach it."""
         self._routes = {m: c for m, c in self._routes.items() if c is not connection}
 
+    def reroute(self, old, new):
+        """What C{old} is owed goes to C{new} (a session away and back: components.router.jupyter.missed)."""
+        self._routes = {m: (new if c is old else c) for m, c in self._routes.items()}
+
     def snapshot(self):
         """The requests owed now (to drop once a restart is done: the old process answers none of them)."""
         return set(self._routes)
