@@ -44,6 +44,11 @@ from tests.jupyter_clients import (  # noqa: E402
 
 WARMUP_STARTS = 2
 WARMUP_EXECUTES = 5
+#: what a thebe page waits for in Binder mode instead (not measured here: no network)
+BINDER_START = (
+    "Beside thebe's path above: in Binder mode (mybinder.org) a visitor waits for a build or a cached image's "
+    "launch, 30 s to minutes by BinderHub's own documentation, and the server is culled after 10 minutes idle."
+)
 
 
 def wait_pool_full(face, ready=4, timeout=20):
@@ -94,6 +99,39 @@ def execute_samples(gateway, n):
     return samples[WARMUP_EXECUTES:]
 
 
+def thebe_samples(gateway, n):
+    """What a thebe page does, timed to its first output: ``GET api/status`` (its reachability ping; a 404 is
+    fine), ``POST api/sessions``, the channels WebSocket, ``kernel_info_request``, then ``print('hi')`` to the
+    stream's arrival."""
+    samples = []
+    for _ in range(n + WARMUP_STARTS):
+        wait_pool_full(gateway)
+        t0 = time.perf_counter()
+        status, _ = gateway.request("GET", "/api/status")
+        assert status in (200, 404), status
+        body = {"name": "page.ipynb", "path": "page.ipynb", "type": "notebook", "kernel": {"name": "python3"}}
+        status, session = gateway.request("POST", "/api/sessions", body)
+        assert status == 201, (status, session)
+        kernel_id = session["kernel"]["id"]
+        channels = Channels(
+            "{}/api/kernels/{}/channels?session_id={}".format(gateway.ws_url, kernel_id, session["id"]),
+            gateway.token,
+        )
+        channels.kernel_info()
+        msg_id = channels.send(
+            "shell",
+            "execute_request",
+            {"code": "print('hi')", "silent": False, "store_history": True, "user_expressions": {}},
+        )
+        channels.wait_for(
+            lambda m: m["header"]["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id, 30, "hi"
+        )
+        samples.append(time.perf_counter() - t0)
+        channels.close()
+        gateway.request("DELETE", "/api/sessions/" + session["id"])
+    return samples[WARMUP_STARTS:]
+
+
 def face_missing(face):
     """Why the node's face cannot be measured (None when it answers ``GET /jupyter/api``)."""
     try:
@@ -126,10 +164,17 @@ def measure(quick=False):
         if skipped:
             print("  Jupyter face: skipped, {}; measuring Kernel Gateway alone".format(skipped), flush=True)
         gateways = {"kernel_gateway": kg} if skipped else {"kernel_gateway": kg, "face": face}
-        out = {name: {"start": [], "execute": [], "notebook": []} for name in gateways}
+        out = {name: {"start": [], "execute": [], "notebook": [], "thebe": []} for name in gateways}
         for name, gateway in gateways.items():
             print("  {}: POST /api/kernels -> first execute reply x{} ...".format(name, n_start), flush=True)
             out[name]["start"] = start_samples(gateway, n_start)
+            print(
+                "  {}: thebe's path (status, session, channels, kernel_info, first output) x{} ...".format(
+                    name, n_start
+                ),
+                flush=True,
+            )
+            out[name]["thebe"] = thebe_samples(gateway, n_start)
             print("  {}: execute('1+1') over the channels WebSocket x{} ...".format(name, n_exec), flush=True)
             out[name]["execute"] = execute_samples(gateway, n_exec)
         print("  nbclient: tests/notebooks/gateway.ipynb x{} through each gateway ...".format(n_notebook), flush=True)
@@ -166,10 +211,15 @@ def report(summaries):
         ("start", "POST /api/kernels -> first execute('1+1') reply (channels WebSocket)"),
         ("execute", "execute('1+1') round trip over the channels WebSocket"),
         ("notebook", "nbclient: tests/notebooks/gateway.ipynb (start, 8 cells, shutdown)"),
+        ("thebe", "thebe's path: api/status, POST api/sessions, channels, kernel_info, first output"),
     )
     if face is not None:
         rows = [("Jupyter face: " + text, face[key], "Kernel Gateway 3.0.1", kg[key]) for key, text in names]
-        return "Jupyter face (/jupyter) vs Kernel Gateway, the same clients:\n\n" + table(rows)
+        return (
+            "Jupyter face (/jupyter) vs Kernel Gateway, the same clients:\n\n"
+            + table(rows)
+            + "\n\n{}\n".format(BINDER_START)
+        )
     lines = [
         "Jupyter face skipped ({}); Kernel Gateway 3.0.1 alone:".format(summaries["face_skipped"]),
         "",

@@ -25,6 +25,7 @@ from deploy.postgres import PostgresServer
 from deploy.tls import self_signed
 
 DSN_ENV = "CELL_PERMALINK_DSN"
+LAUNCH_ENV = "CELL_LAUNCH_SECRET"
 
 
 def node_config(name):
@@ -62,13 +63,17 @@ class Cluster:
         os.makedirs(self.directory, exist_ok=True)
         self.port = port
         self.service_secret = service_secret or secrets.token_urlsafe(24)
+        #: one key for Binder launch tokens on every node: a token one node hands out works on all (docs/deploy.md)
+        self.launch_secret = os.environ.get(LAUNCH_ENV) or secrets.token_urlsafe(32)
         self.postgres = PostgresServer(os.path.join(self.directory, "db"))
         self.nodes = {}
         for i in range(1, nodes + 1):
             name = "node{}".format(i)
             node_dir = os.path.join(self.directory, name)
             os.makedirs(node_dir, exist_ok=True)
-            node = Node(node_dir, edit=node_config(name), env={DSN_ENV: self.postgres.dsn})
+            node = Node(
+                node_dir, edit=node_config(name), env={DSN_ENV: self.postgres.dsn, LAUNCH_ENV: self.launch_secret}
+            )
             node.service_secret = self.service_secret
             self.nodes[name] = node
         self.crt, self.pem = self_signed(os.path.join(self.directory, "tls"))
