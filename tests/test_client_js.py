@@ -187,6 +187,19 @@ def test_a_dropped_connection_is_resumed_mid_run_with_nothing_lost_or_doubled(js
     assert r["quiet"] == "".join("q {}\n".format(i) for i in range(20))
 
 
+def test_a_drop_the_client_cannot_mend_fails_what_waits_with_a_class_that_says_so(js_node):
+    r = run_script("giveup.mjs", js_node.url)
+    gone = r["kernel_gone"]
+    assert (gone["class"], gone["uri"]) == ("NotFound", "cell.error.not_found"), gone
+    assert "could not be resumed" in gone["message"], "the run says its kernel was gone when the connection came back"
+    assert r["kernel_gone_then"]["class"] == "NotFound", "and so does the next use of that kernel"
+    lost = r["unreachable_run"]
+    assert (lost["class"], lost["uri"]) == ("ConnectionLost", "cell.error.unavailable") and lost["cell"], lost
+    assert "did not come back" in lost["message"]
+    assert r["unreachable_events"] == [["disconnected"], ["closed", "ConnectionLost"]], "one drop, then the end"
+    assert r["unreachable_then"]["class"] == "ConnectionLost"
+
+
 # -- in Chromium ------------------------------------------------------------------------------------------------
 
 IN_PAGE = """async () => {

@@ -36,9 +36,13 @@ await k.files.write("note.txt", "über");
 const textBack = await k.files.readText("note.txt");
 const listing = (await k.files.list()).map((f) => [f.name, f.type]).sort();
 const made = await k.run("open('made.txt', 'w').write('m')");
-// interrupt a long loop from another call while it runs
-const loop = k.run("import time\nfor i in range(600): time.sleep(0.1)", {});
-await new Promise((resolve) => setTimeout(resolve, 500)); // the loop is running: interrupt is what ends it
+// interrupt a long loop from another call once it runs (it says so)
+let running;
+const started = new Promise((resolve) => (running = resolve));
+const loop = k.run("import time\nprint('looping', flush=True)\nfor i in range(600): time.sleep(0.1)", {
+  onStdout: running,
+});
+await started;
 await k.interrupt();
 const interrupted = await loop;
 const executions = await k.executions();

@@ -1,31 +1,17 @@
 // Dropped connections resumed mid-run: node resume.mjs URL
 // The client connects through a TCP relay in this process; the relay cuts every connection at chosen moments (the
 // node sees the socket close, as when a network drops), then lets the client connect again.
-import net from "node:net";
 import { connect, report } from "./common.mjs";
+import { relayTo } from "./relay.mjs";
 
-const target = new URL(process.argv[2]);
-const sockets = new Set();
-const relay = net.createServer((client) => {
-  const upstream = net.connect(Number(target.port), target.hostname);
-  for (const s of [client, upstream]) {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
-    s.on("error", () => {});
-  }
-  client.pipe(upstream);
-  upstream.pipe(client);
-});
-await new Promise((resolve) => relay.listen(0, "127.0.0.1", resolve));
+const relay = await relayTo(process.argv[2]);
 const cuts = [];
 function cut(why) {
   cuts.push(why);
-  for (const s of sockets) {
-    s.destroy();
-  }
+  relay.cut();
 }
 
-const c = await connect("ws://127.0.0.1:" + relay.address().port + "/ws");
+const c = await connect(relay.url);
 const events = [];
 c.on("disconnected", () => events.push("disconnected"));
 c.on("reconnected", () => events.push("reconnected"));

@@ -168,6 +168,7 @@ export class Client {
   }
 
   _onClose(reason, details) {
+    const wasOpen = this._session !== null; // false for a retry that failed
     this._session = null;
     this._gen += 1;
     if (!this._everOpened) {
@@ -192,13 +193,15 @@ export class Client {
       this._end(error);
       return true;
     }
-    for (const k of this._kernels) {
-      k._detach();
+    if (wasOpen) {
+      for (const k of this._kernels) {
+        k._detach();
+      }
+      for (const call of [...this._calls]) {
+        call.lost();
+      }
+      this._emit("disconnected", reason);
     }
-    for (const call of [...this._calls]) {
-      call.lost();
-    }
-    this._emit("disconnected", reason);
     return false;
   }
 

@@ -238,6 +238,7 @@ export class Kernel {
     this._ready = deferred();
     this._ready.resolve(session);
     this._ended = null;
+    this._resuming = false;
   }
 
   _uri(name) {
@@ -254,9 +255,12 @@ export class Kernel {
       if (this._ended) {
         throw this._ended;
       }
-      await this.client._sessionNow(); // the drop was seen here before the client's: wait for the next session
-      if (this._ready.settled) {
+      // bound to a session that is gone and not being resumed (a drop that came as the kernel was handed over):
+      // resume it on the next one
+      const next = await this.client._sessionNow();
+      if (this._ready.settled && !this._resuming) {
         this._ready = deferred();
+        this._resume(next);
       }
     }
   }
@@ -274,6 +278,7 @@ export class Kernel {
     if (this._ended) {
       return;
     }
+    this._resuming = true;
     try {
       await session.call("cell.kernel.resume", [this.id, this.resumeToken]);
       for (const entry of this._subscriptions) {
@@ -287,6 +292,8 @@ export class Kernel {
       error.message = "kernel " + this.id + " could not be resumed after the connection came back: " + error.message;
       this._end(error);
       return;
+    } finally {
+      this._resuming = false;
     }
     this._ready.resolve(session);
   }
