@@ -300,7 +300,9 @@ def test_runs_at_once_per_address_are_capped_and_a_stream_left_unread_ends_with_
     address = fresh_address()
     loud = {"code": "while True:\n    print('x' * 10000, flush=True)", "timeout": 3}
     sockets = []
-    for _ in range(CONCURRENT_PER_ADDRESS):
+    for i in range(CONCURRENT_PER_ADDRESS):
+        if i:  # one in a forked child, one in a kernel (files need one)
+            loud = dict(loud, files={"f": ""})
         s = socket.create_connection(("127.0.0.1", api_node.port), source_address=(address, 0))
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         body = json.dumps(loud).encode()
@@ -479,6 +481,9 @@ TRIGGERS = {
     ("/execute", "post", "413"): lambda n: request(n, {"code": "#" * 70000}),
     ("/execute", "post", "415"): lambda n: request(n, raw=b"code=1", headers={"Content-Type": "text/plain"}),
     ("/execute", "post", "429"): _quota,
+    ("/execute", "post", "502"): lambda n: request(
+        n, {"code": "import os; os.kill(os.getpid(), 9)", "files": {"a": ""}}
+    ),
     ("/execute", "post", "503"): _no_room,
     ("/execute", "post", "504"): lambda n: request(n, {"code": "import time; time.sleep(9)", "timeout": 1}),
     ("/openapi.json", "get", "200"): lambda n: request(n, method="GET", path="/v1/openapi.json"),

@@ -122,6 +122,7 @@ SPEC = {
                     "413": _error("the body or the code is too large"),
                     "415": _error("the body is not labelled application/json"),
                     "429": _error("a quota of the client's address or token (rate or runs at once)", True),
+                    "502": _error("the kernel of a run that needed one (files, another language) died"),
                     "503": _error("the node has no room or cannot answer now", True),
                     "504": _error("no answer in time"),
                 },
