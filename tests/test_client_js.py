@@ -4,11 +4,14 @@ module the node serves at ``/client/cellclient.js``).
 """
 
 import fcntl
+import functools
+import http.server
 import json
 import os
 import re
 import shutil
 import subprocess
+import threading
 import urllib.request
 
 import pytest
@@ -202,9 +205,9 @@ def test_a_drop_the_client_cannot_mend_fails_what_waits_with_a_class_that_says_s
 
 # -- in Chromium ------------------------------------------------------------------------------------------------
 
-IN_PAGE = """async () => {
-  const { connect, errors } = await import("/client/cellclient.js");
-  const c = await connect("ws://" + location.host + "/ws");
+IN_PAGE = """async (node) => {
+  const { connect, errors } = await import(node + "/client/cellclient.js");
+  const c = await connect(node.replace("http", "ws") + "/ws");
   const seen = [];
   const once = await c.run("print('one-shot', 6 * 7)\\nopen('f.txt', 'w').write('x')", {
     files: { "in.txt": new Uint8Array([104, 105]) }, returnFiles: true, onStdout: (t) => seen.push(t) });
@@ -260,11 +263,42 @@ def test_a_page_imports_the_client_from_the_node_and_runs_code(chromium, js_node
         # local network access: a real answer of the node is needed.)
         page.goto("http://127.0.0.1:{}/client/".format(js_node.port))
         assert page.evaluate("typeof window.autobahn") == "undefined"
-        r = page.evaluate(IN_PAGE)
+        r = page.evaluate(IN_PAGE, "http://127.0.0.1:{}".format(js_node.port))
     finally:
         context.close()
+    check_page_runs(r)
+
+
+def check_page_runs(r):
     assert r["once"] == ["ok", "one-shot 42\n", ["one-shot 42\n"], [["f.txt", [120]]]]
     assert r["run"][:3] == ["ok", "'done'", "k 0\nk 1\nk 2\n"] and r["run"][3] == 1
     assert r["back"] == [0, 255, 7]
     assert r["error"] == ["InvalidArgument", True, "cell.error.invalid_argument"]
     assert r["autobahn"] == "object", "autobahn-browser's build, loaded from the node next to the module"
+
+
+@pytest.fixture
+def other_site(tmp_path):
+    """A page of another origin (its own port): what a site that embeds the node's cells is."""
+    (tmp_path / "index.html").write_text("<!doctype html><title>another site</title><p>a page of another origin</p>")
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield "http://127.0.0.1:{}/".format(server.server_address[1])
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_a_page_of_another_site_imports_the_client_from_the_node(chromium, js_node, other_site):  # noqa: F811
+    context = chromium.new_context()
+    try:
+        page = context.new_page()
+        page.goto(other_site)
+        r = page.evaluate(IN_PAGE, "http://127.0.0.1:{}".format(js_node.port))
+    finally:
+        context.close()
+    check_page_runs(r)
