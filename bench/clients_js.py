@@ -21,6 +21,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = 0.10
 
 
+def oneshots_unlimited(config):
+    """Both sides' one-shots go through one session: lift its rate (900 a minute, bursts of 225) past the bench's."""
+    for worker in config["workers"]:
+        if worker["type"] == "container":
+            for role in worker["components"][0]["extra"]["roles"].values():
+                role.update(max_oneshots_per_minute=10**7)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -33,7 +41,7 @@ def main(argv=None):
 
     from tests.node import Node  # the quotas per address lifted: both sides run hundreds of one-shots a minute
 
-    node = Node(tempfile.mkdtemp(prefix="cellbench-clientsjs-")).start()
+    node = Node(tempfile.mkdtemp(prefix="cellbench-clientsjs-"), edit=oneshots_unlimited).start()
     try:
         proc = subprocess.run(
             ["node", os.path.join(ROOT, "bench", "clients_js.mjs"), node.url]
