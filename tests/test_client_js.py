@@ -95,6 +95,7 @@ def test_a_kernel_runs_with_callbacks_in_order_and_keeps_its_state(js_node):
     assert r["state"] == "41"
     assert r["raised"] == ["error", "ZeroDivisionError"]
     assert r["asked"] == "hello Ada (Name? , false)\n", "onInput answered input()"
+    assert r["asked_by_hand"] == ["got 42\n", ["Age? "], "TooLarge"], "allowStdin: the caller answers, again if refused"
     assert "os" in r["completion"] and r["help_found"] is True
     assert r["wrote"]["size"] == 2_500_000 and r["read_ok"], "a file of several chunks went and came back whole"
     assert r["text_back"] == "über"

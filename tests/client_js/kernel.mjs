@@ -27,6 +27,19 @@ const raised = await k.run("1/0");
 const asked = await k.run("name = input('Name? ')\nprint('hello', name)", {
   onInput: async (prompt, password) => "Ada (" + prompt + ", " + password + ")",
 });
+// answering input() itself: the request comes to onOutput, a refused answer (too large) can be given again
+const requests = [];
+let refused = null;
+const askedByHand = await k.run("print('got', input('Age? '))", {
+  allowStdin: true,
+  onOutput: (item) => {
+    if (item.output_type !== "input_request") return;
+    requests.push(item.prompt);
+    k.input("x".repeat(300_000))
+      .catch((e) => (refused = e.constructor.name))
+      .then(() => k.input("42"));
+  },
+});
 const completion = await k.complete("import o", 8);
 const help = await k.inspect("len(", 3);
 const big = Uint8Array.from({ length: 2_500_000 }, (_, i) => (i * 7) % 256);
@@ -65,6 +78,7 @@ report({
   state: state.text,
   raised: [raised.status, raised.error && raised.error.ename],
   asked: asked.stdout,
+  asked_by_hand: [askedByHand.stdout, requests, refused],
   completion: completion.matches,
   help_found: help.found,
   wrote,

@@ -91,7 +91,7 @@ class KernelRun {
     if (o.timeout !== undefined) kwargs.timeout = o.timeout;
     if (o.userExpressions) kwargs.user_expressions = o.userExpressions;
     if (o.stopOnError !== undefined) kwargs.stop_on_error = o.stopOnError;
-    if (o.onInput) kwargs.allow_stdin = true;
+    if (o.onInput || o.allowStdin) kwargs.allow_stdin = true;
     return [[this.code], kwargs];
   }
 
@@ -107,7 +107,7 @@ class KernelRun {
       this.seen += 1; // each progressive item of execute is one recorded output
     }
     try {
-      if (output && output.output_type === "input_request") {
+      if (output && output.output_type === "input_request" && this.options.onInput) {
         this._answer(output);
       } else {
         this.callbacks.deliver(output);
@@ -318,7 +318,8 @@ export class Kernel {
    * Run `code` (`execute`): a Promise of an Execution. Options: `timeout` (seconds), `userExpressions`,
    * `stopOnError`, `tag` (a string of yours, ≤ 128 characters, to find the run again with attach); callbacks
    * `onStdout(text)`, `onStderr(text)`, `onDisplay(output)`, `onError(output)`, `onOutput(item)`, and
-   * `onInput(prompt, password)` answering `input()` (a string or a Promise of one).
+   * `onInput(prompt, password)` answering `input()` (a string or a Promise of one); or `allowStdin: true` to get
+   * the `input_request` items in onOutput and answer them yourself with `input(value)`.
    */
   run(code, options = {}) {
     return new KernelRun(this, options, { code }).start();
