@@ -175,6 +175,8 @@ async def test_bad_input_gets_clear_errors_and_harms_nobody(node):
         status, body = await call_rest(node, method, path)
         assert status == 404 and body["message"], (method, path, body)
     assert (await call_rest(node, "POST", "/api/kernels", b"{not json"))[0] == 400
+    status, body = await call_rest(node, "POST", "/api/kernels", b'{"name": "\\ud800"}')  # a lone surrogate
+    assert status == 400 and "surrogate" in body["message"], (status, body)
     with pytest.raises(ConnectionRefusedError, match="404"):
         await ChannelsClient(node, "0" * 32).connect()
 
@@ -192,6 +194,11 @@ async def test_bad_input_gets_clear_errors_and_harms_nobody(node):
         (json.dumps(message("nowhere", "execute_request", {"code": "1"})).encode(), "channel"),
         (json.dumps({"channel": "shell"}).encode(), "header"),
         (json.dumps({"channel": 7, "header": {}}).encode(), "channel"),
+        # a lone surrogate: no part of the node could carry it on (it hung the request once)
+        (
+            b'{"channel": "shell", "header": {"msg_type": "execute_request"}, "content": {"code": "\\uD800"}}',
+            "surrogate",
+        ),
     ):
         bad = await ChannelsClient(node, kernel_id).connect()
         bad.send_raw(payload)

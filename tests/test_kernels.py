@@ -401,3 +401,32 @@ async def test_callers_that_vanish_or_cancel_mid_call_leave_the_router_clean(nod
     session.leave()
     log = node.log()[offset:]
     assert "Failed to detach" not in log and "unhandled message" not in log and "Traceback" not in log, log[-3000:]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lone_surrogate_from_a_json_client_gets_a_clear_error_not_a_hung_call(node, monkeypatch):
+    """JSON can carry "\\ud800" (a browser's JSON.stringify writes it so); the node's own links (msgpack) cannot,
+    so the call once hung for ever and the router logged an unhandled error.  The kernel relay refuses it first."""
+    import json
+
+    from autobahn.wamp import serializer
+
+    def as_a_browser_writes_it(obj, use_binary_hex_encoding=False):
+        return json.dumps(
+            obj,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            use_binary_hex_encoding=use_binary_hex_encoding,
+            cls=serializer._WAMPJsonEncoder,
+        )
+
+    monkeypatch.setattr(serializer, "_dumps", as_a_browser_writes_it)
+    session = await connect(node.url, serializers=["json"])
+    kernel = await within(session.call("cell.kernel.start"), 30, "cell.kernel.start")
+    for args, kwargs in ((["\ud800"], {}), (["1"], {"user_expressions": {"x": "\udfff"}})):
+        await expect_error(
+            call(session, kernel["kernel_id"], "execute", *args, **kwargs), "cell.error.invalid_argument"
+        )
+    result = await call(session, kernel["kernel_id"], "execute", "'\\u00e9t\\u00e9 ok'")
+    assert result["outputs"][0]["data"]["text/plain"] == "'été ok'"
+    session.leave()

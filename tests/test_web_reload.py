@@ -30,6 +30,20 @@ def test_a_reload_in_the_middle_of_a_20_second_loop_shows_every_line_once(page, 
     expect(page.locator(".cell-output")).to_have_text("i is {}".format(LINES - 1))
 
 
+def test_a_connection_dropped_mid_run_comes_back_to_the_rest_of_the_run(page, web_node):  # noqa: F811
+    from playwright.sync_api import expect
+
+    lines = 40
+    open_page(page, web_node)
+    run(page, LOOP.replace(str(LINES), str(lines)).replace("0.2", "0.1"))
+    expect(page.locator(".cell-output")).to_contain_text("line 5")
+    page.evaluate("() => window.cellserver._connection().conn._transport.close()")  # the network drops
+    expect(page.locator(".cell-banner")).to_be_visible()
+    expect(page.locator(".cell-banner")).to_be_hidden()  # reconnected, the kernel resumed
+    expect(page.locator(".cell-status")).to_have_text("", timeout=60000)
+    assert shown_lines(page) == ["line {}".format(i) for i in range(lines)]
+
+
 def test_another_tab_gets_nothing_and_a_forged_token_resumes_nothing(page, web_node, chromium):  # noqa: F811
     from playwright.sync_api import expect
 

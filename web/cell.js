@@ -70,6 +70,7 @@
       if (value === null) { global.sessionStorage.removeItem(STORE + key); } else { global.sessionStorage.setItem(STORE + key, JSON.stringify(value)); }
     } catch (e) { /* storage refused (a sandboxed frame): nothing is kept */ }
   }
+  function pageAddress() { return global.location.pathname + global.location.search; }
   function newTag() {
     var bytes = new Uint8Array(16);
     global.crypto.getRandomValues(bytes);
@@ -170,6 +171,7 @@
     var self = this;
     var id = self.id;
     return self.conn.session.call(URIS.KERNEL_RESUME, [id, self.token]).then(function () {
+      self.subscribers.forEach(function (fn) { fn("resumed"); });  // runs cut off by the drop are followed again
       return self.subscribe().then(function () {
         // As JupyterLab does on reload: ask the kernel for its widgets' state (models the page lacks are made).
         if (self.widgets) { self.widgets.restore().catch(function (e) { console.error("cellserver widgets:", e); }); }
@@ -544,6 +546,11 @@
     var kernel = self.kernel;
     kernel.subscribers.push(function (kind, reason) {
       if (self.kernel !== kernel) { return; }
+      if (kind === "resumed") {
+        if (self.rejoin) { self.rejoin(); }
+        return;
+      }
+      self.rejoin = null;
       self.renderer.notice("The kernel died: " + reason + ". Running again starts a new kernel.", "notice-dead");
       self.finish();
     });
@@ -619,17 +626,19 @@
     if (self.running) { return self.running; }
     var code = self.editor.getValue();
     var tag = newTag();
-    if (self.key) { store("run:" + self.key, {tag: tag, code: code, kernelName: self.kernelName}); }
-    return self.follow(function (onProgress) {
-      return self.kernel.call("execute", [code], {allow_stdin: true, tag: tag}, onProgress);
-    });
+    if (self.key) { store("run:" + self.key, {tag: tag, code: code, kernelName: self.kernelName, page: pageAddress()}); }
+    var next = 0;
+    return self.follow(function (onItem) {
+      return self.kernel.call("execute", [code], {allow_stdin: true, tag: tag}, function (out) { onItem(out, ++next); });
+    }, tag);
   };
 
   /** After a reload: the run this cell last started, if its kernel came back (what it printed, then the rest live). */
   Cell.prototype.reattach = function () {
     var self = this;
     var saved = self.key ? stored("run:" + self.key) : null;
-    if (!saved || saved.kernelName !== self.kernelName) { return Promise.resolve(null); }
+    // Only the same page again (a reload): a link to other code on the same path starts with that code.
+    if (!saved || saved.kernelName !== self.kernelName || saved.page !== pageAddress()) { return Promise.resolve(null); }
     var kernel = self.kernel;
     return kernel.restored.then(function (ours) {
       return ours ? kernel.call("executions") : [];
@@ -637,14 +646,19 @@
       var known = kept.some(function (e) { return e.tag === saved.tag; });
       if (!known || self.running || self.kernel !== kernel) { return null; }  // forgotten (docs/api.md's bounds)
       self.setCode(saved.code);
-      return self.follow(function (onProgress) {
-        return kernel.call("attach", [saved.tag], {}, function (item) { onProgress(item.output); });
-      });
+      return self.follow(function (onItem) {
+        return kernel.call("attach", [saved.tag], {}, function (got) { onItem(got.output, got.next); });
+      }, saved.tag);
     });
   };
 
-  /** Show a run's progressive outputs and its end; C{start(onProgress)} makes the call. */
-  Cell.prototype.follow = function (start) {
+  /**
+   * Show a run's progressive outputs and its end. C{start(onItem)} makes the call; C{onItem(output, next)} takes
+   * each item and the record's number of the next (docs/api.md, "Durable executions"). With a C{tag}, a connection
+   * that drops mid-run (autobahn.js then never settles the call) is followed again once the kernel is resumed:
+   * attach from the next item, so nothing is shown twice or lost.
+   */
+  Cell.prototype.follow = function (start, tag) {
     var self = this;
     var renderer = self.renderer;
     renderer.clear();
@@ -652,23 +666,31 @@
     self.status.classList.add("running");
     self.runButton.disabled = true;
     self.interruptButton.disabled = false;
-    var shown = 0;
-    var call = start(function (progress) {
-      var out = progress;
-      if (out.output_type === "input_request") {
-        self.inputPrompt.textContent = out.prompt;
-        self.inputField.type = out.password ? "password" : "text";
-        self.inputField.value = "";
-        self.inputBox.hidden = false;
-        self.inputField.focus();
-      } else {
-        shown += 1;
-        var widgets = self.kernel.widgets;
-        if (!widgets || widgets.showInCell(out)) { renderer.add(out); }  // else an Output widget shows it
-      }
-    });
-    self.running = call.then(function (result) {
-      if (!shown) { (result.outputs || []).forEach(function (out) { renderer.add(out); }); }
+    var state = {next: 0, shown: 0, done: false, attempt: 0};
+    var settle;
+    self.running = new Promise(function (resolve) { settle = resolve; });
+    function item(attempt) {
+      return function (out, next) {
+        if (attempt !== state.attempt || state.done) { return; }
+        state.next = next;
+        if (out.output_type === "input_request") {
+          self.inputPrompt.textContent = out.prompt;
+          self.inputField.type = out.password ? "password" : "text";
+          self.inputField.value = "";
+          self.inputBox.hidden = false;
+          self.inputField.focus();
+        } else {
+          state.shown += 1;
+          var widgets = self.kernel.widgets;
+          if (!widgets || widgets.showInCell(out)) { renderer.add(out); }  // else an Output widget shows it
+        }
+      };
+    }
+    function ended(attempt, result) {
+      if (attempt !== state.attempt || state.done) { return; }
+      state.done = true;
+      self.rejoin = null;
+      if (!state.shown) { (result.outputs || []).forEach(function (out) { renderer.add(out); }); }
       if (result.status === "timeout") {
         renderer.notice("The execution timed out" + (result.kernel_restarted ? "; the kernel was restarted." : "."), "notice-timeout");
       } else if (result.status === "aborted") {
@@ -676,14 +698,30 @@
       }
       self.showFiles(result.files || []);
       self.finish();
-      return result;
-    }, function (err) {
+      settle(result);
+    }
+    function failed(attempt, err) {
+      if (attempt !== state.attempt || state.done) { return; }
+      state.done = true;
+      self.rejoin = null;
       var uri = err && err.error;
       if (uri !== "cell.error.kernel_died") {
         renderer.notice("Error: " + (uri || err) + (err && err.args && err.args[0] ? ": " + err.args[0] : ""), "notice-error");
       }
       self.finish();
-    });
+      settle(undefined);
+    }
+    function go(call) {
+      state.attempt += 1;
+      var attempt = state.attempt;
+      call(item(attempt)).then(function (result) { ended(attempt, result); }, function (err) { failed(attempt, err); });
+    }
+    go(start);
+    self.rejoin = !tag ? null : function () {
+      go(function (onItem) {
+        return self.kernel.call("attach", [tag], {since: state.next}, function (got) { onItem(got.output, got.next); });
+      });
+    };
     return self.running;
   };
 

@@ -115,3 +115,26 @@ def check_inline_files(value, max_bytes):
     if sum(len(v) for v in files.values()) > max_bytes:
         raise errors.TooLarge("input files are limited to {} bytes in all".format(max_bytes))
     return files
+
+
+def check_unicode(args, kwargs):
+    """Refuse a lone surrogate anywhere in a call's arguments (a JSON client can send ``"\\ud800"``).
+
+    The router passes such a string on to the node's processes over msgpack, which cannot encode it: the call
+    would never be answered.  So the first hop that reads a client's arguments refuses it with a clear error.
+    """
+    pending = [args, kwargs]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise errors.InvalidArgument(
+                    "a string argument has a lone surrogate ({!r}...): send valid Unicode".format(value[:20])
+                ) from None
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)

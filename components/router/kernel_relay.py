@@ -31,7 +31,7 @@ from autobahn.wamp.types import CallOptions, RegisterOptions
 from prometheus_client import CollectorRegistry, Counter
 from twisted.internet import defer
 
-from components.common import errors, uris
+from components.common import arguments, errors, uris
 from components.common.metrics import counting_errors, export
 
 #: Crossbar's answers that the relay turns into the public contract.
@@ -76,6 +76,7 @@ class KernelRelay(ApplicationSession):
                     details.procedure, ", ".join(uris.KERNEL_PROCEDURES)
                 )
             )
+        arguments.check_unicode(args, kwargs)
         if details.caller is None:
             raise errors.InvalidArgument(
                 "the router did not disclose the caller; enable 'disclose.caller' for this role"

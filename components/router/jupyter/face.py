@@ -297,6 +297,10 @@ def _json_body(request):
         raise HttpError(400, 'the body must be JSON, e.g. {"name": "python3"}') from None
     if not isinstance(options, dict):
         raise HttpError(400, "the body must be a JSON object")
+    try:
+        json.dumps(options, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): no part of the node can carry it on
+        raise HttpError(400, "the body's strings must be valid Unicode (it has a lone surrogate)") from None
     return options
 
 

@@ -66,9 +66,15 @@ def encode(channel, msg, protocol):
 
 def _json(data, what):
     try:
-        return json.loads(data)
+        value = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FrameError("{} is not JSON".format(what)) from None
+    if ("\\u" if isinstance(data, str) else b"\\u") in data:  # an escape, which may make a lone surrogate
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise FrameError("{} has a lone surrogate: not valid Unicode".format(what)) from None
+    return value
 
 
 def _frame_v1(channel, pieces):
