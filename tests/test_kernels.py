@@ -430,3 +430,25 @@ async def test_a_lone_surrogate_from_a_json_client_gets_a_clear_error_not_a_hung
     result = await call(session, kernel["kernel_id"], "execute", "'\\u00e9t\\u00e9 ok'")
     assert result["outputs"][0]["data"]["text/plain"] == "'été ok'"
     session.leave()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_lone_surrogate_from_a_kernel_or_a_one_shot_is_repaired_not_a_hung_call(node):
+    """A one-shot that prints "\\ud800", and a kernel that writes its own iopub message holding one as a JSON escape:
+    the spawner's msgpack link cannot carry it, so the result was never sent.  It comes back as U+FFFD."""
+    session = await connect(node.url)
+    result = await within(session.call("cell.execute", "print('\\ud800 half')"), 30, "the one-shot")
+    assert result["outputs"][0]["text"] == "\ufffd half\n"
+    kernel = await within(session.call("cell.kernel.start"), 30, "cell.kernel.start")
+    hostile = (
+        "import json\n"
+        "k = get_ipython().kernel\n"
+        "pack = k.session.pack\n"
+        "k.session.pack = lambda o: json.dumps(o, default=str).encode()\n"
+        "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': 'half \\ud800 pair'}, parent=k.get_parent())\n"
+        "k.session.pack = pack\n"
+    )
+    result = await call(session, kernel["kernel_id"], "execute", hostile)
+    assert result["status"] == "ok" and result["outputs"][0]["text"] == "half \ufffd pair", result
+    assert (await call(session, kernel["kernel_id"], "execute", "1 + 1"))["status"] == "ok"
+    session.leave()

@@ -12,6 +12,8 @@ import json
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
+from components.common import surrogates
+
 #: how much of a bad line the log shows, and how many bad lines are logged per process
 BAD_LINE_SHOWN = 200
 BAD_LINES_LOGGED = 10
@@ -38,7 +40,7 @@ class JsonLinesProcess(protocol.ProcessProtocol):
         while b"\n" in self._buffer:
             line, self._buffer = self._buffer.split(b"\n", 1)
             try:
-                event = json.loads(line)
+                event = surrogates.loads(line)
                 if not isinstance(event, dict):
                     raise ValueError("not a JSON object")
             except ValueError as exc:

@@ -11,9 +11,9 @@ import resource
 
 import zmq
 from jupyter_client.jsonutil import squash_dates
-from jupyter_client.session import Session
+from jupyter_client.session import Session, json_unpacker
 
-from components.common import errors
+from components.common import errors, surrogates
 from components.worker.zmq_twisted import ZmqReader
 
 #: how long an input request waits for the output printed before it (see _receive)
@@ -51,6 +51,13 @@ def _ipc(connection, port_name):
     return "ipc://{}-{}".format(connection["ip"], connection[port_name])
 
 
+def unpack(raw):
+    """jupyter_client's JSON unpacker, with strings a kernel wrote as lone surrogates repaired (they would stop the
+    message on the spawner's msgpack link: components.common.surrogates)."""
+    value = json_unpacker(raw)
+    return surrogates.repaired(value) if surrogates.may_hold(raw) else value
+
+
 class KernelChannels:
     """Shell, control, stdin, iopub and heartbeat sockets of one kernel.
 
@@ -64,7 +71,10 @@ class KernelChannels:
 
     def __init__(self, reactor, context, connection, on_reply, on_iopub, on_stdin, on_pong, max_iopub_content_bytes=0):
         self.session = Session(
-            key=connection["key"].encode(), signature_scheme=connection["signature_scheme"], username="cellserver"
+            key=connection["key"].encode(),
+            signature_scheme=connection["signature_scheme"],
+            username="cellserver",
+            unpack=unpack,
         )
         self._reactor = reactor
         self._on_reply = on_reply
