@@ -7,7 +7,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 CELL_PORT ?= 8080
 export CELL_PORT
 
-.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable languages sage
+.PHONY: setup run test lint bench soak check clean chromium postgresql haproxy cluster reachable languages sage python-client bench-clients
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,27 @@ $(JUPYTER_VENV)/.installed: tests/jupyter-requirements.txt
 	$(JUPYTER_VENV)/bin/pip install -q -U pip
 	$(JUPYTER_VENV)/bin/pip install -q -r tests/jupyter-requirements.txt
 	touch $@
+
+# The Python client library (clients/python), installed into the server's venv as users install it (pip, from the
+# checkout), for its tests (tests/test_client_python.py) and bench/clients.py.
+$(VENV)/.client-installed: $(VENV)/.installed clients/python/pyproject.toml $(wildcard clients/python/cellclient/*.py)
+	$(BIN)/pip install -q ./clients/python
+	touch $@
+
+# The client with its MCP server (cellserver-mcp) and the official MCP client, for tests/test_mcp.py: an environment
+# of its own, since mcp's dependencies (httpx, anyio: idna>=2.8) clash with Crossbar's pin of idna.
+MCP_VENV := .mcp-venv
+$(MCP_VENV)/.installed: clients/python/pyproject.toml $(wildcard clients/python/cellclient/*.py)
+	$(PYTHON) -m venv $(MCP_VENV)
+	$(MCP_VENV)/bin/pip install -q -U pip
+	$(MCP_VENV)/bin/pip install -q './clients/python[mcp]'
+	touch $@
+
+python-client: $(VENV)/.client-installed $(MCP_VENV)/.installed
+
+# The client libraries against raw autobahn in the same run (docs/benchmarks.md): what they add to a round trip.
+bench-clients: setup python-client
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.clients
 
 # The page's JavaScript comes from npm (web/package.json, locked), served as static files: nothing from a CDN.
 # The widget manager (web/widgets/index.js) is bundled by esbuild into web/widgets/dist/.
@@ -138,7 +159,7 @@ tests/thebe/node_modules/.installed: tests/thebe/package.json tests/thebe/packag
 	cd tests/thebe && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-test: setup sage chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed tests/thebe/node_modules/.installed
+test: setup sage chromium postgresql haproxy languages lint $(JUPYTER_VENV)/.installed tests/thebe/node_modules/.installed python-client
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # Jupyter Kernel Gateway, the third baseline, lives in a virtual environment of its own: its dependencies
