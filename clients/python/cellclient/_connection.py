@@ -109,7 +109,8 @@ class Connection:
 
     async def open(self) -> None:
         """Connect and join; raises :class:`errors.Unavailable` (or the refusal) if that fails."""
-        txaio.config.loop = asyncio.get_running_loop()
+        # txaio.config.loop stays unset: txaio then uses the loop running in the calling thread, so that clients
+        # on several loops (a blocking Client's thread, the program's own) live in one process
         self._ready = asyncio.Event()
         await self._connect_once()
         self._ready.set()
