@@ -41,8 +41,8 @@ class LocalLink:
     """The resources' side: the in-process session of one name, once it joined.
 
     One per name in the router process (L{named}): the meeting place of the
-    module docstring.  C{on_join} callbacks run with each session that joins
-    (again after a rejoin), so a resource can register its own procedures.
+    module docstring.  L{each_join} callbacks run with the session, now and after each rejoin, so a resource can
+    register its own procedures.
     """
 
     log = Logger()
@@ -59,6 +59,13 @@ class LocalLink:
         if link is None:
             link = cls._links[name] = cls(name)
         return link
+
+    def each_join(self, callback):
+        """Call C{callback(session)} with the session now if it has joined (Crossbar starts the router's components
+        before its transports, so usually it has), and again after each rejoin."""
+        self.on_join.append(callback)
+        if self.connected:
+            callback(self.session)
 
     def joined(self, session):
         self.session = session

@@ -76,7 +76,7 @@ class JupyterFace(resource.Resource):
         self.kernels = FaceKernels(self.link)
         self.sessions = FaceSessions(self.kernels)
         self.started = now()
-        self.link.on_join.append(self._joined)
+        self.link.each_join(self._joined)
         self._channels = WebSocketResource(channels_factory(self, self.settings.max_message_bytes))
 
     def _joined(self, session):
