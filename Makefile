@@ -169,12 +169,17 @@ bench/.kg-venv/.installed:
 	bench/.kg-venv/bin/pip install -q jupyter_kernel_gateway ipykernel
 	touch $@
 
-# bench.burst (a class opening the page at once, N = 30 and 200) and bench.sage (forked Sage kernels against cold ones)
-# run even when bench.run failed; any failing fails.
-bench: setup sage bench/.kg-venv/.installed $(JUPYTER_VENV)/.installed
+# bench.burst (a class opening the page at once, N = 30 and 200), bench.sage (forked Sage kernels against cold ones),
+# the replay of missed output (bench.durable), the HTTP API beside cell.execute (bench.http_api) and the client
+# libraries beside raw autobahn (bench.clients, bench.clients_js) run even when bench.run failed; any failing fails.
+bench: setup sage bench/.kg-venv/.installed $(JUPYTER_VENV)/.installed python-client clients/js/node_modules/.installed
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.run; status=$$?; \
 	PATH=$(BIN):$$PATH $(BIN)/python -m bench.burst || status=1; \
-	PATH=$(BIN):$$PATH $(BIN)/python -m bench.sage || status=1; exit $$status
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.sage || status=1; \
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.durable || status=1; \
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.http_api || status=1; \
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.clients || status=1; \
+	PATH=$(BIN):$$PATH $(BIN)/python -m bench.clients_js || status=1; exit $$status
 
 # Churn thousands of sessions through a node of its own and check that nothing leaks (docs/benchmarks.md, "Soak").
 soak: setup
