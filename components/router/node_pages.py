@@ -97,7 +97,6 @@ class _Page(resource.Resource):
 class MetricsPage(_Page):
     """``/metrics``: the node's metrics in Prometheus' text format (every process's, merged)."""
 
-
     @defer.inlineCallbacks
     def answer(self):
         node, relay = yield defer.gatherResults(

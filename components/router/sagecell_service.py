@@ -274,7 +274,6 @@ class PermalinkPage(_JsonPage):
     """``/permalink``: SageMathCell's permalinks on the node's store (``cell.permalink.*``; saves are counted
     against the HTTP client's address as WAMP saves are)."""
 
-
     def render_GET(self, request):
         return self._answer(request, lambda: self._get(request))
 
