@@ -280,6 +280,75 @@ def case_a_one_shot_cut_by_a_dropped_connection_says_so(url):
         assert c.run("1").text == "1", "the client reconnected"
 
 
+def _remote_spawner_only(config):
+    """The node without its local spawner (which would end with it): spawner w9 joins over TCP, as a worker host's."""
+    config["workers"] = [w for w in config["workers"] if w["type"] != "guest"]
+    for worker in config["workers"]:
+        if worker["type"] == "container":
+            worker["components"][0]["extra"]["spawners"] = {"w9": "CELL_SPAWNER_W9_SECRET"}
+
+
+def case_a_run_goes_on_across_a_router_restart(tmp_path):
+    """The whole router process stopped and started again mid-run: the client reconnects, resumes the kernel once
+    its worker has joined the new router, and re-attaches: every line once, in order."""
+    from tests.node import ROOT, Node
+
+    os.environ["CELL_SPAWNER_W9_SECRET"] = "w9-" + os.urandom(8).hex()
+    node = Node(tmp_path, edit=_remote_spawner_only)
+    worker = None
+    restarter = None
+    try:
+        node.start(ready=("session router ready",))
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "components.kernel_spawner", "--router", node.url, "--id", "w9"]
+            + ["--secret-env", "CELL_SPAWNER_W9_SECRET", "--config", '{"pool_size": 1}'],
+            cwd=ROOT,
+            env=node.env(),
+            stdout=open(os.path.join(node.dir, "w9.log"), "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        with Client(node.url, reconnect_timeout=90) as c:
+            deadline = time.monotonic() + 60
+            while True:  # poll: the worker joining the node
+                try:
+                    k = c.kernel()
+                    break
+                except errors.Capacity:
+                    assert time.monotonic() < deadline, "spawner w9 did not join within 60 s"
+                    time.sleep(0.2)
+            restarted = threading.Event()
+
+            def restart():
+                node.stop()
+                node.start(ready=("session router ready",))
+                restarted.set()
+
+            lines = []
+
+            def on_stdout(text):
+                nonlocal restarter
+                lines.append(text)
+                if len(lines) == 10:
+                    restarter = threading.Thread(target=restart)
+                    restarter.start()
+
+            n = 100
+            code = "import time\nfor i in range({}):\n    print('line', i, flush=True)\n    time.sleep(0.1)".format(n)
+            ex = k.run(code, on_stdout=on_stdout)
+            restarter.join(120)
+            assert restarted.is_set(), "the router was restarted during the run"
+            expected = "".join("line {}\n".format(i) for i in range(n))
+            assert "".join(lines) == expected and ex.stdout == expected and ex.status == "ok"
+            assert k.run("21 * 2").text == "42"
+    finally:
+        if restarter is not None:
+            restarter.join(120)
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            worker.wait(30)
+        node.stop()
+
+
 # ---------------------------------------------------------------- the suite's side
 
 CASES = sorted(name for name in dict(globals()) if name.startswith("case_"))
@@ -288,7 +357,8 @@ CASES = sorted(name for name in dict(globals()) if name.startswith("case_"))
 @pytest.fixture(scope="session")
 def inner_results(node, tmp_path_factory):
     """Run every case in a fresh interpreter against the suite's node; C{{case: (passed, text)}}."""
-    report = tmp_path_factory.mktemp("cellclient") / "report.xml"
+    base = tmp_path_factory.mktemp("cellclient")
+    report = base / "report.xml"
     env = dict(os.environ, CELLCLIENT_INNER="1", CELL_URL=node.url, CELL_SECRET=node.service_secret)
     proc = subprocess.run(
         [
@@ -305,6 +375,8 @@ def inner_results(node, tmp_path_factory):
             "-q",
             "--junitxml",
             str(report),
+            "--basetemp",  # its own: pytest prunes old numbered temp dirs, another run's included
+            str(base / "tmp"),
         ],
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         env=env,

@@ -31,6 +31,9 @@ log = logging.getLogger("cellclient")
 Credential = tuple[str, str]
 RejoinHook = Callable[[], Awaitable[None]]
 
+#: for how long after a reconnect (or a call cut by a router going down) a call that reached nothing is tried again
+STARTUP_PATIENCE = 30.0
+
 
 class _Session(ApplicationSession):  # type: ignore[misc]
     """autobahn's session, reporting to its :class:`Connection`."""
@@ -102,6 +105,7 @@ class Connection:
         self._reconnecting: Optional[asyncio.Task[None]] = None
         self._rejoin_hooks: list[RejoinHook] = []
         self._gone: Optional[asyncio.Future[None]] = None
+        self._unsettled_until = 0.0  # till then, a call that reached nothing is tried again (a node (re)starting)
         #: how many times the connection was (re)established: a call compares it to know the link changed under it
         self.epoch = 0
 
@@ -148,6 +152,11 @@ class Connection:
             session._transport.transport.abort()
 
     @property
+    def unsettled(self) -> bool:
+        """Whether the node was lately going down or coming back (a reconnect, a call cut by a closing router)."""
+        return asyncio.get_running_loop().time() < self._unsettled_until
+
+    @property
     def failed(self) -> bool:
         """Whether the connection is gone for good (closed, or not restored in time)."""
         return self._failure is not None
@@ -180,6 +189,7 @@ class Connection:
             )
         self._session = session
         self.epoch += 1
+        self._unsettled_until = asyncio.get_running_loop().time() + STARTUP_PATIENCE
 
     # ---- autobahn's reports
 
@@ -190,12 +200,17 @@ class Connection:
     def _left(self, session: _Session, details: Any) -> None:
         if self._join_waiter is not None and not self._join_waiter.done():
             self._join_waiter.set_exception(errors.from_wamp(details.reason or "wamp.close", [details.message or ""]))
+        self._lost(session)  # before the calls in flight hear of it: none of them may use this session again
 
     def _disconnected(self, session: _Session) -> None:
         if self._join_waiter is not None and not self._join_waiter.done():
             self._join_waiter.set_exception(errors.Unavailable("the connection to {} closed".format(self.url)))
         if self._gone is not None and not self._gone.done():
             self._gone.set_result(None)
+        self._lost(session)
+
+    def _lost(self, session: _Session) -> None:
+        """The joined C{session} is gone (the router said goodbye, or the transport closed): reconnect."""
         if session is not self._session:
             return
         self._session = None
@@ -240,6 +255,15 @@ class Connection:
 
     # ---- calls
 
+    def _starting_up(self, exc: ApplicationError) -> bool:
+        """Whether C{exc} says that a part of a node going down or coming back is not there: its authorizer or the
+        procedure's callee not registered (the call reached nothing, so trying again is safe). Only asked after a
+        reconnect or a call cut by a closing router (C{_unsettled_until})."""
+        if exc.error == "wamp.error.no_such_procedure":
+            return True
+        text = str(exc.args[0]) if exc.args else ""
+        return exc.error == "wamp.error.authorization_failed" and "no callee registered" in text
+
     async def session(self) -> _Session:
         """The joined session, waiting while a reconnect is under way."""
         if self._ready is None:
@@ -271,13 +295,26 @@ class Connection:
         on_progress: Optional[Callable[..., None]],
         kwargs: dict[str, Any],
     ) -> Any:
-        try:
-            if on_progress is not None:
-                return await session.call(procedure, *args, options=CallOptions(on_progress=on_progress), **kwargs)
-            return await session.call(procedure, *args, **kwargs)
-        except ApplicationError as exc:
-            if exc.error == "wamp.close.transport_lost" or (exc.error.startswith("wamp.close.") and not self.connected):
+        loop = asyncio.get_running_loop()
+        delay = 0.1
+        while True:
+            try:
+                if on_progress is not None:
+                    options = CallOptions(on_progress=on_progress)
+                    return await session.call(procedure, *args, options=options, **kwargs)
+                return await session.call(procedure, *args, **kwargs)
+            except ApplicationError as exc:
+                if exc.error.startswith("wamp.close.") and not self._closing:
+                    # the router left, the link dropped, or the call's callee went away (a router shutting down)
+                    self._unsettled_until = loop.time() + STARTUP_PATIENCE
+                    raise errors.ConnectionLost("the connection dropped during {}".format(procedure)) from None
+                if self._starting_up(exc) and loop.time() + delay < self._unsettled_until:
+                    await asyncio.sleep(delay)  # the call reached nothing: a node starting up; try again
+                    delay = min(delay * 2, 1.0)
+                    if self._session is None:
+                        raise errors.ConnectionLost("the connection dropped during {}".format(procedure)) from None
+                    session = self._session
+                    continue
+                raise errors.from_wamp(exc.error, exc.args, exc.kwargs) from None
+            except TransportLost:
                 raise errors.ConnectionLost("the connection dropped during {}".format(procedure)) from None
-            raise errors.from_wamp(exc.error, exc.args, exc.kwargs) from None
-        except TransportLost:
-            raise errors.ConnectionLost("the connection dropped during {}".format(procedure)) from None

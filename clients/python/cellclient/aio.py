@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
 from types import TracebackType
-from typing import Any, Generator, Optional
+from typing import Any, Callable, Generator, Optional
 
 from . import errors
 from ._connection import Connection, Credential
@@ -57,6 +58,9 @@ class AsyncClient:
         self.connection = Connection(url, realm, credential, connect_timeout, reconnect_timeout)
         self._kernels: dict[str, AsyncKernel] = {}
         self.connection.on_rejoin(self._rebind_kernels)
+        #: how long a kernel the node does not know after a reconnect is tried again (a restarted router learns its
+        #: kernels when their workers join it again)
+        self.resume_patience = 30.0
 
     async def __aenter__(self) -> "AsyncClient":
         await self.open()
@@ -141,14 +145,41 @@ class AsyncClient:
         return result
 
     async def _rebind_kernels(self) -> None:
-        """After a reconnect: take each kernel back with its resume token, before any call goes through."""
+        """After a reconnect: take each kernel back with its resume token, before any call goes through.
+
+        A kernel the node does not know yet (after a router restart, until its worker has joined again) is tried
+        again in the background for up to C{resume_patience} seconds; calls on it wait for that, others go on.
+        """
         for kernel in list(self._kernels.values()):
+            if kernel._resuming is not None and not kernel._resuming.done():
+                continue
             try:
                 await self.connection.call_while_rejoining("cell.kernel.resume", kernel.id, kernel.resume_token)
+            except errors.NotFound:
+                kernel._bound.clear()
+                kernel._resuming = asyncio.ensure_future(self._resume_later(kernel))
+
+    async def _resume_later(self, kernel: "AsyncKernel") -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.resume_patience
+        delay = 0.25
+        while True:
+            try:
+                await self.connection.call("cell.kernel.resume", kernel.id, kernel.resume_token)
+                break
             except errors.NotFound as exc:
-                log.warning("cellclient: kernel %s could not be resumed: %s", kernel.id, exc.message)
-                kernel._lost = exc
-                self._kernels.pop(kernel.id, None)
+                if loop.time() + delay > deadline:
+                    log.warning("cellclient: kernel %s could not be resumed: %s", kernel.id, exc.message)
+                    kernel._lost = exc
+                    self._kernels.pop(kernel.id, None)
+                    break
+            except errors.ConnectionLost:
+                if self.connection.failed:
+                    kernel._lost = errors.ConnectionLost("the connection is gone")
+                    break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        kernel._bound.set()
 
 
 class _KernelContext:
@@ -192,11 +223,16 @@ class AsyncKernel:
         self.files = AsyncFiles(self)
         self._lost: Optional[errors.CellError] = None
         self._tags = True  # the node takes run tags (durable executions); False once it said it does not
+        self._bound = asyncio.Event()  # cleared while a resume after a reconnect is pending
+        self._bound.set()
+        self._resuming: Optional[asyncio.Future[None]] = None
 
     def _uri(self, name: str) -> str:
         return "cell.kernel.{}.{}".format(self.id, name)
 
     async def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if not self._bound.is_set():
+            await self._bound.wait()
         if self._lost is not None:
             raise self._lost
         return await self._client.connection.call(self._uri(name), *args, **kwargs)
@@ -251,13 +287,16 @@ class AsyncKernel:
         except errors.ConnectionLost:
             if tag is None or self._client.connection.failed:
                 raise
-            return await self._reattach(code, kwargs, tag, state["count"], callbacks, progress)
+            return await self._reattach(code, kwargs, tag, lambda: state["count"], callbacks, progress)
         return Execution.from_result(result, tag)
 
     async def _reattach(
-        self, code: str, kwargs: dict[str, Any], tag: str, since: int, callbacks: Callbacks, progress: Any
+        self, code: str, kwargs: dict[str, Any], tag: str, count: Callable[[], int], callbacks: Callbacks, progress: Any
     ) -> Execution:
-        """After a dropped connection: attach to run C{tag} from output C{since} on, as often as it takes."""
+        """After a dropped connection: attach to run C{tag} from the outputs already seen (C{count()}) on, as often
+        as it takes."""
+        since = count()
+        delay = 0.1
         while True:
             try:
                 return await self._attach(tag, since, callbacks)
@@ -266,7 +305,13 @@ class AsyncKernel:
                     raise errors.ConnectionLost("lost the connection during run {}".format(tag)) from None
                 since = dropped.next
             except errors.NotFound:
-                if self._lost is not None or since > 0:
+                if self._lost is not None:
+                    raise
+                if self._client.connection.unsettled:  # a router going down or coming back: not its last word
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
+                if since > 0:
                     raise
                 # the node never got the run (the connection dropped before): send it now, under the same tag
                 try:
@@ -275,6 +320,7 @@ class AsyncKernel:
                 except errors.ConnectionLost:
                     if self._client.connection.failed:
                         raise
+                    since = count()
 
     async def attach(
         self,
