@@ -51,6 +51,14 @@ async def raw_session(url):
     return await asyncio.wait_for(joined, 15)
 
 
+def oneshots_unlimited(config):
+    """Each side's one-shots go through one session: lift the session's rate (900 a minute) past the bench's."""
+    for worker in config["workers"]:
+        if worker["type"] == "container":
+            for role in worker["components"][0]["extra"]["roles"].values():
+                role.update(max_oneshots_per_minute=10**7)
+
+
 def pctl(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -188,7 +196,7 @@ def main(argv=None):
     if args.url is None:
         from tests.node import Node
 
-        node = Node(tempfile.mkdtemp(prefix="bench-clients-")).start()
+        node = Node(tempfile.mkdtemp(prefix="bench-clients-"), edit=oneshots_unlimited).start()
     url = args.url or node.url
     try:
         figures = asyncio.run(python_figures(url, args.quick))
