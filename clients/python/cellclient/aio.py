@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 from types import TracebackType
@@ -12,25 +11,12 @@ from typing import Any, Callable, Generator, Optional
 from . import errors
 from ._connection import Connection, Credential
 from .execution import Callbacks, Execution, OutputCallback, TextCallback
+from .files import AsyncFiles
+from .languages import kernel_name_of
 
 __all__ = ["AsyncClient", "AsyncKernel", "AsyncFiles"]
 
 log = logging.getLogger("cellclient")
-
-#: the languages' kernelspec names where they differ (Python's default kernel is forked: the fastest path)
-_KERNEL_NAMES: dict[str, Optional[str]] = {"python": None, "python3": None, "py": None, "r": "ir", "sage": "sagemath"}
-
-#: bytes per files.put call when writing a file (the node's own chunk for reads is 256 KiB)
-WRITE_CHUNK = 1 << 20
-
-
-def kernel_name_of(language: Optional[str]) -> Optional[str]:
-    """The node's ``kernel_name`` for C{language} (``"python"`` -> the default kernel, ``"r"`` -> ``"ir"``, ...)."""
-    if language is None:
-        return None
-    if not isinstance(language, str):
-        raise errors.InvalidArgument("language must be a string such as 'python', 'bash' or 'r'")
-    return _KERNEL_NAMES.get(language.lower(), language)
 
 
 class AsyncClient:
@@ -413,43 +399,3 @@ class _Dropped(Exception):
     def __init__(self, next_: int, execution: Optional[int]) -> None:
         self.next = next_
         self.execution = execution
-
-
-class AsyncFiles:
-    """A kernel's working directory: paths are relative to it (no ``..``, no absolute paths, no symlinks)."""
-
-    def __init__(self, kernel: AsyncKernel) -> None:
-        self._kernel = kernel
-
-    async def list(self, path: str = "") -> list[dict[str, Any]]:
-        """``[{"name", "size", "mtime", "type": "file" | "dir"}]`` of the directory C{path}."""
-        result: list[dict[str, Any]] = await self._kernel._call("files.list", path)
-        return result
-
-    async def read(self, path: str) -> bytes:
-        """The whole file C{path} (fetched in chunks; its checksum checked)."""
-        chunks: list[bytes] = []
-
-        def progress(chunk: Any, *args: Any, **kw: Any) -> None:
-            if isinstance(chunk, dict) and "data" in chunk:
-                chunks.append(bytes(chunk["data"]))
-
-        end = await self._kernel._call("files.get", path, on_progress=progress)
-        data = b"".join(chunks) if chunks or "data" not in end else bytes(end["data"])
-        if "sha256" in end and hashlib.sha256(data).hexdigest() != end["sha256"]:
-            raise errors.CellError(
-                "file {} arrived damaged (checksum mismatch)".format(path), uri="cell.client.damaged"
-            )
-        return data
-
-    async def write(self, path: str, data: bytes | str) -> dict[str, Any]:
-        """Write C{data} (bytes, or text as UTF-8) to C{path}, creating directories; returns ``{"size", "sha256"}``."""
-        raw = data.encode() if isinstance(data, str) else bytes(data)
-        offset = 0
-        while True:
-            chunk = raw[offset : offset + WRITE_CHUNK]
-            final = offset + len(chunk) >= len(raw)
-            result: dict[str, Any] = await self._kernel._call("files.put", path, chunk, offset=offset, final=final)
-            offset += len(chunk)
-            if final:
-                return result
