@@ -149,7 +149,9 @@ class Connection:
         """Close the transport underneath, as a network failure would (for tests: the client reconnects)."""
         session = self._session
         if session is not None and session._transport is not None:
-            session._transport.transport.abort()
+            tcp: Any = getattr(session._transport, "transport", None)  # the asyncio transport under the WebSocket
+            if tcp is not None:
+                tcp.abort()
 
     @property
     def unsettled(self) -> bool:
