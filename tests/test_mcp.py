@@ -37,6 +37,7 @@ async def drive(session):
     seen["run_error"] = await call("run_code", code="print('before')\n1 / 0")
     seen["bad_language"] = await call("run_code", code="x", language="cobol")
     seen["bash"] = await call("run_code", code="echo from-bash", language="bash")
+    seen["flood"] = await call("run_code", code="print('x' * 300000)")
     started = await call("start_kernel", language="python")
     seen["start"] = started
     kernel_id = started["structured"]["kernel_id"]
@@ -116,6 +117,8 @@ def check(seen):
     assert "\x1b[" not in error["text"], "the traceback reaches the model without terminal colours"
     assert seen["bad_language"]["error"] and "python3" in seen["bad_language"]["text"]
     assert not seen["bash"]["error"] and "from-bash" in seen["bash"]["text"]
+    flood = seen["flood"]["text"]
+    assert len(flood) < 100_200 and flood.endswith("[output cut at 100000 characters]"), "a model's context is spared"
     assert len(seen["start"]["structured"]["kernel_id"]) == 32
     assert "42" in seen["state"][1]["text"]
     assert not seen["write"]["error"]
