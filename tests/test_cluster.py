@@ -211,6 +211,35 @@ async def test_anonymous_jupyter_clients_behind_the_front_are_apart(cluster):
         assert (await face("DELETE", "/api/kernels/" + kernel_id, source))[0] == 204
 
 
+# (Before the test that kills node2: this one needs both nodes.)
+def test_a_binder_launch_token_of_one_node_starts_kernels_on_the_other(cluster):
+    """The nodes share CELL_LAUNCH_SECRET (deploy.cluster): a page whose launch one node answered may reach the
+    other behind the front (thebe's requests carry no cookie cross-origin), and a forged token is refused there."""
+    from tests.jupyter_clients import http
+
+    node1, node2 = cluster.nodes["node1"], cluster.nodes["node2"]
+    request = urllib.request.Request("http://127.0.0.1:{}/build/gh/owner/repo/main".format(node1.port))
+    with urllib.request.urlopen(request, timeout=30) as response:
+        events = [
+            json.loads(line[len("data: ") :])
+            for line in response.read().decode().splitlines()
+            if line.startswith("data: ")
+        ]
+    ready = events[-1]
+    assert ready["phase"] == "ready", events
+    face2 = "http://127.0.0.1:{}/jupyter".format(node2.port)
+    status, model = http("POST", face2 + "/api/kernels", ready["token"], {"name": "python3"})
+    assert status == 201, (status, model)
+    assert http("DELETE", face2 + "/api/kernels/" + model["id"], ready["token"])[0] == 204
+    status, _ = http(
+        "POST",
+        face2 + "/api/kernels",
+        ready["token"][:-1] + ("A" if ready["token"][-1] != "A" else "B"),
+        {"name": "python3"},
+    )
+    assert status == 401
+
+
 async def keep_working(session, kernel_id, stop, failures, rounds):
     while not stop.called:
         try:
@@ -281,31 +310,3 @@ async def test_a_node_killed_under_load_leaves_the_other_serving(cluster):
     assert noticed < 10
     for session in survivors:
         session.leave()
-
-
-def test_a_binder_launch_token_of_one_node_starts_kernels_on_the_other(cluster):
-    """The nodes share CELL_LAUNCH_SECRET (deploy.cluster): a page whose launch one node answered may reach the
-    other behind the front (thebe's requests carry no cookie cross-origin), and a forged token is refused there."""
-    from tests.jupyter_clients import http
-
-    node1, node2 = cluster.nodes["node1"], cluster.nodes["node2"]
-    request = urllib.request.Request("http://127.0.0.1:{}/build/gh/owner/repo/main".format(node1.port))
-    with urllib.request.urlopen(request, timeout=30) as response:
-        events = [
-            json.loads(line[len("data: ") :])
-            for line in response.read().decode().splitlines()
-            if line.startswith("data: ")
-        ]
-    ready = events[-1]
-    assert ready["phase"] == "ready", events
-    face2 = "http://127.0.0.1:{}/jupyter".format(node2.port)
-    status, model = http("POST", face2 + "/api/kernels", ready["token"], {"name": "python3"})
-    assert status == 201, (status, model)
-    assert http("DELETE", face2 + "/api/kernels/" + model["id"], ready["token"])[0] == 204
-    status, _ = http(
-        "POST",
-        face2 + "/api/kernels",
-        ready["token"][:-1] + ("A" if ready["token"][-1] != "A" else "B"),
-        {"name": "python3"},
-    )
-    assert status == 401
