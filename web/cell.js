@@ -525,6 +525,7 @@
       self.banner.textContent = "Connecting…";
     }
     self.languagesReady = self.showLanguages(options.language);
+    if (options.language) { self.waitFor(self.languagesReady); }  // its kernel is known once the node answered
     self.reattach().catch(self.failed("Showing the last run again"));
     if (options.autoeval) {
       if (options.language) { self.languagesReady.then(function () { self.run(); }); } else { self.run(); }
@@ -621,9 +622,21 @@
     this.inputBox.hidden = true;
   };
 
+  /**
+   * Runs wait for C{promise}: an embedder's choice of the cell's language, known only once the node answered
+   * cell.kernelspecs() (a click before that ran the code in the guessed language's kernel, apart from linked cells).
+   */
+  Cell.prototype.waitFor = function (promise) {
+    var self = this;
+    var settled = Promise.resolve(promise).then(function () {}, function () {});
+    self.pending = settled;
+    settled.then(function () { if (self.pending === settled) { self.pending = null; } });
+  };
+
   Cell.prototype.run = function () {
     var self = this;
     if (self.running) { return self.running; }
+    if (self.pending) { return self.pending.then(function () { return self.run(); }); }
     var code = self.editor.getValue();
     var tag = newTag();
     if (self.key) { store("run:" + self.key, {tag: tag, code: code, kernelName: self.kernelName, page: pageAddress()}); }

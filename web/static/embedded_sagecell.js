@@ -167,6 +167,7 @@
     cellInfo.submit = function () { cell.run(); return false; };
     applyHide(cell, hide);
     var language = languagePicker(cell, cellInfo, hide.indexOf("language") === -1);
+    cell.waitFor(language);  // a click before the node said which languages it has runs once it has
     // As SageMathCell: the code runs at once with autoeval, once its language is known.
     language.then(function () { if (cellInfo.code && cellInfo.autoeval) { cell.run(); } });
     if (cellInfo.callback) { cellInfo.callback(); }
