@@ -156,6 +156,7 @@ class ForkMaster:
         self._out = stdout_fd
         self._children = {}  # pid -> cgroup path or None
         self._stale_cgroups = []
+        self._pid = os.getpid()  # what each child checks its parent against (process_setup.die_with_parent)
         self._loop = ControlLoop(self._handle, lambda: self._shutdown(0), stdin_fd, on_error=self._failed)
 
     def send(self, event):
@@ -231,7 +232,6 @@ class ForkMaster:
         """In the child: turn into an ipykernel.  Never returns."""
         code = 1
         try:
-            master_pid = os.getppid()
             os.setsid()
             self._loop.close_in_child()
             process_setup.redirect_stdio(request["log_file"])
@@ -244,9 +244,7 @@ class ForkMaster:
             _set_nice(spec.get("nice") or 0)
             sandbox.enter(spec, self._syscall_filter)
             # After the uid change, which clears it.
-            process_setup.die_with_parent(signal.SIGKILL)
-            if os.getppid() != master_pid:
-                os._exit(1)
+            process_setup.die_with_parent(signal.SIGKILL, self._pid)
             os.umask(0o077)
             os.chdir(request["cwd"])
             process_setup.replace_environ(request["env"])

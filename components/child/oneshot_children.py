@@ -84,7 +84,7 @@ class ChildCgroups:
         return [uid for uid in uids if uid not in stuck]
 
 
-def run_child(run_code, request, out_fd, spec, workdir, loop, syscall_filter=None):
+def run_child(run_code, request, out_fd, spec, workdir, loop, syscall_filter=None, template_pid=None):
     """In the forked child: sandbox, run, stream outputs, exit.
 
     If the child cannot enter its sandbox, it runs nothing and says why (a
@@ -104,7 +104,7 @@ def run_child(run_code, request, out_fd, spec, workdir, loop, syscall_filter=Non
         gc.disable()
         try:
             sandbox.enter(spec, syscall_filter)
-            process_setup.die_with_parent(signal.SIGKILL)
+            process_setup.die_with_parent(signal.SIGKILL, template_pid)
             os.chdir(workdir)
         except Exception as exc:
             reply = {
@@ -233,10 +233,11 @@ class Template:
         if spec["uid"] is not None:
             os.chown(workdir, uid, uid)
         oom_before = sandbox.cgroup_oom_count(spec["cgroup"]) if spec["cgroup"] else 0
+        template = os.getpid()  # taken before the fork: what the child checks its parent against
         pid, r, w = process_setup.fork_with_pipe(workdir)
         if pid == 0:
             os.close(r)
-            run_child(self._run_code, request, w, spec, workdir, self._loop, self._syscall_filter)
+            run_child(self._run_code, request, w, spec, workdir, self._loop, self._syscall_filter, template)
         os.close(w)
         os.set_blocking(r, False)
         # What the template keeps of a child's output is bounded whatever the child writes

@@ -16,9 +16,16 @@ PR_SET_PDEATHSIG = 1
 M_ARENA_MAX = -8  # glibc's mallopt parameter
 
 
-def die_with_parent(signum=signal.SIGKILL):
-    """Ask Linux to send C{signum} to this process when its parent exits."""
+def die_with_parent(signum=signal.SIGKILL, parent_pid=None):
+    """Ask Linux to send C{signum} to this process when its parent exits.
+
+    A parent that died before the request (between the fork and here) sends nothing: with C{parent_pid}, the
+    parent's pid taken *before* the fork, that case is caught and this process ends now.  (A kernel whose node was
+    killed while its fork master was forking it lived on, adopted by init.)
+    """
     LIBC.prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def redirect_stdio(log_file):
