@@ -8,6 +8,7 @@ change the copy before start.
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -20,9 +21,17 @@ VENV_BIN = os.path.dirname(sys.executable)
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port no one listens on, below Linux's ephemeral range (32768-60999): a port the kernel hands out for
+    outgoing connections could be taken by one between this check and Crossbar's listen ("Address already in use")."""
+    for _ in range(200):
+        port = random.randint(10000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found between 10000 and 32000")
 
 
 class Node:
