@@ -315,7 +315,7 @@ def case_a_run_goes_on_across_a_router_restart(tmp_path):
                     break
                 except errors.Capacity:
                     assert time.monotonic() < deadline, "spawner w9 did not join within 60 s"
-                    time.sleep(0.2)
+                    time.sleep(0.2)  # poll
             restarted = threading.Event()
 
             def restart():

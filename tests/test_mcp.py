@@ -174,7 +174,7 @@ def test_mcp_over_streamable_http(node, tmp_path):
             except OSError:
                 assert server.poll() is None, (tmp_path / "mcp.log").read_text()
                 assert time.monotonic() < deadline, "cellserver-mcp did not listen within 30 s"
-                time.sleep(0.1)
+                time.sleep(0.1)  # poll
         for headers in ({}, {"Authorization": "Bearer wrong"}):
             request = urllib.request.Request(
                 endpoint, data=b"{}", headers=dict(headers, **{"Content-Type": "application/json"})
