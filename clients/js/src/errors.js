@@ -21,68 +21,55 @@ export class CellError extends Error {
 /** the URI an error of this class made by the client itself carries */
 CellError.uri = "cell.error";
 
-/** Missing, unknown or wrongly typed arguments (`cell.error.invalid_argument`). */
-export class InvalidArgument extends CellError {
-  static uri = "cell.error.invalid_argument";
-}
-/** An unknown or dead kernel, a kernel of another session, a language nobody offers (`cell.error.not_found`). */
-export class NotFound extends CellError {
-  static uri = "cell.error.not_found";
-}
-/** A cap or quota was reached, or no worker has room now (`cell.error.capacity`). */
-export class Capacity extends CellError {
-  static uri = "cell.error.capacity";
-}
-/** Code, a file or an argument past its limit (`cell.error.too_large`). */
-export class TooLarge extends CellError {
-  static uri = "cell.error.too_large";
-}
-/** The kernel died (or was restarted) while the call was pending (`cell.error.kernel_died`). */
-export class KernelDied extends CellError {
-  static uri = "cell.error.kernel_died";
-}
-/** The kernel did not answer in time (`cell.error.timeout`); a run past its timeout is a result, not this. */
-export class Timeout extends CellError {
-  static uri = "cell.error.timeout";
-}
-/** A part of the node (or the node itself) cannot answer now (`cell.error.unavailable`). */
-export class Unavailable extends CellError {
-  static uri = "cell.error.unavailable";
-}
-/** The connection dropped and could not be brought back, or took with it a call that cannot be resumed. */
-export class ConnectionLost extends Unavailable {
-  static uri = "cell.error.unavailable";
-}
-/** The role may not do this, or the credential was refused (`wamp.error.not_authorized` and friends). */
-export class NotAuthorized extends CellError {
-  static uri = "wamp.error.not_authorized";
-}
-/** The call was cancelled (`wamp.error.canceled`). */
-export class Cancelled extends CellError {
-  static uri = "wamp.error.canceled";
+/** the class of each error URI the node answers with (filled by `kind` below) */
+const BY_URI = new Map();
+
+/**
+ * The error class `name` for the WAMP error `uri`, a subclass of `base`; `fromWamp` turns `uri` and the URIs in
+ * `also` into it (`answered: false`: a class the client makes itself, whose URI stays another class's).
+ */
+function kind(name, uri, { base = CellError, also = [], answered = true } = {}) {
+  const cls = { [name]: class extends base {} }[name];
+  cls.uri = uri;
+  for (const each of answered ? [uri, ...also] : also) {
+    BY_URI.set(each, cls);
+  }
+  return cls;
 }
 
-const BY_URI = {
-  "cell.error.invalid_argument": InvalidArgument,
-  "cell.error.not_found": NotFound,
-  "cell.error.capacity": Capacity,
-  "cell.error.too_large": TooLarge,
-  "cell.error.kernel_died": KernelDied,
-  "cell.error.timeout": Timeout,
-  "cell.error.unavailable": Unavailable,
-  "cell.error.not_authorized": NotAuthorized,
-  "wamp.error.not_authorized": NotAuthorized,
-  "wamp.error.authorization_failed": NotAuthorized,
-  "wamp.error.authentication_failed": NotAuthorized,
-  "wamp.error.no_auth_method": NotAuthorized,
-  "wamp.error.canceled": Cancelled,
-  "wamp.error.invalid_argument": InvalidArgument,
-  "wamp.error.no_such_procedure": NotFound,
-};
+/** Missing, unknown or wrongly typed arguments. */
+export const InvalidArgument = kind("InvalidArgument", "cell.error.invalid_argument", {
+  also: ["wamp.error.invalid_argument"],
+});
+/** An unknown or dead kernel, a kernel of another session, a language nobody offers. */
+export const NotFound = kind("NotFound", "cell.error.not_found", { also: ["wamp.error.no_such_procedure"] });
+/** A cap or quota was reached, or no worker has room now. */
+export const Capacity = kind("Capacity", "cell.error.capacity");
+/** Code, a file or an argument past its limit. */
+export const TooLarge = kind("TooLarge", "cell.error.too_large");
+/** The kernel died (or was restarted) while the call was pending. */
+export const KernelDied = kind("KernelDied", "cell.error.kernel_died");
+/** The kernel did not answer in time; a run past its timeout is a result, not this. */
+export const Timeout = kind("Timeout", "cell.error.timeout");
+/** A part of the node (or the node itself) cannot answer now. */
+export const Unavailable = kind("Unavailable", "cell.error.unavailable");
+/** The connection dropped and could not be brought back, or took with it a call that cannot be resumed. */
+export const ConnectionLost = kind("ConnectionLost", "cell.error.unavailable", { base: Unavailable, answered: false });
+/** The role may not do this, or the credential or the login was refused. */
+export const NotAuthorized = kind("NotAuthorized", "wamp.error.not_authorized", {
+  also: [
+    "cell.error.not_authorized",
+    "wamp.error.authorization_failed",
+    "wamp.error.authentication_failed",
+    "wamp.error.no_auth_method",
+  ],
+});
+/** The call was cancelled. */
+export const Cancelled = kind("Cancelled", "wamp.error.canceled");
 
 /** The error class of a WAMP error URI (CellError for one this client does not know). */
 export function errorClass(uri) {
-  return BY_URI[uri] || CellError;
+  return BY_URI.get(uri) || CellError;
 }
 
 /** What autobahn rejected a call with (an autobahn.Error, a thrown string, an Error) as a CellError. */

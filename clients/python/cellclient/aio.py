@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from types import TracebackType
-from typing import Any, Callable, Generator, Optional
+from typing import Any, Callable, ContextManager, Generator, Optional
 
 from . import errors
 from ._connection import Connection, Credential
@@ -168,6 +169,12 @@ class AsyncClient:
         kernel._bound.set()
 
 
+def _leaving(kind: Optional[type[BaseException]]) -> ContextManager[None]:
+    """Around the shutdown of a kernel whose ``with client.kernel()`` block ends: if the block raised (C{kind}),
+    that error goes on and a :class:`errors.CellError` of the shutdown is dropped."""
+    return contextlib.suppress(errors.CellError) if kind is not None else contextlib.nullcontext()
+
+
 class _KernelContext:
     """What :meth:`AsyncClient.kernel` returns: awaitable, and an async context manager."""
 
@@ -187,11 +194,8 @@ class _KernelContext:
         self, kind: Optional[type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
         if self._kernel is not None:
-            try:
+            with _leaving(kind):
                 await self._kernel.shutdown()
-            except errors.CellError:
-                if kind is None:
-                    raise
 
 
 class AsyncKernel:

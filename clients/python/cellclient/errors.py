@@ -34,9 +34,23 @@ class CellError(Exception):
     :ivar uri: the WAMP error URI, e.g. ``"cell.error.capacity"``.
     :ivar message: what went wrong, in words a person can act on (the error's first argument).
     :ivar details: the error's keyword arguments (machine-readable details such as ``limit``).
+
+    A subclass names its URI in its class line, ``class Capacity(CellError, uri="cell.error.capacity")``, and with
+    ``also=`` the other URIs that :func:`from_wamp` turns into it; ``answered=False`` for one the client makes itself.
     """
 
     uri: str = "cell.error"
+
+    def __init_subclass__(
+        cls, uri: str | None = None, also: tuple[str, ...] = (), answered: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        if uri is None:
+            return
+        cls.uri = uri
+        cls.__doc__ = "``{}``: {}".format(uri, cls.__doc__ or "")
+        for name in ((uri,) if answered else ()) + also:
+            _BY_URI[name] = cls
 
     def __init__(self, message: str = "", uri: str | None = None, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -49,68 +63,48 @@ class CellError(Exception):
         return "{}: {}".format(self.uri, self.message) if self.message else self.uri
 
 
-class InvalidArgument(CellError):
-    """``cell.error.invalid_argument``: a missing, unknown or wrongly typed argument, or a path refused."""
-
-    uri = "cell.error.invalid_argument"
+#: the class of each URI the node answers (filled by the classes below)
+_BY_URI: dict[str, type[CellError]] = {}
 
 
-class NotFound(CellError):
-    """``cell.error.not_found``: an unknown or dead kernel (or one of another session), or a language not offered."""
-
-    uri = "cell.error.not_found"
+class InvalidArgument(CellError, uri="cell.error.invalid_argument"):
+    """a missing, unknown or wrongly typed argument, or a path refused."""
 
 
-class Capacity(CellError):
-    """``cell.error.capacity``: a cap or quota was reached (kernels per session, one-shots, no worker with room)."""
-
-    uri = "cell.error.capacity"
+class NotFound(CellError, uri="cell.error.not_found", also=("wamp.error.no_such_procedure",)):
+    """an unknown or dead kernel (or one of another session), or a language not offered."""
 
 
-class TooLarge(CellError):
-    """``cell.error.too_large``: code, a file or another argument past its limit."""
-
-    uri = "cell.error.too_large"
+class Capacity(CellError, uri="cell.error.capacity"):
+    """a cap or quota was reached (kernels per session, one-shots, no worker with room)."""
 
 
-class KernelDied(CellError):
-    """``cell.error.kernel_died``: the kernel died (or its worker went away) while the call was pending."""
-
-    uri = "cell.error.kernel_died"
+class TooLarge(CellError, uri="cell.error.too_large"):
+    """code, a file or another argument past its limit."""
 
 
-class Timeout(CellError):
-    """``cell.error.timeout``: a request to the kernel (``complete``, ``inspect``) got no reply in time."""
-
-    uri = "cell.error.timeout"
+class KernelDied(CellError, uri="cell.error.kernel_died"):
+    """the kernel died (or its worker went away) while the call was pending."""
 
 
-class Unavailable(CellError):
-    """``cell.error.unavailable``: a part of the node does not answer now (also: the client could not reconnect)."""
-
-    uri = "cell.error.unavailable"
+class Timeout(CellError, uri="cell.error.timeout"):
+    """a request to the kernel (``complete``, ``inspect``) got no reply in time."""
 
 
-class ConnectionLost(Unavailable):
-    """The connection dropped during a call that cannot be resumed (a one-shot), or it could not be restored."""
-
-    uri = "cell.client.connection_lost"
+class Unavailable(CellError, uri="cell.error.unavailable"):
+    """a part of the node does not answer now (also: the client could not reconnect)."""
 
 
-class NotAuthorized(CellError):
-    """``wamp.error.not_authorized`` (or a refused login): the role may not do this, or the credential is wrong."""
-
-    uri = "wamp.error.not_authorized"
+class ConnectionLost(Unavailable, uri="cell.client.connection_lost", answered=False):
+    """the connection dropped during a call that cannot be resumed (a one-shot), or it could not be restored."""
 
 
-_BY_URI: dict[str, type[CellError]] = {
-    cls.uri: cls
-    for cls in (InvalidArgument, NotFound, Capacity, TooLarge, KernelDied, Timeout, Unavailable, NotAuthorized)
-}
-_BY_URI["wamp.error.authentication_failed"] = NotAuthorized
-_BY_URI["wamp.error.authorization_failed"] = NotAuthorized
-_BY_URI["wamp.error.no_such_role"] = NotAuthorized
-_BY_URI["wamp.error.no_such_procedure"] = NotFound
+class NotAuthorized(
+    CellError,
+    uri="wamp.error.not_authorized",
+    also=("wamp.error.authentication_failed", "wamp.error.authorization_failed", "wamp.error.no_such_role"),
+):
+    """the role may not do this, or the credential is wrong (also: a refused login)."""
 
 
 def from_wamp(uri: str, args: tuple[Any, ...] | list[Any] = (), kwargs: dict[str, Any] | None = None) -> CellError:

@@ -1,21 +1,26 @@
 """The blocking client: :class:`Client` runs an :class:`~cellclient.aio.AsyncClient` on an event loop of its own
-(a daemon thread), so that plain scripts need no asyncio. Callbacks are called on that thread, in order."""
+(a daemon thread), so that plain scripts need no asyncio. Callbacks are called on that thread, in order.
+
+Each blocking method is the asyncio method of the same name, made by :func:`_blocking`: same arguments, result,
+errors and docstring, without ``await``. What an operation does is written once, in :mod:`cellclient.aio`."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 from types import TracebackType
-from typing import Any, Coroutine, Optional, TypeVar
+from typing import Any, Callable, Concatenate, Coroutine, Generic, Optional, ParamSpec, TypeVar
 
-from ._connection import Credential
-from .aio import AsyncClient, AsyncFiles, AsyncKernel
-from .execution import Execution, OutputCallback, TextCallback
+from . import errors
+from .aio import AsyncClient, AsyncFiles, AsyncKernel, _leaving
 
 __all__ = ["Client", "Kernel", "Files"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+A = TypeVar("A")
 
 
 class _Loop:
@@ -45,21 +50,51 @@ class _Loop:
             self.loop.close()
 
 
-class Client:
+class _Blocking(Generic[A]):
+    """A blocking face of the asyncio object ``aio``: :meth:`_run` waits for one of its coroutines."""
+
+    _aio: A
+
+    @property
+    def aio(self) -> A:
+        """The asyncio object underneath (its coroutines run on this client's loop only)."""
+        return self._aio
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        raise NotImplementedError
+
+
+def _blocking(method: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]) -> Callable[Concatenate[Any, P], T]:
+    """The blocking twin of an asyncio ``method``: it calls ``method`` on ``self.aio`` and waits for it on the client's
+    loop thread (same signature and docstring)."""
+
+    @functools.wraps(method)
+    def blocking(self: _Blocking[Any], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(method(self._aio, *args, **kwargs))
+
+    return blocking
+
+
+def _arguments_of(
+    init: Callable[Concatenate[Any, P], None],
+) -> Callable[[Callable[..., None]], Callable[Concatenate[Any, P], None]]:
+    """Gives the decorated ``__init__`` the signature of ``init`` (for type checkers, ``inspect`` and ``help``)."""
+
+    def give(method: Callable[..., None]) -> Callable[Concatenate[Any, P], None]:
+        return functools.wraps(init)(method)
+
+    return give
+
+
+class Client(_Blocking[AsyncClient]):
     """A connection to a cellserver node: ``with Client("ws://HOST:8080/ws") as c: c.run("print(1)")``.
 
     Same arguments and methods as :class:`~cellclient.aio.AsyncClient`, without ``await``.
     """
 
-    def __init__(
-        self,
-        url: str,
-        credential: Optional[Credential] = None,
-        realm: str = "cell",
-        connect_timeout: float = 15.0,
-        reconnect_timeout: float = 50.0,
-    ) -> None:
-        self._aio = AsyncClient(url, credential, realm, connect_timeout, reconnect_timeout)
+    @_arguments_of(AsyncClient.__init__)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._aio = AsyncClient(*args, **kwargs)
         self._loop: Optional[_Loop] = _Loop()
         try:
             self._loop.run(self._aio.open())
@@ -68,17 +103,10 @@ class Client:
             self._loop = None
             raise
 
-    @property
-    def aio(self) -> AsyncClient:
-        """The asyncio client underneath (its coroutines run on this client's loop only)."""
-        return self._aio
-
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         if self._loop is None:
             coro.close()
-            from .errors import ConnectionLost
-
-            raise ConnectionLost("the client is closed")
+            raise errors.ConnectionLost("the client is closed")
         return self._loop.run(coro)
 
     def __enter__(self) -> "Client":
@@ -98,30 +126,12 @@ class Client:
                 self._loop.stop()
                 self._loop = None
 
-    def run(
-        self,
-        code: str,
-        language: Optional[str] = None,
-        files: Optional[dict[str, bytes]] = None,
-        return_files: bool = False,
-        timeout: Optional[float] = None,
-        on_stdout: Optional[TextCallback] = None,
-        on_stderr: Optional[TextCallback] = None,
-        on_display: Optional[OutputCallback] = None,
-        on_output: Optional[OutputCallback] = None,
-    ) -> Execution:
-        """A one-shot run in a fresh process: see :meth:`AsyncClient.run`."""
-        return self._run(
-            self._aio.run(code, language, files, return_files, timeout, on_stdout, on_stderr, on_display, on_output)
-        )
+    run = _blocking(AsyncClient.run)
+    kernelspecs = _blocking(AsyncClient.kernelspecs)
 
     def kernel(self, language: Optional[str] = None) -> "Kernel":
         """A kernel of your own, started now; ``with client.kernel() as k:`` shuts it down at the end."""
         return Kernel(self, self._run(self._aio.start_kernel(language)))
-
-    def kernelspecs(self) -> dict[str, Any]:
-        """The languages the node offers."""
-        return self._run(self._aio.kernelspecs())
 
     def drop_connection(self) -> None:
         """Cut the connection as a network failure would (the client reconnects and resumes): for tests."""
@@ -129,12 +139,22 @@ class Client:
         self._loop.loop.call_soon_threadsafe(self._aio.connection.drop)
 
 
-class Kernel:
+class _OfClient(_Blocking[A]):
+    """A blocking face of a part of a :class:`Client` (a kernel, its files), run on that client's loop."""
+
+    def __init__(self, client: Client, aio: A) -> None:
+        self._client = client
+        self._aio = aio
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._client._run(coro)
+
+
+class Kernel(_OfClient[AsyncKernel]):
     """A kernel of the node: see :class:`~cellclient.aio.AsyncKernel` (same methods, without ``await``)."""
 
     def __init__(self, client: Client, kernel: AsyncKernel) -> None:
-        self._client = client
-        self.aio = kernel
+        super().__init__(client, kernel)
         self.id = kernel.id
         self.language = kernel.language
         self.files = Files(client, kernel.files)
@@ -145,85 +165,23 @@ class Kernel:
     def __exit__(
         self, kind: Optional[type[BaseException]], value: Optional[BaseException], tb: Optional[TracebackType]
     ) -> None:
-        from .errors import CellError
-
-        try:
+        with _leaving(kind):
             self.shutdown()
-        except CellError:
-            if kind is None:
-                raise
 
-    def run(
-        self,
-        code: str,
-        timeout: Optional[float] = None,
-        on_stdout: Optional[TextCallback] = None,
-        on_stderr: Optional[TextCallback] = None,
-        on_display: Optional[OutputCallback] = None,
-        on_output: Optional[OutputCallback] = None,
-        stop_on_error: bool = True,
-    ) -> Execution:
-        """Run C{code} in this kernel (resumed across a dropped connection): see :meth:`AsyncKernel.run`."""
-        return self._client._run(
-            self.aio.run(code, timeout, on_stdout, on_stderr, on_display, on_output, stop_on_error)
-        )
-
-    def attach(
-        self,
-        execution: Optional[int | str] = None,
-        since: int = 0,
-        on_stdout: Optional[TextCallback] = None,
-        on_stderr: Optional[TextCallback] = None,
-        on_display: Optional[OutputCallback] = None,
-        on_output: Optional[OutputCallback] = None,
-    ) -> Execution:
-        """Re-attach to run C{execution} (number, tag, or None for the latest) from output C{since} on."""
-        return self._client._run(self.aio.attach(execution, since, on_stdout, on_stderr, on_display, on_output))
-
-    def executions(self) -> list[dict[str, Any]]:
-        """This kernel's recorded runs, oldest first."""
-        return self._client._run(self.aio.executions())
-
-    def interrupt(self) -> None:
-        """Interrupt the running code."""
-        self._client._run(self.aio.interrupt())
-
-    def restart(self) -> None:
-        """Restart the kernel (state lost, same id and files)."""
-        self._client._run(self.aio.restart())
-
-    def shutdown(self) -> None:
-        """Shut the kernel down."""
-        self._client._run(self.aio.shutdown())
-
-    def complete(self, code: str, cursor_pos: Optional[int] = None) -> dict[str, Any]:
-        """Completions at C{cursor_pos} (default: the end of C{code})."""
-        return self._client._run(self.aio.complete(code, cursor_pos))
-
-    def inspect(self, code: str, cursor_pos: Optional[int] = None, detail_level: int = 0) -> dict[str, Any]:
-        """Help on the name at C{cursor_pos}."""
-        return self._client._run(self.aio.inspect(code, cursor_pos, detail_level))
-
-    def widgets(self) -> dict[str, Any]:
-        """The kernel's open comms (widgets), ``{comm_id: {"target_name": ...}}``."""
-        return self._client._run(self.aio.widgets())
+    run = _blocking(AsyncKernel.run)
+    attach = _blocking(AsyncKernel.attach)
+    executions = _blocking(AsyncKernel.executions)
+    interrupt = _blocking(AsyncKernel.interrupt)
+    restart = _blocking(AsyncKernel.restart)
+    shutdown = _blocking(AsyncKernel.shutdown)
+    complete = _blocking(AsyncKernel.complete)
+    inspect = _blocking(AsyncKernel.inspect)
+    widgets = _blocking(AsyncKernel.widgets)
 
 
-class Files:
-    """A kernel's working directory: see :class:`~cellclient.aio.AsyncFiles`."""
+class Files(_OfClient[AsyncFiles]):
+    """A kernel's working directory: see :class:`~cellclient.aio.AsyncFiles` (same methods, without ``await``)."""
 
-    def __init__(self, client: Client, files: AsyncFiles) -> None:
-        self._client = client
-        self._files = files
-
-    def list(self, path: str = "") -> list[dict[str, Any]]:
-        """The entries of directory C{path}."""
-        return self._client._run(self._files.list(path))
-
-    def read(self, path: str) -> bytes:
-        """The file's bytes."""
-        return self._client._run(self._files.read(path))
-
-    def write(self, path: str, data: bytes | str) -> dict[str, Any]:
-        """Write C{data} to C{path}."""
-        return self._client._run(self._files.write(path, data))
+    list = _blocking(AsyncFiles.list)
+    read = _blocking(AsyncFiles.read)
+    write = _blocking(AsyncFiles.write)
