@@ -4,18 +4,13 @@ replayed, then the rest live, with nothing lost and nothing twice (real nodes, r
 What a stranger would try, and what these tests keep trying: attaching to another session's kernel, naming an
 execution with a wrong type or an oversized tag, following one execution from many sessions at once."""
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest_twisted
 from autobahn.wamp.types import CallOptions
 from twisted.internet import defer
 
 from tests.helpers import call, expect_error, until
-from tests.node import ROOT, Node
-from tests.test_resume import remote_only, start
+from tests.remote_spawner import remote_spawner_node, router_back
+from tests.test_resume import start
 from tests.wamp_client import connect
 
 LINES = 150
@@ -148,57 +143,15 @@ async def test_one_execution_takes_a_bounded_number_of_followers(node):
 @pytest_twisted.ensureDeferred
 async def test_a_run_survives_a_router_restart_and_its_owner_gets_what_it_missed(tmp_path):
     """The spawner holds the record: the whole router goes away mid-run and comes back."""
-    os.environ["CELL_SPAWNER_W3_SECRET"] = "w3-" + os.urandom(8).hex()
-    node = Node(tmp_path, edit=remote_only)
-    worker = None
-    try:
-        node.start(ready=("session router ready",))
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "components.kernel_spawner",
-                "--router",
-                node.url,
-                "--id",
-                "w3",
-                "--secret-env",
-                "CELL_SPAWNER_W3_SECRET",
-                "--config",
-                '{"pool_size": 1}',
-            ],
-            cwd=ROOT,
-            env=node.env(),
-            stdout=open(os.path.join(node.dir, "w3.log"), "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        session = await connect(node.url)
-
-        async def spawner_joined():
-            return [s["id"] for s in (await session.call("cell.status"))["spawners"]] == ["w3"]
-
-        await until(spawner_joined, 60, "spawner w3 joining")
+    async with remote_spawner_node(tmp_path) as (node, session):
         kernel = await start(session)
         lines = 400  # about 8 s of printing: the router is away for part of it
         seen, _ = await run_until_items(session, kernel["kernel_id"], printing_loop(lines, 0.02), "long", 3)
         seen = list(seen)  # what reached us before the router went (the old connection may still deliver some)
         count = len(seen)
         node.stop()
-        node.start(ready=("session router ready",))
-        session = await connect(node.url)
-
-        async def kernel_known():
-            return (await session.call("cell.status"))["kernels"] == 1
-
-        await until(kernel_known, 60, "the rebuilt state listing the kernel")
-        await session.call("cell.kernel.resume", kernel["kernel_id"], kernel["resume_token"])
+        session = await router_back(node, kernel)
         rest, _, result = await attach(session, kernel["kernel_id"], "long", count)
         assert result["status"] == "ok", (result, count, rest[:3])
         assert text_of(seen) + text_of(rest) == expected(lines)
         session.leave()
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(30)
-        node.stop()
-        del os.environ["CELL_SPAWNER_W3_SECRET"]

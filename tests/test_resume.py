@@ -13,6 +13,7 @@ import pytest_twisted
 
 from tests.helpers import call, expect_error, holds, kernel_pids, until
 from tests.node import ROOT, Node, processes_under
+from tests.remote_spawner import remote_spawner_node, router_back
 from tests.wamp_client import Recorder, connect, within
 
 GRACE_S = 3
@@ -198,69 +199,16 @@ def stop_session_router(router, log):
         raise AssertionError("the session router did not end within 60 s of SIGINT; its log ends:\n" + tail) from None
 
 
-def remote_only(config):
-    short_grace(config)
-    config["workers"] = [w for w in config["workers"] if w["type"] != "guest"]
-    for worker in config["workers"]:
-        if worker["type"] == "container":
-            worker["components"][0]["extra"]["spawners"] = {"w3": "CELL_SPAWNER_W3_SECRET"}
-            worker["components"][0]["extra"]["resume_grace_s"] = 60
-
-
 @pytest_twisted.ensureDeferred
 async def test_router_restart_loses_no_kernel_and_the_owner_resumes(tmp_path):
-    os.environ["CELL_SPAWNER_W3_SECRET"] = "w3-" + os.urandom(8).hex()
-    node = Node(tmp_path, edit=remote_only)
-    worker = None
-    try:
-        node.start(ready=("session router ready",))
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "components.kernel_spawner",
-                "--router",
-                node.url,
-                "--id",
-                "w3",
-                "--secret-env",
-                "CELL_SPAWNER_W3_SECRET",
-                "--config",
-                '{"pool_size": 1}',
-            ],
-            cwd=ROOT,
-            env=node.env(),
-            stdout=open(os.path.join(node.dir, "w3.log"), "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        session = await connect(node.url)
-
-        async def spawner_joined():
-            status = await session.call("cell.status")
-            return [s["id"] for s in status["spawners"]] == ["w3"]
-
-        await until(spawner_joined, 60, "spawner w3 joining")
+    async with remote_spawner_node(tmp_path) as (node, session):
         kernel = await start(session)
         result = await call(session, kernel["kernel_id"], "execute", "import os; z = 5; os.getpid()")
         pid = int(result["outputs"][0]["data"]["text/plain"])
         node.stop()
         await session.config.extra["left"]
         assert psutil.pid_exists(pid), "the kernel survives the router's absence"
-        node.start(ready=("session router ready",))
-        session = await connect(node.url)
-
-        async def kernel_known():
-            status = await session.call("cell.status")
-            return status["kernels"] == 1
-
-        await until(kernel_known, 60, "the rebuilt state listing the kernel")
-        await session.call("cell.kernel.resume", kernel["kernel_id"], kernel["resume_token"])
+        session = await router_back(node, kernel)
         result = await call(session, kernel["kernel_id"], "execute", "z * 2")
         assert result["outputs"][0]["data"]["text/plain"] == "10"
         session.leave()
-    finally:
-        if worker is not None and worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(30)
-        node.stop()
-        del os.environ["CELL_SPAWNER_W3_SECRET"]

@@ -6,7 +6,7 @@ One frozen dataclass per part, each knob with a safe default:
   in ``.crossbar/config.json``, or ``--config``/``--config-file`` by hand);
 - L{RouterConfig} with a L{RoleQuota} per role: the session router's ``extra``;
 - L{ClientConnectionsConfig}: the router component holding clients' connections;
-- L{FaceConfig}: the Jupyter face (``/jupyter``);
+- L{FaceConfig}: the Jupyter face (``/jupyter``), its access settings (L{HttpAccessConfig}) shared with the HTTP API;
 - L{PermalinkConfig}: the permalink service.
 
 L{from_mapping} builds one from a dict and refuses unknown keys and values of
@@ -279,16 +279,28 @@ class ClientConnectionsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class FaceConfig:
+class HttpAccessConfig:
+    """Who may use an HTTP surface of the node, from which sites' pages: the settings the Jupyter face
+    (L{FaceConfig}) and the HTTP API (components.router.http_api.ApiConfig) share (components.router.http_access)."""
+
     #: principal name -> the environment variable holding its token (role service)
     tokens: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
-    #: serve clients without a token (the browser role's limits; a kernel's id is their capability)
+    #: serve clients without a token (the browser role's limits, per address; a kernel's id is their capability)
     anonymous: bool = True
-    #: origins (``https://host[:port]``) whose pages may use the face from a browser, besides the node's own
+    #: origins (``https://host[:port]``) whose pages may use it from a browser as any client, besides the node's own
     allowed_origins: list = dataclasses.field(default_factory=list)
-    #: origins whose pages may use the face as a browser-role principal only (thebe on book pages): "*" every
-    #: http(s) origin, "null" sandboxed frames and file: pages
+    #: origins whose pages may use it as a browser-role principal only (thebe on book pages): "*" every http(s)
+    #: origin, "null" sandboxed frames and file: pages
     anonymous_origins: list = dataclasses.field(default_factory=lambda: ["*"])
+
+    def __post_init__(self):
+        check_types(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class FaceConfig(HttpAccessConfig):
+    """The Jupyter face's (``/jupyter``) path ``extra``: who may use it (L{HttpAccessConfig}), and its own limits."""
+
     #: largest WebSocket message a client may send (bytes)
     max_message_bytes: int = 16 * 1024 * 1024
 
@@ -297,9 +309,6 @@ class FaceConfig:
         "trusted_proxies": "the face has no trusted_proxies of its own: the node has one address resolver, set it "
         "in the session router's extra.trusted_proxies (docs/config.md)"
     }
-
-    def __post_init__(self):
-        check_types(self)
 
 
 #: the permalink stores

@@ -18,10 +18,10 @@ is the WAMP session that may call it (the client's, or the face's).
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from components.common import arguments, errors
+from components.common import arguments, errors, uris
 from components.common.kernelspecs import PYTHON
 from components.control.held_kernels import HeldKernels, HoldRequests
-from components.control.oneshots import OneShots
+from components.control.oneshots import OneShots, arguments_of
 from components.control.ownership import Ownership
 from components.control.placement import Placement
 
@@ -48,7 +48,7 @@ class ControlPlane:
         self.ownership = Ownership(
             clock, self.placement, settings.resume_grace_s, self._shutdown_kernel, spawners.announce_lost
         )
-        self.oneshots = OneShots(clock, self.quotas, self.placement, spawners.call, self.address_of)
+        self.oneshots = OneShots(clock, self.quotas, self.placement, spawners.call, self.address_of, addresses.resolve)
         self._left = set()  # owner sessions that left while a start of theirs was under way
 
     def quota(self, role):
@@ -155,23 +155,14 @@ class ControlPlane:
 
     def execute_for(self, client, code, timeout=None, user_expressions=None, kernel_name=None):
         """``cell.backend.execute_for``: a one-shot for an HTTP client (SageMathCell's ``POST /service``,
-        components.router.sagecell_service), as ``cell.execute`` of an anonymous browser at C{client}'s address:
-        the same quotas per address (rate, running at once, kernels), its own per-"session" rate under
-        ``http:<address>``.  C{client}: the request's transport (components.common.addresses.http_client)."""
-        address = self.addresses.resolve(client)
-        return self.oneshots.execute(
-            "http:" + address,
-            "browser",
-            None,
-            code,
-            timeout,
-            user_expressions,
-            True,
-            None,
-            False,
-            kernel_name,
-            address=address,
+        components.router.sagecell_service), as ``cell.execute`` of an anonymous browser at C{client}'s address
+        (L{OneShots.for_http}).  C{client}: the request's transport (components.common.addresses.http_client)."""
+        call = arguments_of(
+            uris.EXECUTE_FOR,
+            (code,),
+            {"timeout": timeout, "user_expressions": user_expressions, "kernel_name": kernel_name},
         )
+        return self.oneshots.for_http(client, "", "browser", None, call)
 
     @defer.inlineCallbacks
     def start(self, holder, owner_session, quota, address, kernel_name=PYTHON):

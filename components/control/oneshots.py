@@ -1,5 +1,9 @@
 """``cell.execute`` in the control plane: whether a one-shot may run now, and on which spawner.
 
+Every one-shot takes the same path: ``cell.execute`` of a WAMP session, and the HTTP API's and SageMathCell's
+one-shots of an HTTP client (L{OneShots.for_http}), their arguments bound to ``cell.execute``'s parameters
+(L{arguments_of}), then L{OneShots.execute}: the same checks, quotas and spawner call.
+
 L{OneShotAdmission}: its rate per session and per address, and how many run at once per address.
 A session's bucket goes when the session leaves, an address's once it is full
 again (L{RateLimiter}), an address's count of running one-shots at zero.
@@ -91,55 +95,85 @@ class OneShotAdmission:
         }
 
 
+def _parameters(
+    code, timeout=None, user_expressions=None, stop_on_error=True, files=None, return_files=False, kernel_name=None
+):
+    """A one-shot's parameters: ``cell.execute``'s, which the spawner's ``execute_once`` takes too (applying its own
+    defaults to None).  Never called: L{arguments_of} binds a call's arguments to this signature."""
+
+
+def arguments_of(name, args, kwargs):
+    """A call's arguments to the one-shot procedure C{name} bound to a one-shot's parameters, as a dict with the
+    defaults filled in (what L{OneShots.execute} runs); a call that does not fit is L{errors.InvalidArgument} naming
+    what C{name} takes (L{arguments.bind})."""
+    return arguments.bind(name, _parameters, args, kwargs)
+
+
+def endpoint(name, run):
+    """The WAMP endpoint of a procedure whose arguments are a one-shot's (``cell.execute``), registered with
+    ``details_arg="details"`` as L{arguments.endpoint}'s: it calls C{run(details, call)}, C{call} the arguments
+    L{arguments_of}."""
+
+    def handler(*args, **kwargs):
+        details = kwargs.pop("details")
+        return run(details, arguments_of(name, args, kwargs))
+
+    handler.__name__ = getattr(run, "__name__", name)
+    return handler
+
+
 class OneShots:
-    """Runs ``cell.execute`` calls.
+    """Runs one-shots: ``cell.execute`` calls of WAMP sessions, and those of HTTP clients (L{for_http}).
 
     @param placement: the session router's L{Placement} (spawners, kernels counted per session and address).
     @param call: the WAMP session's C{call} (the control plane's L{SpawnerCalls}).
     @param address_of: C{address_of(session_id)} -> Deferred of the session's client address.
+    @param resolve: C{resolve(client)} -> an HTTP client's address (the node's one resolver, L{ClientAddresses}).
     """
 
-    def __init__(self, clock, quotas, placement, call, address_of):
+    def __init__(self, clock, quotas, placement, call, address_of, resolve):
         self.admission = OneShotAdmission(clock, quotas)
         self._quotas = quotas
         self._placement = placement
         self._call = call
         self._address_of = address_of
+        self._resolve = resolve
 
     def forget(self, session_id):
         self.admission.forget(session_id)
 
+    def for_http(self, client, principal, role, progress, call):
+        """A one-shot of an HTTP client (components.router.http_api's, SageMathCell's ``POST /service``): as
+        ``cell.execute`` of a session of C{role} at the client's address, resolved by the node's one resolver (a
+        client's own ``X-Forwarded-For`` counts only from a front in ``trusted_proxies``).  Its rate "per session"
+        is counted under ``http:<address>`` for an anonymous client (C{principal} ""), ``http:token:<principal>``
+        for a token's principal.  C{client}: the request's transport (components.common.addresses.http_client)."""
+        principal = arguments.check_str("principal", principal, 256)
+        if role not in self._quotas:
+            raise errors.InvalidArgument("unknown role {!r}".format(role))
+        address = self._resolve(client)
+        caller = "http:" + ("token:" + principal if principal else address)
+        return self.execute(caller, role, progress, call, address=address)
+
     @defer.inlineCallbacks
-    def execute(
-        self,
-        caller,
-        role,
-        progress,
-        code,
-        timeout,
-        user_expressions,
-        stop_on_error,
-        files,
-        return_files,
-        kernel_name,
-        address=None,
-    ):
+    def execute(self, caller, role, progress, call, address=None):
         """Quotas here, then the spawner's ``execute_once`` (which applies its own defaults to None) on a spawner
-        that offers C{kernel_name} (python3 by default).
+        that offers the call's C{kernel_name} (python3 by default).
 
         @param caller: the calling session (its quotas); C{role}: its role.
         @param progress: the call's C{progress} callable, or None (the output streams to it as it comes).
-        @param address: the caller's client address when it is no WAMP session (an HTTP client of
-            ``/service``, resolved by the control plane); else the session's is asked for.
+        @param call: the one-shot's arguments (L{arguments_of}).
+        @param address: the caller's client address when it is no WAMP session (an HTTP client, L{for_http});
+            else the session's is asked for.
         """
-        kernel_name = arguments.check_kernel_name(kernel_name)
+        kernel_name = arguments.check_kernel_name(call["kernel_name"])
         self._placement.check_offered(kernel_name)
         quota = self._quotas.get(role) or self._quotas["browser"]
-        arguments.check_str("code", code, quota.max_code_bytes)
+        arguments.check_str("code", call["code"], quota.max_code_bytes)
         if address is None:
             address = yield self._address_of(caller)
         done = self.admission.admit(caller, role, address)
-        needs_kernel = bool(files) or bool(return_files) or kernel_name != PYTHON
+        needs_kernel = bool(call["files"]) or bool(call["return_files"]) or kernel_name != PYTHON
         try:
             if needs_kernel:
                 spawner = self._placement.reserve(
@@ -155,18 +189,12 @@ class OneShots:
             done()
             raise
         options = CallOptions(on_progress=progress) if progress else None
-        language = {} if kernel_name == PYTHON else {"kernel_name": kernel_name}
+        forwarded = {name: value for name, value in call.items() if name not in ("code", "kernel_name")}
+        if kernel_name != PYTHON:
+            forwarded["kernel_name"] = kernel_name
         try:
             result = yield self._call(
-                uris.spawner_procedure(spawner.spawner_id, "execute_once"),
-                code,
-                options=options,
-                timeout=timeout,
-                user_expressions=user_expressions,
-                stop_on_error=stop_on_error,
-                files=files,
-                return_files=return_files,
-                **language,
+                uris.spawner_procedure(spawner.spawner_id, "execute_once"), call["code"], options=options, **forwarded
             )
         finally:
             done()

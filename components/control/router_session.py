@@ -24,7 +24,7 @@ from components.common.config import RouterConfig, from_mapping
 from components.common.metrics import counting_errors
 from components.common.node_key import BackendSession
 from components.common.sessions import quiet_if_router_goes
-from components.control import http_oneshots, node_metrics, node_status
+from components.control import node_metrics, node_status, oneshots
 from components.control.authenticator import ServiceAuthenticator
 from components.control.control_plane import ControlPlane
 from components.control.discovery import spawners_already_there
@@ -74,7 +74,11 @@ class SessionRouter(BackendSession):
             (uris.EXECUTE_FOR, self.execute_for, metrics.oneshots, None),
             (uris.EXECUTE_HTTP, self.execute_http, metrics.oneshots, None),
         ):
-            endpoint = counting_errors(arguments.endpoint(uri, handler, with_details=True), metrics.errors)
+            if uri == uris.EXECUTE_ONCE:  # its arguments are a one-shot's, bound into one
+                endpoint = oneshots.endpoint(uri, handler)
+            else:
+                endpoint = arguments.endpoint(uri, handler, with_details=True)
+            endpoint = counting_errors(endpoint, metrics.errors)
             if counter is not None:
                 endpoint = self._timed(endpoint, counter, histogram)
             yield self.register(endpoint, uri, options=with_details)
@@ -136,57 +140,14 @@ class SessionRouter(BackendSession):
         """``cell.backend.execute_for(client, code, ...)``: see L{ControlPlane.execute_for}."""
         return self.control.execute_for(client, code, timeout, user_expressions, kernel_name)
 
-    def execute_http(
-        self,
-        details,
-        client,
-        principal,
-        role,
-        code,
-        timeout=None,
-        user_expressions=None,
-        stop_on_error=True,
-        files=None,
-        return_files=False,
-        kernel_name=None,
-    ):
-        """``cell.backend.execute_http(client, principal, role, code, ...)``: see components.control.http_oneshots."""
-        return http_oneshots.execute_http(
-            self.control,
-            client,
-            principal,
-            role,
-            details.progress,
-            code,
-            timeout,
-            user_expressions,
-            stop_on_error,
-            files,
-            return_files,
-            kernel_name,
-        )
+    def execute_http(self, details, client, principal, role, call):
+        """``cell.backend.execute_http(client, principal, role, call)``: a one-shot of a client of the node's HTTP
+        API (components.router.http_api), C{call} its arguments as ``cell.execute``'s keywords; see
+        L{OneShots.for_http}."""
+        call = oneshots.arguments_of(uris.EXECUTE_HTTP, (), call)
+        return self.control.oneshots.for_http(client, principal, role, details.progress, call)
 
-    def execute_once(
-        self,
-        details,
-        code,
-        timeout=None,
-        user_expressions=None,
-        stop_on_error=True,
-        files=None,
-        return_files=False,
-        kernel_name=None,
-    ):
-        """``cell.execute``: see L{OneShots.execute}."""
-        return self.control.oneshots.execute(
-            details.caller,
-            details.caller_authrole,
-            details.progress,
-            code,
-            timeout,
-            user_expressions,
-            stop_on_error,
-            files,
-            return_files,
-            kernel_name,
-        )
+    def execute_once(self, details, call):
+        """``cell.execute(code, timeout=None, ...)``, C{call} its arguments (L{oneshots.endpoint}): see
+        L{OneShots.execute}."""
+        return self.control.oneshots.execute(details.caller, details.caller_authrole, details.progress, call)

@@ -5,13 +5,14 @@
                              text/event-stream (SSE) or application/x-ndjson, each output as it comes
     GET  /v1/openapi.json   its OpenAPI 3.1 description (components.router.http_api_openapi)
 
-A one-shot runs through the session router's ``cell.backend.execute_http`` (components.control.http_oneshots),
-as ``cell.execute`` of a session at the HTTP client's address: the same code limit, timeout and quotas per
-address.  Without a token it has the browser role's quotas; a service token (``Authorization: Bearer <secret>`` or
-``token <secret>``, the secrets of the path's ``tokens``, as the Jupyter face's) the service role's.  Which other
-sites' pages are served, and as whom, is the Jupyter face's policy (components.router.jupyter.origins), from the
-path's ``allowed_origins`` and ``anonymous_origins``; CORS on every answer to a served page, errors included.
-A form's body is refused (415).  Errors are ``{"error": "cell.error.<x>", "message"}`` (components.router.http_api_wire).
+A one-shot runs through the session router's ``cell.backend.execute_http`` (components.control.oneshots,
+L{OneShots.for_http}), as ``cell.execute`` of a session at the HTTP client's address: the same code limit, timeout
+and quotas per address.  Without a token it has the browser role's quotas; a service token (``Authorization: Bearer
+<secret>`` or ``token <secret>``, the secrets of the path's ``tokens``, as the Jupyter face's) the service role's.
+Which other sites' pages are served, and as whom, is the Jupyter face's policy (components.router.jupyter.origins),
+from the path's ``allowed_origins`` and ``anonymous_origins``; CORS on every answer to a served page, errors
+included.  Tokens and origins are set up as the face's, by components.router.http_access.  A form's body is refused
+(415).  Errors are ``{"error": "cell.error.<x>", "message"}`` (components.router.http_api_wire).
 
 A stream's status and headers are written with its first output (or its result), so an error before the run
 starts (a quota, bad input) has its own status.  A client that leaves does not stop the run (the in-process
@@ -27,8 +28,8 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from components.common import uris
-from components.common.addresses import http_client
-from components.common.config import check_types, from_mapping
+from components.common.config import HttpAccessConfig, from_mapping
+from components.router.http_access import HttpAccess, client, header
 from components.router.http_api_openapi import SPEC
 from components.router.http_api_wire import (
     ERROR_FORBIDDEN,
@@ -47,9 +48,7 @@ from components.router.http_api_wire import (
     timed_out,
     too_large,
 )
-from components.router.jupyter.access import Access, Refused
-from components.router.jupyter.origins import OriginPolicy
-from components.router.local_link import LocalLink
+from components.router.jupyter.access import Refused
 
 #: how long a run is waited for (the one-shot's own timeout, 120 s at most, ends it first)
 WAIT_MS = 150000
@@ -60,27 +59,12 @@ ALLOW_HEADERS = "authorization, content-type, accept"
 
 
 @dataclasses.dataclass(frozen=True)
-class ApiConfig:
-    """The path's ``extra`` (docs/http.md)."""
+class ApiConfig(HttpAccessConfig):
+    """The path's ``extra`` (docs/http.md): who may use the API (L{HttpAccessConfig}, as the Jupyter face's), and
+    the largest body it reads."""
 
-    #: principal name -> the environment variable holding its token (role service)
-    tokens: dict = dataclasses.field(default_factory=lambda: {"service": "CELL_SERVICE_SECRET"})
-    #: serve clients without a token (the browser role's quotas, per address)
-    anonymous: bool = True
-    #: origins whose pages may use the API as any client, besides the node's own (components.router.jupyter.origins)
-    allowed_origins: list = dataclasses.field(default_factory=list)
-    #: origins whose pages may use it without a service token: "*" every http(s) origin, "null" sandboxed frames
-    anonymous_origins: list = dataclasses.field(default_factory=lambda: ["*"])
     #: the largest body read (bytes)
     max_body_bytes: int = MAX_BODY_BYTES
-
-    def __post_init__(self):
-        check_types(self)
-
-
-def _header(request, name):
-    value = request.getHeader(name)
-    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 class HttpApi(resource.Resource):
@@ -92,27 +76,20 @@ class HttpApi(resource.Resource):
     def __init__(self, extra=None, link=None):
         super().__init__()
         self.settings = from_mapping(ApiConfig, dict(extra or {}))
-        self.access = Access(self.settings.tokens, self.settings.anonymous)
-        self.origins = OriginPolicy(self.settings.allowed_origins, self.settings.anonymous_origins)
-        self.link = link or LocalLink.named()
+        self.http = HttpAccess(self.settings, link, ALLOW_METHODS, ALLOW_HEADERS)
+        self.link = self.http.link
         self._spec = json.dumps(SPEC, indent=1).encode("utf-8")
 
     def render(self, request):
-        origin, host = _header(request, b"origin"), _header(request, b"host")
-        refusal = self.origins.refusal(origin, host, _header(request, b"sec-fetch-site"))
-        if refusal is None and request.method == b"OPTIONS" and request.getHeader(b"access-control-request-method"):
-            return self._preflight(request, origin, host)
-        if refusal is not None:
-            return self._error(request, ApiError(403, ERROR_FORBIDDEN, refusal))
-        for name, value in self.origins.cors_headers(origin, host).items():
-            request.setHeader(name.encode(), value.encode())
-        request.setHeader(b"vary", b"Origin")
+        screened = self.http.screen(request, lambda status, message: self._error(request, _refused(status, message)))
+        if screened is not None:
+            return screened
         try:
-            return self._route(request, origin, host)
+            return self._route(request)
         except ApiError as exc:
             return self._error(request, exc)
 
-    def _route(self, request, origin, host):
+    def _route(self, request):
         path = "/".join(p.decode("utf-8", "replace") for p in request.postpath)
         method = request.method.decode("latin-1")
         allowed = {"execute": "POST", "openapi.json": "GET"}.get(path)
@@ -131,26 +108,20 @@ class HttpApi(resource.Resource):
                 "{} /v1/{} is not served: use {}".format(method[:10], path, allowed),
                 {"Allow": "{}, OPTIONS".format(allowed)},
             )
-        principal = self._principal(request, origin, host)
+        try:
+            principal = self.http.principal(request)
+        except Refused as exc:
+            raise _refused(exc.code, str(exc)) from None
         if path == "openapi.json":
             request.setHeader(b"content-type", b"application/json")
             request.setHeader(b"cache-control", b"public, max-age=600")
             return self._spec
         return self._execute(request, principal)
 
-    def _principal(self, request, origin, host):
-        try:
-            principal = self.access.principal(_header(request, b"authorization"), None)
-        except Refused as exc:
-            raise ApiError(exc.code, ERROR_NOT_AUTHORIZED, str(exc)) from None
-        if principal.role != "browser" and self.origins.token_refusal(origin, host) is not None:
-            raise ApiError(403, ERROR_FORBIDDEN, self.origins.token_refusal(origin, host))
-        return principal
-
     def _execute(self, request, principal):
-        check_content_type(_header(request, b"content-type"))
+        check_content_type(header(request, b"content-type"))
         limit = self.settings.max_body_bytes
-        length = _header(request, b"content-length")
+        length = header(request, b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
             raise too_large(limit)
         body = request.content.read(limit + 1) if request.content is not None else b""
@@ -160,38 +131,15 @@ class HttpApi(resource.Resource):
             try:
                 principal.check_kernel(kernel_name or "python3")
             except Refused as exc:
-                raise ApiError(exc.code, ERROR_FORBIDDEN, str(exc)) from None
+                raise _refused(exc.code, str(exc)) from None
         if not self.link.connected:
             raise ApiError(503, uris.ERROR_UNAVAILABLE, "the node is not connected yet; try again shortly")
-        run = _Run(request, answer_format(_header(request, b"accept")), self.log)
-        peer = request.getClientAddress()
-        forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
-        client = http_client(peer.host, peer.port, ", ".join(h.decode("latin-1") for h in forwarded))
+        run = _Run(request, answer_format(header(request, b"accept")), self.log)
         name = "" if principal.role == "browser" else principal.name  # a launch token is anonymous here
         options = CallOptions(on_progress=run.output if run.streamed else None, timeout=WAIT_MS)
-        d = self.link.session.call(uris.EXECUTE_HTTP, client, name, principal.role, options=options, **arguments)
+        d = self.link.session.call(uris.EXECUTE_HTTP, client(request), name, principal.role, arguments, options=options)
         d.addCallbacks(run.result, run.failed)
         return server.NOT_DONE_YET
-
-    def _preflight(self, request, origin, host):
-        headers = self.origins.cors_headers(origin, host)
-        method = (_header(request, b"access-control-request-method") or "").strip().upper()
-        if not headers or method not in ALLOW_METHODS.split(", "):
-            message = "{} may not {} here from a browser".format(str(origin)[:100], method[:10])
-            return self._error(request, ApiError(403, ERROR_FORBIDDEN, message))
-        headers = dict(
-            headers,
-            **{
-                "Access-Control-Allow-Methods": ALLOW_METHODS,
-                "Access-Control-Allow-Headers": ALLOW_HEADERS,
-                "Access-Control-Max-Age": "600",
-                "Vary": "Origin",
-            },
-        )
-        for name, value in headers.items():
-            request.setHeader(name.encode(), value.encode())
-        request.setResponseCode(204)
-        return b""
 
     def _error(self, request, exc):
         request.setResponseCode(exc.status)
@@ -200,6 +148,12 @@ class HttpApi(resource.Resource):
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
         return dumps(exc.body()).encode("utf-8")
+
+
+def _refused(status, message):
+    """A refusal of the access set-up (components.router.http_access) as the API's error: 401 for a token (not
+    known, or needed), 403 (a page or a token that may not do this)."""
+    return ApiError(status, ERROR_NOT_AUTHORIZED if status == 401 else ERROR_FORBIDDEN, message)
 
 
 class _Run:

@@ -17,6 +17,7 @@ from components.common.addresses import ClientAddresses
 from components.common.config import RouterConfig
 from components.control import held_kernels
 from components.control.control_plane import ControlPlane
+from components.control.oneshots import arguments_of
 from components.control.spawner_calls import SpawnerCalls
 from tests.fakes import FakeSpawners
 
@@ -195,9 +196,8 @@ def test_a_oneshot_with_files_counts_as_a_kernel_of_its_session_while_it_runs():
     clock, port, plane = _plane(per_session=1)
     outcome = []
     files = {"data.txt": b"x"}
-    plane.oneshots.execute(SESSION, "browser", None, "1+1", None, None, True, files, False, None).addBoth(
-        outcome.append
-    )
+    call = arguments_of("cell.execute", ("1+1",), {"files": files})
+    plane.oneshots.execute(SESSION, "browser", None, call).addBoth(outcome.append)
     assert isinstance(_start(plane)[0].value, errors.Capacity), "the one-shot's kernel fills the session's cap"
     (procedure, code), d = port.pending("call")[0]
     assert procedure.endswith(".execute_once") and code == "1+1"
@@ -222,3 +222,21 @@ def test_a_oneshot_for_an_http_client_counts_under_its_peer_address_whatever_it_
     for _, d in calls:
         d.callback({"status": "ok"})
     assert plane.oneshots.admission.running("192.0.2.7") == 0
+
+
+def test_an_http_api_one_shot_runs_in_its_role_at_its_peer_address_and_an_unknown_role_is_refused():
+    from components.common.addresses import http_client
+
+    clock, port, plane = _plane()
+    call = arguments_of("cell.backend.execute_http", (), {"code": "1+1"})
+    with pytest.raises(errors.InvalidArgument, match="unknown role 'root'"):
+        plane.oneshots.for_http(http_client("192.0.2.7", 4000, ""), "grader", "root", None, call)
+    outcome = []
+    plane.oneshots.for_http(http_client("192.0.2.7", 4000, "10.9.9.9"), "grader", "service", None, call).addBoth(
+        outcome.append
+    )
+    assert plane.oneshots.admission.running("192.0.2.7") == 1 and not outcome
+    (procedure, code), d = port.pending("call")[0]
+    assert procedure.endswith(".execute_once") and code == "1+1"
+    d.callback({"status": "ok"})
+    assert outcome == [{"status": "ok"}] and plane.oneshots.admission.running("192.0.2.7") == 0

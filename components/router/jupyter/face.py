@@ -31,15 +31,14 @@ from twisted.logger import Logger
 from twisted.web import resource, server
 
 from components.common import kernelspecs, uris
-from components.common.addresses import http_client
 from components.common.config import FaceConfig, from_mapping
+from components.router.http_access import HttpAccess, client, header
 from components.router.jupyter import resources
-from components.router.jupyter.access import Access, Refused
+from components.router.jupyter.access import Refused
 from components.router.jupyter.channels import channels_factory
 from components.router.jupyter.jupyter_sessions import FaceSessions
 from components.router.jupyter.kernels import FaceKernels, now
-from components.router.jupyter.origins import OriginPolicy, form_body
-from components.router.local_link import LocalLink
+from components.router.jupyter.origins import form_body
 
 #: what GET /api answers (Jupyter Kernel Gateway's API, as this version of cellserver serves it)
 API_VERSION = "cellserver-0.1.0"
@@ -70,9 +69,9 @@ class JupyterFace(resource.Resource):
     def __init__(self, extra=None, link=None):
         super().__init__()
         self.settings = from_mapping(FaceConfig, dict(extra or {}))
-        self.access = Access(self.settings.tokens, self.settings.anonymous)
-        self.origins = OriginPolicy(self.settings.allowed_origins, self.settings.anonymous_origins)
-        self.link = link or LocalLink.named()
+        self.http = HttpAccess(self.settings, link, refused_preflight="{origin} may not use this face from a browser")
+        self.access = self.http.access  # the channels' (components.router.jupyter.channels)
+        self.link = self.http.link
         self.kernels = FaceKernels(self.link)
         self.sessions = FaceSessions(self.kernels)
         self.started = now()
@@ -89,24 +88,16 @@ class JupyterFace(resource.Resource):
         return dict(self.kernels.sizes(), face_sessions=len(self.sessions))
 
     def render(self, request):
-        origin, host = _header(request, b"origin"), _header(request, b"host")
-        refusal = self.origins.refusal(origin, host, _header(request, b"sec-fetch-site"))
-        if refusal is None and request.method == b"OPTIONS" and request.getHeader(b"access-control-request-method"):
-            return self._preflight(request, origin, host)
-        if refusal is not None:
-            return self._refuse(request, 403, refusal)
-        for name, value in self.origins.cors_headers(origin, host).items():
-            request.setHeader(name.encode(), value.encode())
-        request.setHeader(b"vary", b"Origin")
-        if _carries_token(request) and self.origins.token_refusal(origin, host) is not None:
+        screened = self.http.screen(request, lambda code, message: self._refuse(request, code, message))
+        if screened is not None:
+            return screened
+        if _carries_token(request) and self.http.anonymous_only(request):
             # A page of anonymous_origins acts as a browser-role principal only: anonymous, or a Binder launch's
             # token (made for such pages); a service token is for the node's own pages and allowed_origins.
             try:
-                role = self.access.principal(_header(request, b"authorization"), _query_token(request)).role
+                self.http.principal(request, _query_token(request))
             except Refused as exc:
                 return self._refuse(request, exc.code, str(exc))
-            if role != "browser":
-                return self._refuse(request, 403, self.origins.token_refusal(origin, host))
         path = [p.decode("utf-8", "replace") for p in request.postpath if p]
         if len(path) == 4 and path[:2] == ["api", "kernels"] and path[3] == "channels":
             return self._channels.render(request)
@@ -117,16 +108,6 @@ class JupyterFace(resource.Resource):
         return server.NOT_DONE_YET
 
     # -- answering --
-
-    def _preflight(self, request, origin, host):
-        """A CORS preflight: 204 with what a page of an allowed origin may do; 403 for any other origin."""
-        headers = self.origins.preflight(origin, host, _header(request, b"access-control-request-method"))
-        if headers is None:
-            return self._refuse(request, 403, "{} may not use this face from a browser".format(str(origin)[:100]))
-        request.setResponseCode(204)
-        for name, value in dict(headers, Vary="Origin").items():
-            request.setHeader(name.encode(), value.encode())
-        return b""
 
     def _refuse(self, request, code, message):
         """An answer written at once, before any principal is decided (the origin policy's refusals)."""
@@ -169,8 +150,8 @@ class JupyterFace(resource.Resource):
 
     def _route(self, request, path):
         method = request.method.decode()
-        principal = self.access.principal(_header(request, b"authorization"), _query_token(request))
-        if method == "POST" and form_body(_header(request, b"content-type"), _header(request, b"origin")):
+        principal = self.http.principal(request, _query_token(request))
+        if method == "POST" and form_body(header(request, b"content-type"), header(request, b"origin")):
             raise HttpError(
                 415,
                 "send the body as JSON (Content-Type: application/json): a form's body is what another site's page "
@@ -231,10 +212,7 @@ class JupyterFace(resource.Resource):
         name = name or kernelspecs.PYTHON
         if not isinstance(name, str) or len(name) > 64:
             raise HttpError(400, "name must be a kernelspec name")
-        peer = request.getClientAddress()
-        forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
-        client = http_client(peer.host, peer.port, ", ".join(h.decode("latin-1") for h in forwarded))
-        return self.kernels.start(principal, name, client)
+        return self.kernels.start(principal, name, client(request))
 
     def _status(self, principal):
         """Jupyter Server's ``api/status``, of the caller's own kernels."""
@@ -310,9 +288,4 @@ def _query_token(request):
 
 def _carries_token(request):
     """Whether a request names a token (in its Authorization header or ``?token=``)."""
-    return bool((_header(request, b"authorization") or "").strip() or (request.args.get(b"token") or [b""])[0])
-
-
-def _header(request, name):
-    value = request.getHeader(name)
-    return value.decode("latin-1") if isinstance(value, bytes) else value
+    return bool((header(request, b"authorization") or "").strip() or (request.args.get(b"token") or [b""])[0])

@@ -141,17 +141,17 @@ class OriginPolicy:
             return {}
         return {"Access-Control-Allow-Origin": str(origin).strip(), "Access-Control-Expose-Headers": "Location"}
 
-    def preflight(self, origin, host, method):
-        """The headers of a CORS preflight's 204, or None to refuse it (an origin not served, or a method the face
-        does not serve)."""
-        headers = self.cors_headers(origin, host)
-        if not headers or (method or "").strip().upper() not in ALLOW_METHODS.split(", "):
+    def preflight(self, origin, host, method, methods=ALLOW_METHODS, headers=ALLOW_HEADERS):
+        """The headers of a CORS preflight's 204, or None to refuse it (an origin not served, or a method not among
+        C{methods}, those the surface serves: the face's by default, the HTTP API's its own)."""
+        cors = self.cors_headers(origin, host)
+        if not cors or (method or "").strip().upper() not in methods.split(", "):
             return None
         return dict(
-            headers,
+            cors,
             **{
-                "Access-Control-Allow-Methods": ALLOW_METHODS,
-                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Allow-Methods": methods,
+                "Access-Control-Allow-Headers": headers,
                 "Access-Control-Max-Age": "600",
             },
         )
