@@ -46,6 +46,49 @@ async def test_execute_gives_outputs_and_iopub_in_order(node):
     session.leave()
 
 
+THREADS_AND_CHILDREN = r"""
+import multiprocessing, subprocess, threading
+print("first")
+def worker(n):
+    for i in range(100):
+        print("t%d-%d" % (n, i))
+threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+child = multiprocessing.get_context("fork").Process(target=print, args=("from a forked child",))
+child.start(); child.join()
+subprocess.run(["echo", "from a subprocess"])
+print("last")
+42
+"""
+
+
+@pytest_twisted.ensureDeferred
+async def test_output_of_threads_and_child_processes_arrives_whole_and_in_order(node):
+    """A kernel sends iopub on the thread that has the message (components/child/iopub_sender.py): output from
+    four threads at once, a forked child and a subprocess all arrive, each thread's lines in its order, the main
+    thread's first and last line where they were printed (a child's output comes through a pipe, whole but at no fixed
+    place, possibly after the result), and the result after every output of the kernel's own threads."""
+    session = await connect(node.url)
+    kernel_id = await start_kernel(session)
+    for _ in range(2):  # and the kernel stays usable
+        result = await call(session, kernel_id, "execute", THREADS_AND_CHILDREN)
+        assert result["status"] == "ok"
+        kinds = [o["output_type"] for o in result["outputs"]]
+        assert kinds.count("execute_result") == 1, kinds
+        after = result["outputs"][kinds.index("execute_result") + 1 :]
+        assert all(o["text"].startswith("from a ") for o in after), after
+        lines = "".join(o["text"] for o in result["outputs"] if o["output_type"] == "stream").splitlines()
+        assert "from a forked child" in lines and "from a subprocess" in lines
+        # A child's output comes through a pipe the kernel reads on its own thread: whole, but not at a fixed place.
+        own = [line for line in lines if not line.startswith("from a ")]
+        assert own[0] == "first" and own[-1] == "last"
+        for n in range(4):
+            assert [line for line in lines if line.startswith("t%d-" % n)] == ["t%d-%d" % (n, i) for i in range(100)]
+        assert len(lines) == 404
+    session.leave()
+
+
 @pytest_twisted.ensureDeferred
 async def test_iopub_reaches_whoever_subscribes_later_or_again(node):
     """The spawner publishes only topics someone subscribes to (components/worker/iopub_listeners.py): a subscriber

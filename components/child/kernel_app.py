@@ -23,6 +23,7 @@ import sys
 import threading
 import types
 
+import zmq
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.zmqshell import ZMQInteractiveShell
@@ -30,6 +31,7 @@ from IPython.core.shellapp import InteractiveShellApp
 from traitlets import Type
 from traitlets.config import Config
 
+from components.child.iopub_sender import DirectIOPubThread
 from components.child.output_history import WithoutOutputTee, forget_outputs
 
 
@@ -148,6 +150,16 @@ class ForkedKernelApp(IPKernelApp):
             self.shell._sys_modules_keys = preloaded
         else:
             self.shell._sys_modules_keys = set(sys.modules)
+
+    def init_iopub(self, context):
+        """ipykernel's iopub socket, sent on by the thread that has a message (L{DirectIOPubThread})."""
+        socket = context.socket(zmq.XPUB)
+        socket.linger = 1000
+        self.iopub_port = self._bind_socket(socket, self.iopub_port)
+        self.configure_tornado_logger()
+        self.iopub_thread = DirectIOPubThread(socket, pipe=True, session=self.session)
+        self.iopub_thread.start()
+        self.iopub_socket = self.iopub_thread.background_socket
 
     def init_sockets(self):
         super().init_sockets()
