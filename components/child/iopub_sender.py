@@ -8,7 +8,7 @@ waits for the GIL.  Measured with the Jupyter face (``execute("1+1")`` p50,
 two runs each): 9.9 and 9.2 ms with the hand-offs, 6.6 and 6.2 ms without.
 
 L{DirectIOPubThread} sends a message at once on the calling thread, under a
-lock, unless messages queued for the IOPub thread earlier still wait: then it
+(re-entrant) lock, unless messages queued for the IOPub thread earlier still wait: then it
 queues behind them, so that what one thread sends keeps its order (a print
 flushed by the IOPub thread still comes before the result that follows it).
 The IOPub thread keeps its other work: output piped from subprocesses, the
@@ -34,7 +34,7 @@ class DirectIOPubThread(IOPubThread):
     """ipykernel's L{IOPubThread} whose sends happen on the sending thread (see the module docstring)."""
 
     def __init__(self, socket, pipe=False, session=False):
-        self._socket_lock = threading.Lock()
+        self._socket_lock = threading.RLock()
         #: functions handed to the IOPub thread and not yet done (a send waits behind them)
         self._queued = 0
         super().__init__(socket, pipe=pipe, session=session)
@@ -44,7 +44,7 @@ class DirectIOPubThread(IOPubThread):
         """Not watched: the socket is only used under the lock (see the module docstring)."""
 
     def _forked(self):
-        self._socket_lock = threading.Lock()
+        self._socket_lock = threading.RLock()
         self._queued = 0
 
     def schedule(self, f):
@@ -67,7 +67,7 @@ class DirectIOPubThread(IOPubThread):
         with self._socket_lock:
             if not self._queued or threading.current_thread() is self.thread:
                 # Nothing waits ahead of it (or the IOPub thread itself sends, in its order): send now.
-                IOPubThread._really_send(self, *args, **kwargs)
+                self._really_send(*args, **kwargs)
                 return
         self.schedule(lambda: self._really_send(*args, **kwargs))
 
