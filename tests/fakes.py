@@ -203,17 +203,17 @@ class FakeSubscription:
 
 
 class FakeSubscribingSession:
-    """The face's backend session: the iopub subscription works, the second one fails when told to."""
+    """The face's backend session: subscriptions work, or fail when told to."""
 
     fakes = ApplicationSession
     test_only = ("__init__",)
 
-    def __init__(self, fail_second):
-        self.fail_second = fail_second
+    def __init__(self, fail_subscribe):
+        self.fail_subscribe = fail_subscribe
         self.subscriptions = []
 
     def subscribe(self, handler, topic=None, options=None, check_types=None):
-        if self.fail_second and self.subscriptions:
+        if self.fail_subscribe:
             return defer.fail(ApplicationError("wamp.error.not_authorized", "no"))
         self.subscriptions.append(FakeSubscription())
         return defer.succeed(self.subscriptions[-1])
@@ -225,8 +225,8 @@ class FakeLink:
     fakes = LocalLink
     test_only = ("__init__",)
 
-    def __init__(self, fail_second=False, kernel_id="ab" * 16):
-        self.session = FakeSubscribingSession(fail_second)
+    def __init__(self, fail_subscribe=False, kernel_id="ab" * 16):
+        self.session = FakeSubscribingSession(fail_subscribe)
         self.calls = []
         self.pending = {}
         self.kernel_id = kernel_id

@@ -63,7 +63,8 @@ def kernel_iopub(kernel_id):
 
 
 def kernel_jupyter(kernel_id):
-    """The topic of one kernel's replies (shell, control, stdin) to messages sent through its ``jupyter`` procedure."""
+    """The topic of what one kernel's Jupyter clients get: its iopub and its replies (shell, control, stdin) to
+    messages sent through its ``jupyter`` procedure, as events ``(channel, message)`` (the router's Jupyter face)."""
     return "{}{}.jupyter".format(KERNEL_PREFIX, kernel_id)
 
 

@@ -62,7 +62,9 @@ class SpawnerCalls:
 
     def announce_lost(self, kernel_id, reason):
         """Tell a kernel's subscribers it is dead (its worker vanished)."""
-        self._publish(uris.kernel_iopub(kernel_id), kernel_lost_event(reason))
+        event = kernel_lost_event(reason)
+        self._publish(uris.kernel_iopub(kernel_id), event)
+        self._publish(uris.kernel_jupyter(kernel_id), "iopub", event)  # the Jupyter face's topic
 
 
 def _as_capacity(failure):

@@ -76,13 +76,14 @@ class IopubListeners:
         return any(pattern_matches(pattern, match, uri) for pattern, match in self._patterns.values())
 
     @defer.inlineCallbacks
-    def sync(self, session, topics):
-        """Read the subscriptions that exist now: exact ones on C{topics} (our kernels'), and every prefix one.
+    def sync(self, session, kernel_ids):
+        """Read the subscriptions that exist now: exact ones on our kernels' topics (iopub, and jupyter for the
+        Jupyter face), and every prefix one.
 
         Call it after subscribing to the meta events, so that nothing created
         meanwhile is missed.
         """
-        for uri in topics:
+        for uri in [topic(k) for k in kernel_ids for topic in (uris.kernel_iopub, uris.kernel_jupyter)]:
             sid = yield session.call(uris.SUBSCRIPTION_LOOKUP, uri)
             if sid is not None:
                 self.created({"id": sid, "uri": uri, "match": "exact"})

@@ -3,8 +3,8 @@
 L{SpawnerService} survives reconnects (autobahn makes a new session for each);
 it registers ``cell.spawner.<id>.*`` for the session router, one prefix
 registration ``cell.backend.kernel.<id>.`` per kernel (made while it waits in
-the pool), and publishes ``cell.kernel.<id>.iopub`` for topics someone
-subscribes to.
+the pool), and publishes ``cell.kernel.<id>.iopub`` (WAMP clients) and
+``cell.kernel.<id>.jupyter`` (the Jupyter face) for topics someone subscribes to.
 """
 
 import hmac
@@ -51,9 +51,10 @@ class SpawnerService:
         topic = uris.kernel_iopub(kernel.kernel_id)
         if self.session is not None and self.session.is_attached() and self.listeners.wanted(topic):
             self.session.publish(topic, msg)
+        self._publish_jupyter(kernel, "iopub", msg)
 
     def _publish_jupyter(self, kernel, channel, msg):
-        """A reply to a Jupyter client's message (see the ``jupyter`` procedure), on the kernel's jupyter topic."""
+        """The Jupyter face's one topic per kernel: iopub, and replies to what came through ``jupyter``."""
         topic = uris.kernel_jupyter(kernel.kernel_id)
         if self.session is not None and self.session.is_attached() and self.listeners.wanted(topic):
             self.session.publish(topic, channel, msg)
@@ -117,7 +118,7 @@ class SpawnerService:
         yield register(self.metrics, uris.spawner_procedure(sid, "metrics"))
         for kernel in ours:
             yield self._register_kernel(kernel)
-        yield self.listeners.sync(session, [uris.kernel_iopub(k) for k in self.spawner.kernels])
+        yield self.listeners.sync(session, list(self.spawner.kernels))
         session.publish(uris.SPAWNER_ON_READY, self.info())
         self.log.info(
             "spawner {sid} joined realm {realm} as session {session} with {n} kernel(s)",

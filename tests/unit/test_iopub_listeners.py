@@ -11,13 +11,19 @@ def test_iopub_listeners_publish_everything_until_synced_then_only_what_is_subsc
     from components.worker.iopub_listeners import IopubListeners
 
     a, b, c = "cell.kernel.a.iopub", "cell.kernel.b.iopub", "cell.kernel.c.iopub"
+    face = "cell.kernel.b.jupyter"
     listeners = IopubListeners()
     assert listeners.wanted(a) and listeners.wanted(b), "before the first sync nothing is known: publish"
     session = FakeMetaSession(
-        {1: {"id": 1, "uri": a, "match": "exact"}, 2: {"id": 2, "uri": "cell.status", "match": "exact"}}
+        {
+            1: {"id": 1, "uri": a, "match": "exact"},
+            2: {"id": 2, "uri": "cell.status", "match": "exact"},
+            6: {"id": 6, "uri": face, "match": "exact"},
+        }
     )
-    listeners.sync(session, [a, b])
+    listeners.sync(session, ["a", "b"])
     assert listeners.wanted(a) and not listeners.wanted(b) and not listeners.wanted(c)
+    assert listeners.wanted(face), "the Jupyter face's subscription, made before the spawner (re)joined, is seen"
     listeners.created({"id": 3, "uri": b, "match": "exact"})
     assert listeners.wanted(b)
     listeners.deleted(3)

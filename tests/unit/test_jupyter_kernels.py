@@ -16,15 +16,29 @@ def request(msg_id, msg_type="execute_request"):
     return {"channel": "shell", "header": {"msg_id": msg_id, "msg_type": msg_type}, "content": {}}
 
 
-def test_a_start_whose_second_subscription_fails_leaves_no_subscription_and_no_kernel():
-    link = FakeLink(fail_second=True)
+def test_a_start_whose_subscription_fails_leaves_no_kernel():
+    link = FakeLink(fail_subscribe=True)
     kernels = FaceKernels(link)
     d = kernels.start(FakePrincipal(), "python3", {})
     failure = d.result
     d.addErrback(lambda f: None)
     assert isinstance(failure.value, ApplicationError)
-    assert [s.active for s in link.session.subscriptions] == [False], "the first subscription is ended"
+    assert link.session.subscriptions == []
     assert kernels.sizes()["face_kernels"] == 0 and any(c.endswith(".shutdown") for c in link.calls)
+
+
+def test_the_kernels_topic_carries_iopub_and_replies_to_the_connections():
+    kernels = FaceKernels(FakeLink())
+    kernel = FaceKernel(KERNEL_ID, "python3", "service")
+    connection = FakeChannelsConnection()
+    kernel.connections.add(connection)
+    kernels.send(kernel, connection, request("m0"))
+    idle = {"header": {"msg_type": "status"}, "parent_header": {"msg_id": "m0"}, "content": {"execution_state": "idle"}}
+    reply = {"header": {"msg_type": "execute_reply"}, "parent_header": {"msg_id": "m0"}, "content": {}}
+    kernels._message(kernel, "shell", reply)
+    kernels._message(kernel, "iopub", idle)
+    assert connection.delivered == [("shell", reply), ("iopub", idle)]
+    assert len(kernel.routes) == 0 and kernel.execution_state == "idle"
 
 
 def test_the_routes_of_a_closed_connection_go_with_it():

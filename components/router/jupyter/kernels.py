@@ -139,22 +139,15 @@ class FaceKernels:
         kernel = FaceKernel(result["kernel_id"], name, principal.name)
         self._kernels[kernel.kernel_id] = kernel
         session = self._link.session
-        # Both at once: one round trip to the router, not two, before the client hears of its kernel.
-        results = yield defer.DeferredList(
-            [
-                session.subscribe(lambda msg: self._iopub(kernel, msg), uris.kernel_iopub(kernel.kernel_id)),
-                session.subscribe(
-                    lambda channel, msg: self._reply(kernel, channel, msg), uris.kernel_jupyter(kernel.kernel_id)
-                ),
-            ],
-            consumeErrors=True,
-        )
-        # Kept even when the other failed, so that the shutdown below ends it too (it stayed otherwise).
-        kernel.subscriptions = [subscription for ok, subscription in results if ok]
-        failures = [failure for ok, failure in results if not ok]
-        if failures:
+        # One topic carries everything the kernel's clients get: one subscription before the client hears of it.
+        try:
+            subscription = yield session.subscribe(
+                lambda channel, msg: self._message(kernel, channel, msg), uris.kernel_jupyter(kernel.kernel_id)
+            )
+        except Exception:
             self.shutdown(kernel)
-            failures[0].raiseException()
+            raise
+        kernel.subscriptions = [subscription]
         return kernel
 
     def sizes(self):
@@ -230,6 +223,13 @@ class FaceKernels:
             connection.deliver(channel, error_reply(msg, error, text))
         else:
             connection.refuse(text)
+
+    def _message(self, kernel, channel, msg):
+        """An event of the kernel's jupyter topic: its iopub, or a reply to a client's request."""
+        if channel == "iopub":
+            self._iopub(kernel, msg)
+        else:
+            self._reply(kernel, channel, msg)
 
     def _iopub(self, kernel, msg):
         msg_type = msg.get("header", {}).get("msg_type")
