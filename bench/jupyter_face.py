@@ -22,7 +22,6 @@ warm-up and not counted.
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import sys
@@ -42,8 +41,10 @@ from tests.jupyter_clients import (  # noqa: E402
     Channels,
     KernelGateway,
     NodeFace,
+    decoded,
     http,
     nbclient_subprocess,
+    request_parts,
 )
 
 WARMUP_STARTS = 2
@@ -70,11 +71,7 @@ class Visitor:
 
     def request(self, method, path, body=None, timeout=60):
         """C{(status, decoded JSON or None)}, on the kept-alive connection (opened again if the server closed it)."""
-        headers = {} if self.gateway.token is None else {"Authorization": "token " + self.gateway.token}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+        data, headers = request_parts(self.gateway.token, body)
         for attempt in (1, 2):
             if self._connection is None:
                 self._connection = HTTPConnection(self._host, self._port, timeout=timeout)
@@ -91,7 +88,7 @@ class Visitor:
         if response.will_close:
             self._connection.close()
             self._connection = None
-        return response.status, json.loads(raw) if raw else None
+        return response.status, decoded(raw)
 
     def channels(self, kernel_id, query=""):
         """The kernel's channels WebSocket, opened on this visitor's loop."""

@@ -20,6 +20,7 @@ Only the standard library is imported at the top, for both.
 import argparse
 import base64
 import datetime
+import functools
 import json
 import os
 import re
@@ -60,25 +61,33 @@ def jupyter_env(tmpdir):
     return env
 
 
+def request_parts(token=None, body=None):
+    """C{(data, headers)} of a REST call: C{body} as JSON, C{token} as ``Authorization`` (None: no header)."""
+    headers = {} if token is None else {"Authorization": "token " + token}
+    if body is None:
+        return None, headers
+    headers["Content-Type"] = "application/json"
+    return json.dumps(body).encode(), headers
+
+
+def decoded(raw):
+    """A response body: its JSON, None when empty, the raw bytes when it is not JSON."""
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return raw
+
+
 def http(method, url, token=None, body=None, timeout=60):
     """C{(status, decoded JSON or raw bytes)}; C{token} None sends no Authorization header."""
-    headers = {}
-    data = None
-    if token is not None:
-        headers["Authorization"] = "token " + token
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
+    data, headers = request_parts(token, body)
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as error:
         status, raw = error.code, error.read()
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw
+    return status, decoded(raw)
 
 
 class Server:
@@ -354,10 +363,14 @@ class Channels:
         return self.loop.run_until_complete(run())
 
     def send(self, channel, msg_type, content):
-        msg = message(msg_type, content, self.session)
-        msg["channel"] = channel
+        msg = self._outgoing(channel, msg_type, content)
         self._run(lambda: self.ws.write_message(json.dumps(msg)), 30)
         return msg["header"]["msg_id"]
+
+    def _outgoing(self, channel, msg_type, content):
+        msg = message(msg_type, content, self.session)
+        msg["channel"] = channel
+        return msg
 
     def recv(self, timeout):
         """The next message (a dict with ``channel``), or TimeoutError."""
@@ -395,7 +408,8 @@ class Channels:
 
         The request is written and its messages read in one run of the loop, as a browser's page reads a
         connection's messages as they come (one run per message cost this client 0.6 ms per execute)."""
-        msg = message(
+        msg = self._outgoing(
+            "shell",
             "execute_request",
             {
                 "code": code,
@@ -405,9 +419,7 @@ class Channels:
                 "allow_stdin": False,
                 "stop_on_error": True,
             },
-            self.session,
         )
-        msg["channel"] = "shell"
 
         async def executing(state):
             await self.ws.write_message(json.dumps(msg))
@@ -505,14 +517,19 @@ def inline_resolver():
     """A tornado resolver that looks the host up on the loop's own thread (an IP address or ``localhost``, as here:
     answered at once), where tornado's default hands each lookup to a thread, started anew for each connection on a
     new loop (0.4 ms of a WebSocket's opening here; a browser takes an IP address as it is)."""
-    from tornado.netutil import Resolver
+    return _inline_resolver_class()()
+
+
+@functools.lru_cache(maxsize=None)
+def _inline_resolver_class():
+    from tornado.netutil import Resolver  # tornado is imported only by the clients that need it
 
     class InlineResolver(Resolver):
         async def resolve(self, host, port, family=socket.AF_UNSPEC):
             info = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
             return [(fam, address) for fam, _, _, _, address in info]
 
-    return InlineResolver()
+    return InlineResolver
 
 
 def decode_legacy_binary(frame):
